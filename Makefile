@@ -1,0 +1,41 @@
+# `make run` serves the API and dashboard on 127.0.0.1:8008; `make test` runs every gate.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: run test lint test-sqlite test-postgres bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/avsb serve --host 127.0.0.1 --port 8008
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# The whole suite on SQLite, then the database-backed part again on a throwaway PostgreSQL,
+# with the schemathesis run against a live server on each.
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python scripts/throwaway_pg.py -- $(MAKE) --no-print-directory test-postgres
+
+test-postgres:
+	AVSB_TEST_DATABASE_URL=$$AVSB_TEST_PG_URL AVSB_TEST_EVENTS_PG_URL=$$AVSB_TEST_PG_URL \
+		$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .avsb .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The ``avsb`` command line."""

@@ -1,0 +1,105 @@
+"""``avsb``: serve the API and dashboard, migrate, and manage tokens from the shell."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from avsb.server.config import Settings
+
+app = typer.Typer(help="AvsB: self-hosted A/B testing and feature flags.", no_args_is_help=True)
+token_app = typer.Typer(help="Service tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+console = Console()
+
+
+def _database(settings: Settings):  # type: ignore[no-untyped-def]
+    from avsb.server.db import Database, migrate
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
+    migrate(db)
+    return db
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+) -> None:
+    """Migrate the database, create the default organisation on first start, and serve."""
+    import uvicorn
+
+    from avsb.server.app import create_app
+    from avsb.server.bootstrap import bootstrap
+
+    settings = Settings()
+    if host is not None:
+        settings.host = host
+    if port is not None:
+        settings.port = port
+    db = _database(settings)
+    org_id, secret = bootstrap(db, settings)
+    console.print(f"[bold]AvsB[/bold] default organisation: [cyan]{org_id}[/cyan]")
+    if secret is not None:
+        console.print("Admin token (shown once, keep it safe):")
+        print(secret, flush=True)  # plain, so scripts can capture it
+    application = create_app(settings, database=db)
+    console.print(f"Serving on http://{settings.host}:{settings.port}")
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations up to the latest."""
+    _database(Settings())
+    console.print("Database is up to date.")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="A name to recognise the token by")],
+    scope: Annotated[list[str], typer.Option(help="A scope such as projects:read; repeatable")],
+    org: Annotated[str | None, typer.Option(help="Organisation id (default: the first)")] = None,
+    expires_at: Annotated[
+        datetime | None, typer.Option(help="Expiry, ISO 8601 (UTC when no offset)")
+    ] = None,
+) -> None:
+    """Create a service token and print its secret once."""
+    from datetime import UTC
+
+    from sqlalchemy import select
+
+    from avsb.server.auth.principal import Principal
+    from avsb.server.errors import AvsbError
+    from avsb.server.kit.context import system_context
+    from avsb.server.models import Organization
+    from avsb.server.tokens import service as token_service
+
+    settings = Settings()
+    db = _database(settings)
+    if expires_at is not None and expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=UTC)
+    try:
+        with db.transaction() as session:
+            org_id = org or session.scalar(select(Organization.id).order_by(Organization.id))
+            if org_id is None or session.get(Organization, org_id) is None:
+                raise typer.BadParameter(f"no organisation {org_id!r}", param_hint="--org")
+            cli = Principal("cli", org_id, "admin", "cli", frozenset({"*"}), True, None)
+            spec = {"name": name, "kind": "service", "scopes": scope, "expires_at": expires_at}
+            token, secret = token_service.create(session, system_context(org_id, "cli"), cli, spec)
+    except AvsbError as exc:
+        console.print(f"[red]error:[/red] {exc.message} {exc.details or ''}")
+        sys.exit(2)
+    console.print(f"Created token [cyan]{token.id}[/cyan] in {org_id} (shown once):")
+    print(secret, flush=True)

@@ -1,0 +1,104 @@
+"""``create_app(settings)``: the whole server, built from one settings object."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+import avsb
+from avsb.server.config import Settings
+from avsb.server.db import Database, migrate
+from avsb.server.errors import AvsbError
+from avsb.server.kit import idempotency
+from avsb.server.middleware import RequestEnvelopeMiddleware
+from avsb.server.responses import response_for_exception
+from avsb.server.runtime import Runtime, build_runtime
+
+log = logging.getLogger("avsb.server")
+Periodic = tuple[float, Callable[[], object]]
+
+
+def _include_routers(app: FastAPI) -> None:
+    from avsb.server.audit.endpoints import router as audit_router
+    from avsb.server.ops.endpoints import docs_static
+    from avsb.server.ops.endpoints import router as ops_router
+    from avsb.server.orgs.endpoints import router as orgs_router
+    from avsb.server.projects.endpoints import router as projects_router
+    from avsb.server.tokens.endpoints import router as tokens_router
+
+    for router in (ops_router, orgs_router, tokens_router, projects_router, audit_router):
+        app.include_router(router)
+    app.mount("/docs/static", docs_static, name="docs-static")
+
+
+async def _every(seconds: float, job: Callable[[], object], name: str) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await asyncio.to_thread(job)
+        except Exception:
+            log.exception("background job %s failed", name)
+
+
+def _lifespan(rt: Runtime) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        rt.watcher.start()
+        jobs = [
+            (
+                rt.settings.token_last_used_flush_seconds,
+                rt.authenticator.flush_last_used,
+                "last-used",
+            ),
+            (3600.0, lambda: idempotency.purge_expired(rt.db), "idempotency-purge"),
+        ]
+        tasks = [asyncio.create_task(_every(s, job, name)) for s, job, name in jobs]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await rt.watcher.stop()
+            await asyncio.to_thread(rt.authenticator.flush_last_used)
+            rt.db.dispose()
+
+    return lifespan
+
+
+def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
+    """Build the app; migrates the database unless ``database`` is handed in already migrated."""
+    if database is None:
+        database = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
+        migrate(database)
+    rt = build_runtime(settings, database)
+    app = FastAPI(
+        title="AvsB",
+        version=avsb.__version__,
+        description="Self-hosted experimentation platform: A/B tests and feature flags.",
+        lifespan=_lifespan(rt),
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.runtime = rt
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        return response_for_exception(request, exc)
+
+    handler: Callable[[Request, Exception], Awaitable[Response]] = handle
+    for exc_type in (AvsbError, RequestValidationError, StarletteHTTPException, Exception):
+        app.add_exception_handler(exc_type, handler)
+    _include_routers(app)
+    app.add_middleware(
+        RequestEnvelopeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=rt.metrics
+    )
+    return app

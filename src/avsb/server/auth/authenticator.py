@@ -1,0 +1,133 @@
+"""Resolving a presented secret to a ``Principal``: cached, throttled, and cheap per request.
+
+Tokens are cached by hash for a few seconds; any token write bumps the ``tokens`` change scope,
+which clears the cache in this process at once and in the others at their next poll.
+``last_used_at`` is collected in memory and written in one batch every few seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import or_, select, update
+
+from avsb.server.auth.principal import Principal
+from avsb.server.auth.secrets import hash_token
+from avsb.server.db import Database
+from avsb.server.errors import RateLimited, Unauthorized
+from avsb.server.models import ApiToken
+
+TOKEN_SCOPE = "tokens"  # noqa: S105 - a change-scope name, not a secret
+_CACHE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class _Cached:
+    principal: Principal | None
+    expires_at: float | None  # token expiry (unix seconds), None = never
+    cached_until: float
+
+
+class FailureThrottle:
+    """Failed authentications per client IP: a fixed one-minute window."""
+
+    def __init__(self, per_minute: int) -> None:
+        self._limit = per_minute
+        self._windows: dict[str, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, ip: str) -> None:
+        window = int(time.time() // 60)
+        with self._lock:
+            start, count = self._windows.get(ip, (window, 0))
+        if start == window and count >= self._limit:
+            retry = str(60 - int(time.time() % 60))
+            raise RateLimited(
+                "Too many failed authentication attempts from this address.",
+                headers={"Retry-After": retry},
+            )
+
+    def fail(self, ip: str) -> None:
+        window = int(time.time() // 60)
+        with self._lock:
+            start, count = self._windows.get(ip, (window, 0))
+            self._windows[ip] = (window, count + 1 if start == window else 1)
+            if len(self._windows) > 100_000:
+                self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
+
+
+class Authenticator:
+    def __init__(self, db: Database, failures_per_minute: int) -> None:
+        self._db = db
+        self._cache: dict[str, _Cached] = {}
+        self._lock = threading.Lock()
+        self._used: dict[str, datetime] = {}
+        self.throttle = FailureThrottle(failures_per_minute)
+
+    def invalidate(self, scope: str, _version: int) -> None:
+        """Change-watcher listener: drop cached tokens when any token changed."""
+        if scope == TOKEN_SCOPE:
+            with self._lock:
+                self._cache.clear()
+
+    def authenticate(self, raw: str, ip: str) -> Principal:
+        """The principal for ``raw`` or 401 (and a failure counted against ``ip``)."""
+        self.throttle.check(ip)
+        digest = hash_token(raw)
+        now = time.time()
+        entry = self._cache.get(digest)
+        if entry is None or entry.cached_until < now:
+            entry = self._load(digest, now)
+            with self._lock:
+                if len(self._cache) > 50_000:
+                    self._cache.clear()
+                self._cache[digest] = entry
+        if entry.principal is None or (entry.expires_at is not None and entry.expires_at <= now):
+            self.throttle.fail(ip)
+            raise Unauthorized("The token is missing, invalid, revoked or expired.")
+        self._used[entry.principal.token_id] = datetime.fromtimestamp(now, UTC)
+        return entry.principal
+
+    def _load(self, digest: str, now: float) -> _Cached:
+        with self._db.session(write=False) as session:
+            token = session.scalar(
+                select(ApiToken).where(
+                    or_(ApiToken.token_hash == digest, ApiToken.previous_hash == digest)
+                )
+            )
+        until = now + _CACHE_SECONDS
+        if token is None or token.revoked_at is not None:
+            return _Cached(None, None, until)
+        expiry = token.expires_at.timestamp() if token.expires_at else None
+        if token.token_hash != digest:  # the previous secret of a rotation in its grace period
+            grace = token.previous_expires_at.timestamp() if token.previous_expires_at else now
+            expiry = grace if expiry is None else min(expiry, grace)
+        principal = Principal(
+            token_id=token.id,
+            org_id=token.org_id,
+            kind=token.kind,
+            name=token.name,
+            scopes=frozenset(token.scopes),
+            is_admin=token.is_admin,
+            project_id=token.project_id,
+        )
+        return _Cached(principal, expiry, until)
+
+    def flush_last_used(self) -> int:
+        """Write the collected ``last_used_at`` times in one transaction; return how many."""
+        pending, self._used = self._used, {}
+        if not pending:
+            return 0
+        with self._db.transaction() as session:
+            for token_id, used_at in pending.items():
+                # A bookkeeping column: written without bumping the version (ETags stay put).
+                session.execute(
+                    update(ApiToken)
+                    .where(ApiToken.id == token_id)
+                    .values(last_used_at=used_at, updated_at=ApiToken.updated_at)
+                    .execution_options(synchronize_session=False)
+                )
+        return len(pending)

@@ -1,0 +1,53 @@
+"""Settings: every knob is an ``AVSB_*`` environment variable, read here and passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+API_VERSIONS: tuple[str, ...] = ("2026-11-22",)
+LATEST_API_VERSION = API_VERSIONS[-1]
+
+
+class Settings(BaseSettings):
+    """Server settings; ``create_app(settings)`` builds everything from one instance."""
+
+    model_config = SettingsConfigDict(env_prefix="AVSB_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".avsb"), description="Where the embedded stores live")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file in data_dir"
+    )
+    admin_token: SecretStr | None = Field(default=None, description="Fixed admin token value")
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signs cursors; default: generated once and kept in the DB"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8008
+
+    rate_limit_per_minute: float = Field(default=100.0, gt=0)
+    rate_limit_burst: int = Field(default=20, ge=1)
+    rate_limit_storage: Literal["database", "memory"] = "database"
+    auth_failures_per_minute: int = Field(default=30, ge=1)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    idempotency_ttl_hours: int = Field(default=24, ge=1)
+    idempotency_lock_seconds: float = Field(default=60.0, gt=0)
+    token_last_used_flush_seconds: float = Field(default=30.0, gt=0)
+    change_poll_seconds: float = Field(default=0.5, gt=0)
+    db_pool_size: int = Field(default=20, ge=1)
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The metadata database URL (SQLite file under data_dir unless set)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'avsb.sqlite3').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the metadata database is SQLite."""
+        return self.resolved_database_url.startswith("sqlite")

@@ -1,0 +1,138 @@
+"""Request dependencies: the per-request session and the auth / scope / tenancy / rate-limit /
+idempotency gate every management route declares with ``require("<family>:<access>")``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from avsb.server.auth.principal import Principal
+from avsb.server.auth.ratelimit import RateDecision
+from avsb.server.auth.scopes import family_of, grants
+from avsb.server.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ScopeMissing,
+    Unauthorized,
+)
+from avsb.server.kit import idempotency
+from avsb.server.kit.context import ChangeContext
+from avsb.server.runtime import Runtime, runtime_of
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def get_session(request: Request) -> Session:
+    """This request's session: created on first use, committed or rolled back by the route."""
+    session: Session | None = getattr(request.state, "db", None)
+    if session is None:
+        db = runtime_of(request).db
+        session = db.session(write=request.method not in SAFE_METHODS)
+        request.state.db = session
+    return session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def presented_token(request: Request) -> str | None:
+    """The secret from ``Authorization: Bearer`` or ``X-API-Key``."""
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    key = request.headers.get("x-api-key")
+    return key.strip() if key and key.strip() else None
+
+
+def change_context(request: Request, principal: Principal, org_id: str) -> ChangeContext:
+    """The audit facts of a change made through this request."""
+    return ChangeContext(
+        org_id=org_id,
+        actor=principal.actor,
+        source="api",
+        ip=client_ip(request),
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
+async def authenticate(request: Request, family: str) -> tuple[Principal, RateDecision]:
+    """Resolve the token and take one request from its (token, family) bucket."""
+    rt = runtime_of(request)
+    raw = presented_token(request)
+    ip = client_ip(request)
+    if raw is None:
+        rt.authenticator.throttle.check(ip)
+        raise Unauthorized("Send a token as 'Authorization: Bearer <token>' or 'X-API-Key'.")
+
+    def work() -> tuple[Principal, RateDecision]:
+        principal = rt.authenticator.authenticate(raw, ip)
+        return principal, rt.limiter.acquire(f"{principal.token_id}:{family}")
+
+    try:
+        principal, decision = await run_in_threadpool(work)
+    except Unauthorized:
+        rt.metrics.inc("avsb_auth_failures_total", doc="Requests with a bad token.")
+        raise
+    request.state.rate = decision
+    if not decision.allowed:
+        rt.metrics.inc("avsb_rate_limited_total", doc="Requests refused by the rate limit.")
+        raise RateLimited(
+            f"Rate limit of {decision.limit} requests per minute for '{family}' exceeded.",
+            headers=decision.headers(),
+        )
+    return principal, decision
+
+
+async def _reserve_key(request: Request, rt: Runtime, principal: Principal, key: str) -> None:
+    if len(key) > idempotency.MAX_KEY_LENGTH:
+        raise BadRequest(
+            "Idempotency-Key must be at most 255 characters.", code="invalid_idempotency_key"
+        )
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    fp = idempotency.fingerprint(request.method, path, await request.body())
+    reservation = idempotency.Reservation(principal.token_id, key)
+    await run_in_threadpool(idempotency.reserve, rt.db, reservation, fp, rt.key_policy)
+    request.state.idempotency = reservation
+
+
+def require(
+    scope: str | None, *, admin: bool = False
+) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
+    """A dependency: authenticated, rate-limited, scoped to ``scope`` and to the path's org.
+
+    ``scope=None`` admits any valid token (its bucket is the ``account`` family).
+    """
+    family = family_of(scope) if scope else "account"
+
+    async def dependency(request: Request) -> Principal:
+        principal, _ = await authenticate(request, family)
+        if principal.kind == "sdk":
+            raise Forbidden("SDK keys may only call evaluation routes.", code="sdk_key_not_allowed")
+        if admin and not principal.is_admin:
+            raise Forbidden("Only an admin token may do this.", code="admin_required")
+        if scope is not None and not grants(principal.scopes, scope):
+            raise ScopeMissing(
+                f"Token is missing required scope: {scope}", details={"missingScope": scope}
+            )
+        org_id = request.path_params.get("org_id")
+        if org_id is not None and not principal.can_access_org(org_id):
+            raise NotFound(f"No organisation with id {org_id!r}.")
+        request.state.principal = principal
+        key = request.headers.get("idempotency-key")
+        if key and request.method not in SAFE_METHODS:
+            await _reserve_key(request, runtime_of(request), principal, key)
+        return principal
+
+    return dependency

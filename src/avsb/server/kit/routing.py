@@ -1,0 +1,89 @@
+"""The route class of every API route: one transaction per request, committed here.
+
+The endpoint's work, the idempotency record of its answer and the audit events all commit in
+one transaction after the answer is built, so a failure anywhere leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from avsb.server.auth.ratelimit import RateDecision
+from avsb.server.kit import idempotency
+from avsb.server.responses import response_for_exception
+from avsb.server.runtime import runtime_of
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def _finish_ok(request: Request, response: Response) -> Response:
+    session: Session | None = getattr(request.state, "db", None)
+    reservation: idempotency.Reservation | None = getattr(request.state, "idempotency", None)
+    db = runtime_of(request).db
+    storable = reservation is not None and hasattr(response, "body")
+    try:
+        if session is not None:
+            if storable and reservation is not None:
+                idempotency.complete(session, reservation, response)
+            session.commit()
+        elif storable and reservation is not None:
+            with db.transaction() as own:
+                idempotency.complete(own, reservation, response)
+    except Exception as exc:
+        if session is not None:
+            session.rollback()
+        if reservation is not None:
+            idempotency.release(db, reservation)
+        return response_for_exception(request, exc)
+    finally:
+        if session is not None:
+            session.close()
+    if reservation is not None and not storable:
+        idempotency.release(db, reservation)
+    return response
+
+
+def _finish_error(request: Request, response: Response) -> None:
+    session: Session | None = getattr(request.state, "db", None)
+    reservation: idempotency.Reservation | None = getattr(request.state, "idempotency", None)
+    if session is not None:
+        session.rollback()
+        session.close()
+    if reservation is None:
+        return
+    db = runtime_of(request).db
+    if response.status_code < 500:
+        with db.transaction() as own:
+            idempotency.complete(own, reservation, response)
+    else:
+        idempotency.release(db, reservation)
+
+
+class AvsbRoute(APIRoute):
+    def get_route_handler(self) -> Handler:
+        inner = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                response = await inner(request)
+            except Exception as exc:
+                response = response_for_exception(request, exc)
+                await run_in_threadpool(_finish_error, request, response)
+            else:
+                if getattr(request.state, "db", None) or getattr(
+                    request.state, "idempotency", None
+                ):
+                    response = await run_in_threadpool(_finish_ok, request, response)
+            rate: RateDecision | None = getattr(request.state, "rate", None)
+            if rate is not None:
+                response.headers.update(rate.headers())
+            return response
+
+        return handler

@@ -1,0 +1,107 @@
+"""Liveness, readiness, diagnostics, Prometheus metrics and the self-hosted API docs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+
+import avsb
+from avsb.server.auth.principal import Principal
+from avsb.server.deps import authenticate
+from avsb.server.kit.routing import AvsbRoute
+from avsb.server.kit.schemas import ERROR_RESPONSES, Envelope
+from avsb.server.responses import JSONBytes
+from avsb.server.runtime import runtime_of
+
+router = APIRouter(route_class=AvsbRoute, tags=["operations"])
+
+
+class HealthOut(BaseModel):
+    status: str
+
+
+class DiagnosticsOut(BaseModel):
+    version: str
+    database: str
+    counters: dict[str, float]
+    guardrails: dict[str, Any]
+
+
+@router.get("/health", response_model=HealthOut)
+async def health() -> Response:
+    return JSONBytes(b'{"status":"ok"}')
+
+
+@router.get("/readyz", response_model=HealthOut, responses={503: {"model": HealthOut}})
+async def readyz(request: Request) -> Response:
+    ready = await run_in_threadpool(runtime_of(request).db.ping)
+    if ready:
+        return JSONBytes(b'{"status":"ready"}')
+    return JSONBytes(b'{"status":"database_unreachable"}', status_code=503)
+
+
+async def _any_token(request: Request) -> Principal:
+    principal, _ = await authenticate(request, "diagnostics")
+    return principal
+
+
+@router.get("/api/v1/diagnostics", responses=ERROR_RESPONSES)
+async def diagnostics(
+    request: Request, _principal: Annotated[Principal, Depends(_any_token)]
+) -> Envelope[DiagnosticsOut]:
+    rt = runtime_of(request)
+    s = rt.settings
+    return Envelope(
+        data=DiagnosticsOut(
+            version=avsb.__version__,
+            database="sqlite" if rt.db.is_sqlite else "postgresql",
+            counters=rt.metrics.snapshot(),
+            guardrails={
+                "rate_limit_per_minute": s.rate_limit_per_minute,
+                "rate_limit_burst": s.rate_limit_burst,
+                "rate_limit_storage": s.rate_limit_storage,
+                "auth_failures_per_minute": s.auth_failures_per_minute,
+                "max_body_bytes": s.max_body_bytes,
+                "idempotency_ttl_hours": s.idempotency_ttl_hours,
+                "security_headers": True,
+            },
+        )
+    )
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+async def metrics(request: Request) -> Response:
+    body = runtime_of(request).metrics.render()
+    return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
+
+
+def _swagger_dir() -> Path:
+    import swagger_ui_bundle  # type: ignore[import-untyped]
+
+    return Path(swagger_ui_bundle.swagger_ui_path)
+
+
+docs_static = StaticFiles(directory=_swagger_dir())
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs() -> HTMLResponse:
+    page = get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="AvsB API",
+        swagger_js_url="/docs/static/swagger-ui-bundle.js",
+        swagger_css_url="/docs/static/swagger-ui.css",
+        swagger_favicon_url="/docs/static/favicon-32x32.png",
+    )
+    page.headers["content-security-policy"] = (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+    )
+    return page

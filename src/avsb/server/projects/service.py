@@ -1,0 +1,69 @@
+"""Projects: create, edit, archive / restore, delete; every change audited and revisioned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from avsb.server.errors import Conflict
+from avsb.server.kit import changes, resources
+from avsb.server.kit.context import ChangeContext
+from avsb.server.kit.ids import new_id
+from avsb.server.models import Project
+from avsb.server.models.base import utcnow
+
+
+def config_scope(project_id: str) -> str:
+    """The change scope of everything compiled into a project's evaluation config."""
+    return f"project:{project_id}"
+
+
+def present(project: Project) -> dict[str, Any]:
+    return {
+        **{c: getattr(project, c) for c in ("id", "org_id", "key", "name", "description")},
+        "holdout_percent": project.holdout_percent,
+        "archived": project.archived_at is not None,
+        "archived_at": project.archived_at,
+        "created_at": project.created_at,
+        "updated_at": project.updated_at,
+        "version": project.version,
+    }
+
+
+def get(session: Session, org_id: str, project_id: str) -> Project:
+    return resources.get_in_org(session, Project, org_id, project_id)
+
+
+def create(session: Session, ctx: ChangeContext, spec: dict[str, Any]) -> Project:
+    project = Project(id=new_id("prj"), org_id=ctx.org_id, **spec)
+    resources.create(session, ctx, project)
+    changes.bump(session, config_scope(project.id))
+    return project
+
+
+def update(session: Session, ctx: ChangeContext, project: Project, spec: dict[str, Any]) -> Project:
+    resources.update(session, ctx, project, spec)
+    changes.bump(session, config_scope(project.id))
+    return project
+
+
+def archive(session: Session, ctx: ChangeContext, project: Project) -> Project:
+    if project.archived_at is not None:
+        raise Conflict("The project is already archived.", code="invalid_transition")
+    resources.update(session, ctx, project, {"archived_at": utcnow()}, "project.archived")
+    changes.bump(session, config_scope(project.id))
+    return project
+
+
+def unarchive(session: Session, ctx: ChangeContext, project: Project) -> Project:
+    if project.archived_at is None:
+        raise Conflict("The project is not archived.", code="invalid_transition")
+    resources.update(session, ctx, project, {"archived_at": None}, "project.unarchived")
+    changes.bump(session, config_scope(project.id))
+    return project
+
+
+def delete(session: Session, ctx: ChangeContext, project: Project) -> None:
+    resources.delete(session, ctx, project)
+    changes.bump(session, config_scope(project.id))

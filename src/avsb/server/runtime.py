@@ -1,0 +1,90 @@
+"""Everything one server process holds: built by ``create_app(settings)``, kept on ``app.state``."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.exc import IntegrityError
+from starlette.requests import Request
+
+from avsb.server.auth.authenticator import Authenticator
+from avsb.server.auth.ratelimit import (
+    BucketPolicy,
+    DatabaseRateLimiter,
+    MemoryRateLimiter,
+    RateLimiter,
+)
+from avsb.server.config import Settings
+from avsb.server.db import Database
+from avsb.server.kit.changes import ChangeWatcher
+from avsb.server.kit.idempotency import KeyPolicy
+from avsb.server.kit.metrics import Metrics
+from avsb.server.kit.pagination import CursorSigner
+from avsb.server.models import ServerState
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    signer: CursorSigner
+    limiter: RateLimiter
+    authenticator: Authenticator
+    watcher: ChangeWatcher
+    metrics: Metrics
+    key_policy: KeyPolicy
+
+
+def _secret_key(settings: Settings, db: Database) -> bytes:
+    """The cursor-signing secret: from settings, else generated once and kept in the database."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    for _ in range(2):
+        with db.transaction() as session:
+            row = session.get(ServerState, "secret_key")
+            if row is not None:
+                return row.value.encode()
+            try:
+                session.add(ServerState(key="secret_key", value=secrets.token_hex(32)))
+                session.flush()
+            except IntegrityError:
+                session.rollback()
+                continue
+    with db.session(write=False) as session:
+        row = session.get(ServerState, "secret_key")
+        assert row is not None
+        return row.value.encode()
+
+
+def build_runtime(settings: Settings, db: Database) -> Runtime:
+    """Wire one process's components from settings (the database must be migrated)."""
+    policy = BucketPolicy(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    limiter: RateLimiter = (
+        DatabaseRateLimiter(db, policy)
+        if settings.rate_limit_storage == "database"
+        else MemoryRateLimiter(policy)
+    )
+    authenticator = Authenticator(db, settings.auth_failures_per_minute)
+    watcher = ChangeWatcher(db, settings.change_poll_seconds)
+    watcher.subscribe(authenticator.invalidate)
+    return Runtime(
+        settings=settings,
+        db=db,
+        signer=CursorSigner(_secret_key(settings, db)),
+        limiter=limiter,
+        authenticator=authenticator,
+        watcher=watcher,
+        metrics=Metrics(),
+        key_policy=KeyPolicy(
+            ttl=timedelta(hours=settings.idempotency_ttl_hours),
+            lock=timedelta(seconds=settings.idempotency_lock_seconds),
+        ),
+    )
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The runtime of the app serving ``request``."""
+    rt: Runtime = request.app.state.runtime
+    return rt

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from avsb.server.auth.scopes import is_valid
+from avsb.server.kit.schemas import StrictModel
+
+MAX_GRACE_SECONDS = 7 * 24 * 3600
+
+
+def _check_scopes(scopes: list[str]) -> list[str]:
+    bad = [s for s in scopes if not is_valid(s)]
+    if bad:
+        raise ValueError(f"unknown scopes: {', '.join(bad)}")
+    return sorted(set(scopes))
+
+
+class TokenCreate(StrictModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=2000)
+    kind: Literal["service", "sdk"] = "service"
+    scopes: list[str] = Field(default_factory=list, max_length=64)
+    expires_at: datetime | None = None
+    project_id: str | None = Field(default=None, max_length=40)
+
+    _scopes = field_validator("scopes")(_check_scopes)
+
+
+class TokenPatch(StrictModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    scopes: list[str] | None = Field(default=None, max_length=64)
+    expires_at: datetime | None = None
+
+    @field_validator("scopes")
+    @classmethod
+    def _valid_scopes(cls, scopes: list[str] | None) -> list[str] | None:
+        return None if scopes is None else _check_scopes(scopes)
+
+
+class TokenRotate(StrictModel):
+    grace_period_seconds: int = Field(default=0, ge=0, le=MAX_GRACE_SECONDS)
+
+
+class TokenOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    org_id: str
+    kind: str
+    name: str
+    description: str
+    scopes: list[str]
+    project_id: str | None
+    token_prefix: str
+    status: Literal["active", "revoked", "expired"]
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    previous_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The secret: shown once, never again")

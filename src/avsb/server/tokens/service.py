@@ -1,0 +1,168 @@
+"""Service tokens and SDK keys: create, rotate with a grace period, revoke, delete."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from avsb.server.auth import secrets
+from avsb.server.auth.authenticator import TOKEN_SCOPE
+from avsb.server.auth.principal import Principal
+from avsb.server.auth.scopes import grants
+from avsb.server.errors import Forbidden, NotFound, field_error
+from avsb.server.kit import changes, resources
+from avsb.server.kit.context import ChangeContext
+from avsb.server.kit.ids import new_id
+from avsb.server.models import ApiToken, Project
+from avsb.server.models.base import utcnow
+
+
+def status_of(token: ApiToken, now: datetime | None = None) -> str:
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= (now or utcnow()):
+        return "expired"
+    return "active"
+
+
+def as_dict(token: ApiToken) -> dict[str, Any]:
+    """The public fields of a token (never its hash)."""
+    fields = ("id", "org_id", "kind", "name", "description", "scopes", "project_id")
+    out: dict[str, Any] = {f: getattr(token, f) for f in fields}
+    out.update(
+        token_prefix=token.token_prefix + "…",
+        status=status_of(token),
+        expires_at=token.expires_at,
+        revoked_at=token.revoked_at,
+        last_used_at=token.last_used_at,
+        previous_expires_at=token.previous_expires_at,
+        created_at=token.created_at,
+        updated_at=token.updated_at,
+    )
+    return out
+
+
+def list_stmt(org_id: str, kind: str | None) -> Select[ApiToken]:
+    stmt = select(ApiToken).where(ApiToken.org_id == org_id, ApiToken.is_admin.is_(False))
+    if kind is not None:
+        stmt = stmt.where(ApiToken.kind == kind)
+    return stmt
+
+
+def _check_grantable(principal: Principal, scopes: list[str]) -> None:
+    """A token may only hand out scopes it holds itself (admin tokens hold everything)."""
+    if principal.is_admin:
+        return
+    excess = [s for s in scopes if not grants(principal.scopes, s)]
+    if excess:
+        raise Forbidden(
+            "A token cannot grant scopes it does not hold itself.",
+            code="scope_escalation",
+            details={"scopes": excess},
+        )
+
+
+def _check_expiry(expires_at: datetime | None) -> None:
+    if expires_at is not None and (expires_at.tzinfo is None or expires_at <= utcnow()):
+        raise field_error("expires_at", "expires_at must be a future time with a timezone.")
+
+
+def create(
+    session: Session, ctx: ChangeContext, principal: Principal, spec: dict[str, Any]
+) -> tuple[ApiToken, str]:
+    """A new token and its secret (the secret is returned once and never stored)."""
+    kind: str = spec["kind"]
+    scopes: list[str] = spec["scopes"]
+    _check_expiry(spec.get("expires_at"))
+    project_id = spec.get("project_id")
+    if kind == "sdk":
+        project = session.get(Project, project_id) if project_id else None
+        if project is None or project.org_id != ctx.org_id:
+            raise field_error("project_id", "An SDK key needs a project of this organisation.")
+        scopes = []
+    else:
+        if project_id is not None:
+            raise field_error("project_id", "Only SDK keys are bound to a project.")
+        if not scopes:
+            raise field_error("scopes", "A service token needs at least one scope.")
+        _check_grantable(principal, scopes)
+    secret = secrets.generate(kind)
+    token = ApiToken(
+        id=new_id("tok"),
+        org_id=ctx.org_id,
+        kind=kind,
+        name=spec["name"],
+        description=spec.get("description", ""),
+        scopes=scopes,
+        project_id=project_id,
+        token_hash=secrets.hash_token(secret),
+        token_prefix=secrets.display_prefix(secret),
+        expires_at=spec.get("expires_at"),
+        created_by=ctx.actor.id,
+    )
+    resources.create(session, ctx, token)
+    changes.bump(session, TOKEN_SCOPE)
+    return token, secret
+
+
+def patch(
+    session: Session,
+    ctx: ChangeContext,
+    principal: Principal,
+    token: ApiToken,
+    spec: dict[str, Any],
+) -> ApiToken:
+    if "scopes" in spec:
+        if token.kind == "sdk":
+            raise field_error("scopes", "SDK keys have no scopes.")
+        if not spec["scopes"]:
+            raise field_error("scopes", "A service token needs at least one scope.")
+        _check_grantable(principal, spec["scopes"])
+    if "expires_at" in spec:
+        _check_expiry(spec["expires_at"])
+    resources.update(session, ctx, token, spec)
+    changes.bump(session, TOKEN_SCOPE)
+    return token
+
+
+def rotate(session: Session, ctx: ChangeContext, token: ApiToken, grace_seconds: int) -> str:
+    """A new secret; the old one keeps working for ``grace_seconds``."""
+    if token.revoked_at is not None:
+        raise field_error("id", "A revoked token cannot be rotated.", "revoked")
+    secret = secrets.generate(token.kind)
+    if grace_seconds > 0:
+        token.previous_hash = token.token_hash
+        token.previous_expires_at = utcnow() + timedelta(seconds=grace_seconds)
+    else:
+        token.previous_hash = None
+        token.previous_expires_at = None
+    token.token_hash = secrets.hash_token(secret)
+    token.token_prefix = secrets.display_prefix(secret)
+    resources.touch(session, ctx, token, "token.rotated", {"grace_period_seconds": grace_seconds})
+    changes.bump(session, TOKEN_SCOPE)
+    return secret
+
+
+def revoke(session: Session, ctx: ChangeContext, token: ApiToken) -> ApiToken:
+    if token.revoked_at is None:
+        resources.update(
+            session, ctx, token, {"revoked_at": utcnow(), "previous_hash": None}, "token.revoked"
+        )
+        changes.bump(session, TOKEN_SCOPE)
+    return token
+
+
+def get(session: Session, principal: Principal, org_id: str, token_id: str) -> ApiToken:
+    """A token of this organisation; admin tokens are visible to admin tokens only."""
+    token = resources.get_in_org(session, ApiToken, org_id, token_id)
+    if token.is_admin and not principal.is_admin:
+        raise NotFound(f"No token with id {token_id!r}.")
+    return token
+
+
+def delete(session: Session, ctx: ChangeContext, token: ApiToken) -> None:
+    resources.delete(session, ctx, token)
+    changes.bump(session, TOKEN_SCOPE)

@@ -1,0 +1,73 @@
+"""Shared fixtures: a real migrated database (SQLite file, or PostgreSQL when
+``AVSB_TEST_DATABASE_URL`` is set) and real HTTP servers (uvicorn on loopback) over it.
+
+Tests are isolated by tenancy: each test gets a fresh organisation and a token bound to it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from avsb.server.db import Database, migrate, normalize_url
+from tests.support.servers import ApiClient, LiveServer, ServerFactory, new_org_client
+
+
+def _postgres_database(admin_url: str, worker: str) -> str:
+    name = f"avsb_test_{worker}_{secrets.token_hex(4)}"
+    engine = create_engine(normalize_url(admin_url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return normalize_url(admin_url).rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> str:
+    pg = os.environ.get("AVSB_TEST_DATABASE_URL")
+    if pg:
+        return _postgres_database(pg, worker_id)
+    return f"sqlite:///{tmp_path_factory.mktemp('meta') / 'avsb.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith("postgresql")
+
+
+@pytest.fixture(scope="session")
+def database(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
+    migrate(db)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(scope="session")
+def servers(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+    factory = ServerFactory(database.url, Path(tmp_path_factory.mktemp("data")))
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(servers: ServerFactory) -> LiveServer:
+    """One server for the session, with limits high enough not to get in a test's way."""
+    return servers.start()
+
+
+@pytest.fixture
+def api(live_server: LiveServer) -> Iterator[ApiClient]:
+    """A client holding a ``*`` service token of a brand-new organisation."""
+    with new_org_client(live_server) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def worker_id() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")

@@ -1,0 +1,182 @@
+"""Real servers for tests: the app under uvicorn in a thread on a loopback port, or as a
+separate ``avsb serve`` process when a test needs several processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from pydantic import SecretStr
+
+from avsb.server.app import create_app
+from avsb.server.bootstrap import bootstrap
+from avsb.server.config import Settings
+from avsb.server.db import Database
+
+RELAXED: dict[str, Any] = {
+    "rate_limit_per_minute": 10_000_000.0,
+    "rate_limit_burst": 10_000_000,
+    "auth_failures_per_minute": 1_000_000,
+    "token_last_used_flush_seconds": 3600.0,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    url: str
+    admin_token: str
+    default_org: str
+    settings: Settings
+    app: Any = None
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    def client(self, token: str | None = None, **kwargs: Any) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30.0, **kwargs)
+
+    def admin(self) -> httpx.Client:
+        return self.client(self.admin_token)
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=15)
+
+
+@dataclass
+class ServerFactory:
+    database_url: str
+    data_dir: Path
+    admin_token: str = field(default_factory=lambda: "avsb_adm_test_" + secrets.token_hex(16))
+    _started: list[LiveServer] = field(default_factory=list)
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": self.data_dir,
+            "database_url": self.database_url,
+            "admin_token": SecretStr(self.admin_token),
+            **RELAXED,
+            **overrides,
+        }
+        return Settings(**values)
+
+    def start(self, **overrides: Any) -> LiveServer:
+        """The app in this process, under uvicorn on a free loopback port."""
+        settings = self.settings(**overrides)
+        db = Database(self.database_url)
+        org_id, _ = bootstrap(db, settings)
+        app = create_app(settings, database=db)
+        port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.02)
+        live = LiveServer(f"http://127.0.0.1:{port}", self.admin_token, org_id, settings, app, server, thread)
+        self._started.append(live)
+        return live
+
+    @contextlib.contextmanager
+    def process(self, **env: str) -> Iterator[LiveServer]:
+        """``avsb serve`` as a separate OS process (for multi-process tests)."""
+        port = free_port()
+        full_env = {
+            **os.environ,
+            "AVSB_DATA_DIR": str(self.data_dir),
+            "AVSB_DATABASE_URL": self.database_url,
+            "AVSB_ADMIN_TOKEN": self.admin_token,
+            "AVSB_LOG_LEVEL": "warning",
+            **env,
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "avsb.cli.main", "serve", "--port", str(port)],
+            env=full_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(url, proc)
+            yield LiveServer(url, self.admin_token, "", self.settings())
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stderr is not None:
+                proc.stderr.close()
+
+    def close(self) -> None:
+        for live in self._started:
+            live.stop()
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"server exited: {err[-2000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("server did not become ready")
+
+
+class ApiClient(httpx.Client):
+    """An httpx client bound to one organisation, with its id at hand."""
+
+    org_id: str
+    token: str
+    server: LiveServer
+
+    def org(self, path: str = "") -> str:
+        """``/api/orgs/<this org><path>``."""
+        return f"/api/orgs/{self.org_id}{path}"
+
+
+@contextlib.contextmanager
+def new_org_client(server: LiveServer, scopes: list[str] | None = None) -> Iterator[ApiClient]:
+    """A fresh organisation and a client holding a token of it with ``scopes`` (default ``*``)."""
+    with server.admin() as admin:
+        org = admin.post("/api/orgs", json={"name": f"test-{secrets.token_hex(3)}"})
+        assert org.status_code == 201, org.text
+        org_id = org.json()["data"]["id"]
+        tok = admin.post(
+            f"/api/orgs/{org_id}/tokens", json={"name": "test", "scopes": scopes or ["*"]}
+        )
+        assert tok.status_code == 201, tok.text
+    token = tok.json()["data"]["token"]
+    client = ApiClient(
+        base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30.0
+    )
+    client.org_id, client.token, client.server = org_id, token, server
+    with client:
+        yield client
