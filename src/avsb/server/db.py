@@ -125,7 +125,7 @@ def migrate(database: Database) -> None:
             fcntl.flock(lock, fcntl.LOCK_EX)
             with database.write_engine.connect() as conn:
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+                command.upgrade(cfg, "heads")
                 conn.commit()
         return
     with database.write_engine.connect() as conn:
@@ -133,7 +133,7 @@ def migrate(database: Database) -> None:
         conn.commit()
         try:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, "heads")
             conn.commit()
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK_ID})
