@@ -49,7 +49,9 @@ def database(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture(scope="session")
-def servers(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+def servers(
+    database: Database, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerFactory]:
     factory = ServerFactory(database.url, Path(tmp_path_factory.mktemp("data")))
     yield factory
     factory.close()

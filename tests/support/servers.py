@@ -87,7 +87,9 @@ class ServerFactory:
         org_id, _ = bootstrap(db, settings)
         app = create_app(settings, database=db)
         port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -96,7 +98,9 @@ class ServerFactory:
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError("test server did not start")
             time.sleep(0.02)
-        live = LiveServer(f"http://127.0.0.1:{port}", self.admin_token, org_id, settings, app, server, thread)
+        live = LiveServer(
+            f"http://127.0.0.1:{port}", self.admin_token, org_id, settings, app, server, thread
+        )
         self._started.append(live)
         return live
 
@@ -113,7 +117,7 @@ class ServerFactory:
             **env,
         }
         proc = subprocess.Popen(
-            [sys.executable, "-m", "avsb.cli.main", "serve", "--port", str(port)],
+            [sys.executable, "-m", "avsb", "serve", "--port", str(port)],
             env=full_env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -1,0 +1,5 @@
+"""``python -m avsb``: the same as the ``avsb`` command."""
+
+from avsb.cli.main import app
+
+app()
