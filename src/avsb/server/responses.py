@@ -79,7 +79,9 @@ def as_avsb_error(exc: BaseException) -> errors.AvsbError:
         if exc.status_code == 404:
             return errors.NotFound("No such route.")
         if exc.status_code == 405:
-            return errors.MethodNotAllowed("This method is not allowed on this route.")
+            return errors.MethodNotAllowed(
+                "This method is not allowed on this route.", headers=dict(exc.headers or {})
+            )
         if exc.status_code == 400:
             return errors.BadRequest(str(exc.detail))
         error = errors.AvsbError(str(exc.detail), code=f"http_{exc.status_code}")

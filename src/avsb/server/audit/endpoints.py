@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,7 +13,7 @@ from avsb.server.auth.principal import Principal
 from avsb.server.deps import SessionDep, require
 from avsb.server.kit.http import PageDep, many
 from avsb.server.kit.routing import AvsbRoute
-from avsb.server.kit.schemas import ERROR_RESPONSES, ListEnvelope
+from avsb.server.kit.schemas import ERROR_RESPONSES, ListEnvelope, Rfc3339
 from avsb.server.models import AuditEvent
 from avsb.server.runtime import runtime_of
 
@@ -32,8 +31,8 @@ def audit_filter(
     resource_type: Annotated[str | None, Query(max_length=40)] = None,
     resource_id: Annotated[str | None, Query(max_length=40)] = None,
     actor_id: Annotated[str | None, Query(max_length=40)] = None,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
+    since: Annotated[Rfc3339 | None, Query()] = None,
+    until: Annotated[Rfc3339 | None, Query()] = None,
 ) -> AuditFilter:
     return AuditFilter(action, resource_type, resource_id, actor_id, since, until)
 

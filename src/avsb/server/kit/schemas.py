@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 T = TypeVar("T")
 
@@ -31,9 +32,27 @@ class ErrorEnvelope(BaseModel):
 
 
 class StrictModel(BaseModel):
-    """Base for request bodies: unknown fields are an error, not silently dropped."""
+    """Base for request bodies: unknown fields are an error and types are not coerced
+    (``false`` is not a number, ``"5"`` is not an integer). Use ``Rfc3339`` for times."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+
+def _rfc3339(value: object) -> datetime:
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and len(value) >= 19 and value[10] in "Tt ":
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError("expected an RFC 3339 date-time") from exc
+    else:
+        raise ValueError("expected an RFC 3339 date-time such as 2026-11-22T10:00:00Z")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# An RFC 3339 date-time string (never a number); a missing offset means UTC.
+Rfc3339 = Annotated[datetime, Field(strict=False), BeforeValidator(_rfc3339)]
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:

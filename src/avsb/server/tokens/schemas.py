@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from avsb.server.auth.scopes import is_valid
-from avsb.server.kit.schemas import StrictModel
+from avsb.server.kit.schemas import Rfc3339, StrictModel
 
 MAX_GRACE_SECONDS = 7 * 24 * 3600
 
@@ -23,7 +23,7 @@ class TokenCreate(StrictModel):
     description: str = Field(default="", max_length=2000)
     kind: Literal["service", "sdk"] = "service"
     scopes: list[str] = Field(default_factory=list, max_length=64)
-    expires_at: datetime | None = None
+    expires_at: Rfc3339 | None = None
     project_id: str | None = Field(default=None, max_length=40)
 
     _scopes = field_validator("scopes")(_check_scopes)
@@ -33,7 +33,7 @@ class TokenPatch(StrictModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     scopes: list[str] | None = Field(default=None, max_length=64)
-    expires_at: datetime | None = None
+    expires_at: Rfc3339 | None = None
 
     @field_validator("scopes")
     @classmethod
