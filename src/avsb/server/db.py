@@ -67,7 +67,7 @@ class Database:
             self.read_engine = _sqlite_engine(self.url, "BEGIN", pool_size)
         else:
             self.write_engine = create_engine(
-                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                self.url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600
             )
             self.read_engine = self.write_engine
         self.write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)

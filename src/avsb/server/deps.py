@@ -81,7 +81,14 @@ async def authenticate(request: Request, family: str) -> tuple[Principal, RateDe
         return principal, rt.limiter.acquire(f"{principal.token_id}:{family}")
 
     try:
-        principal, decision = await run_in_threadpool(work)
+        # The common case (token cached, a leased rate-limit token at hand) needs no I/O and
+        # stays on the event loop; anything else goes to the thread pool.
+        cached = rt.authenticator.cached(raw, ip)
+        local = rt.limiter.try_local(f"{cached.token_id}:{family}") if cached else None
+        if cached is not None and local is not None:
+            principal, decision = cached, local
+        else:
+            principal, decision = await run_in_threadpool(work)
     except Unauthorized:
         rt.metrics.inc("avsb_auth_failures_total", doc="Requests with a bad token.")
         raise

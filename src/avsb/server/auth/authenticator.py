@@ -73,6 +73,15 @@ class Authenticator:
             with self._lock:
                 self._cache.clear()
 
+    def cached(self, raw: str, ip: str) -> Principal | None:
+        """The principal from the cache without I/O; None when the database must be asked."""
+        self.throttle.check(ip)
+        now = time.time()
+        entry = self._cache.get(hash_token(raw))
+        if entry is None or entry.cached_until < now:
+            return None
+        return self._admit(entry, ip, now)
+
     def authenticate(self, raw: str, ip: str) -> Principal:
         """The principal for ``raw`` or 401 (and a failure counted against ``ip``)."""
         self.throttle.check(ip)
@@ -85,6 +94,9 @@ class Authenticator:
                 if len(self._cache) > 50_000:
                     self._cache.clear()
                 self._cache[digest] = entry
+        return self._admit(entry, ip, now)
+
+    def _admit(self, entry: _Cached, ip: str, now: float) -> Principal:
         if entry.principal is None or (entry.expires_at is not None and entry.expires_at <= now):
             self.throttle.fail(ip)
             raise Unauthorized("The token is missing, invalid, revoked or expired.")

@@ -54,7 +54,11 @@ class BucketPolicy:
 
 
 class RateLimiter(Protocol):
-    def acquire(self, key: str) -> RateDecision: ...
+    def try_local(self, key: str) -> RateDecision | None:
+        """A decision made without I/O, or None when the shared store must be asked."""
+
+    def acquire(self, key: str) -> RateDecision:
+        """Take one request from ``key``'s bucket (may do I/O)."""
 
 
 class MemoryRateLimiter:
@@ -64,6 +68,9 @@ class MemoryRateLimiter:
         self.policy = policy
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
+
+    def try_local(self, key: str) -> RateDecision | None:
+        return self.acquire(key)
 
     def acquire(self, key: str) -> RateDecision:
         now = time.time()
@@ -83,43 +90,93 @@ _NOW = {
 }
 _LEAST = {"sqlite": "min", "postgresql": "least"}
 
+LEASE_FRACTION = 1 / 16
+MAX_LEASE = 1000
+LEASE_SECONDS = 1.0
+
+
+@dataclass
+class _Lease:
+    tokens: int  # taken from the shared bucket, not yet used
+    shared_left: float  # what the shared bucket held after the lease was taken
+    expires: float  # monotonic seconds
+
 
 class DatabaseRateLimiter:
-    """Buckets in the ``rate_buckets`` table: one atomic conditional UPDATE per request."""
+    """Buckets in the ``rate_buckets`` table, shared by every server process.
+
+    A process takes a *lease* of ``1/16`` of the tokens available (at least 1, at most 1000)
+    in one short transaction and spends it locally. With a limit of 100/minute the bucket
+    holds at most 20 tokens, so leases are of a single token and every request is counted in
+    the database exactly; with a high limit one write serves up to a thousand requests.
+    Unused tokens of an expired lease are handed back on the next take.
+    """
 
     def __init__(self, db: Database, policy: BucketPolicy) -> None:
         self.policy = policy
         self._db = db
         dialect = "sqlite" if db.is_sqlite else "postgresql"
         now, least = _NOW[dialect], _LEAST[dialect]
-        refilled = f"{least}(:burst, tokens + ({now} - updated_at) * :rate)"
-        self._take = text(
-            f"UPDATE rate_buckets SET tokens = {refilled} - 1, updated_at = {now} "  # noqa: S608
-            f"WHERE key = :key AND {refilled} >= 1 RETURNING tokens, updated_at"
+        lock = "" if db.is_sqlite else " FOR UPDATE"
+        self._read = text(
+            f"SELECT {least}(:burst, tokens + ({now} - updated_at) * :rate + :back), {now} "  # noqa: S608
+            f"FROM rate_buckets WHERE key = :key{lock}"
+        )
+        self._write = text(
+            "UPDATE rate_buckets SET tokens = :tokens, updated_at = :now WHERE key = :key"
         )
         self._create = text(
-            f"INSERT INTO rate_buckets (key, tokens, updated_at) VALUES (:key, :burst - 1, {now}) "  # noqa: S608
-            "ON CONFLICT (key) DO NOTHING RETURNING tokens, updated_at"
+            f"INSERT INTO rate_buckets (key, tokens, updated_at) VALUES (:key, :burst, {now}) "  # noqa: S608
+            "ON CONFLICT (key) DO NOTHING"
         )
-        self._peek = text(
-            f"SELECT {refilled}, {now} FROM rate_buckets WHERE key = :key"  # noqa: S608
-        )
+        self._leases: dict[str, _Lease] = {}
+        self._lock = threading.Lock()
         # SQLite has one writer: queue this process's threads here rather than in busy-waits.
-        self._lock = threading.Lock() if db.is_sqlite else None
+        self._db_lock = threading.Lock() if db.is_sqlite else None
+
+    def try_local(self, key: str) -> RateDecision | None:
+        with self._lock:
+            lease = self._leases.get(key)
+            if lease is None or lease.tokens < 1 or lease.expires < time.monotonic():
+                return None
+            lease.tokens -= 1
+            left = lease.shared_left + lease.tokens
+        return self.policy.decide(True, left, time.time())
 
     def acquire(self, key: str) -> RateDecision:
-        params = {"key": key, "burst": float(self.policy.burst), "rate": self.policy.rate}
-        if self._lock is not None:
-            with self._lock:
-                return self._acquire(params)
-        return self._acquire(params)
+        decision = self.try_local(key)
+        if decision is not None:
+            return decision
+        if self._db_lock is not None:
+            with self._db_lock:
+                return self._take(key)
+        return self._take(key)
 
-    def _acquire(self, params: dict[str, object]) -> RateDecision:
+    def _take(self, key: str) -> RateDecision:
+        with self._lock:
+            old = self._leases.pop(key, None)
+        back = float(old.tokens) if old is not None else 0.0
+        params = {
+            "key": key,
+            "burst": float(self.policy.burst),
+            "rate": self.policy.rate,
+            "back": back,
+        }
         with self._db.write_engine.begin() as conn:
-            row = conn.execute(self._take, params).first()
+            row = conn.execute(self._read, params).first()
             if row is None:
-                row = conn.execute(self._create, params).first()
-            if row is not None:
-                return self.policy.decide(True, float(row[0]), float(row[1]))
-            peek = conn.execute(self._peek, params).one()
-        return self.policy.decide(False, float(peek[0]), float(peek[1]))
+                conn.execute(self._create, params)
+                row = conn.execute(self._read, params).one()
+            available, now = float(row[0]), float(row[1])
+            take = 0
+            if available >= 1.0:
+                take = max(1, min(MAX_LEASE, int(available * LEASE_FRACTION)))
+            conn.execute(self._write, {"key": key, "tokens": available - take, "now": now})
+        if take == 0:
+            return self.policy.decide(False, available, now)
+        if take > 1:
+            with self._lock:
+                self._leases[key] = _Lease(
+                    take - 1, available - take, time.monotonic() + LEASE_SECONDS
+                )
+        return self.policy.decide(True, available - 1, now)

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from avsb.server.auth.ratelimit import RateDecision
+from avsb.server.deps import SAFE_METHODS
 from avsb.server.kit import idempotency
 from avsb.server.responses import response_for_exception
 from avsb.server.runtime import runtime_of
@@ -77,9 +78,11 @@ class AvsbRoute(APIRoute):
                 response = response_for_exception(request, exc)
                 await run_in_threadpool(_finish_error, request, response)
             else:
-                if getattr(request.state, "db", None) or getattr(
-                    request.state, "idempotency", None
-                ):
+                session: Session | None = getattr(request.state, "db", None)
+                reserved = getattr(request.state, "idempotency", None) is not None
+                if session is not None and not reserved and request.method in SAFE_METHODS:
+                    session.close()  # a read: nothing to commit; returns the connection
+                elif session is not None or reserved:
                     response = await run_in_threadpool(_finish_ok, request, response)
             rate: RateDecision | None = getattr(request.state, "rate", None)
             if rate is not None:
