@@ -20,7 +20,6 @@ from avsb.server.kit import idempotency
 from avsb.server.middleware import RequestEnvelopeMiddleware
 from avsb.server.responses import response_for_exception
 from avsb.server.runtime import Runtime, build_runtime
-from avsb.server.webhooks import delivery as webhook_delivery
 
 log = logging.getLogger("avsb.server")
 Periodic = tuple[float, Callable[[], object]]
@@ -28,18 +27,15 @@ Periodic = tuple[float, Callable[[], object]]
 
 def _include_routers(app: FastAPI) -> None:
     from avsb.server.audit.endpoints import router as audit_router
-    from avsb.server.design.routers import ROUTERS as design_routers
     from avsb.server.ops.endpoints import docs_static
     from avsb.server.ops.endpoints import router as ops_router
     from avsb.server.orgs.endpoints import router as orgs_router
     from avsb.server.projects.endpoints import router as projects_router
     from avsb.server.tokens.endpoints import router as tokens_router
-    from avsb.server.webhooks.endpoints import router as webhooks_router
+    from avsb.server.tools.endpoints import router as tools_router
 
-    for router in (ops_router, orgs_router, tokens_router, projects_router, audit_router):
-        app.include_router(router)
-    app.include_router(webhooks_router)
-    for router in design_routers:
+    routers = (ops_router, orgs_router, tokens_router, projects_router, audit_router, tools_router)
+    for router in routers:
         app.include_router(router)
     app.mount("/docs/static", docs_static, name="docs-static")
 
@@ -64,15 +60,11 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], contextlib.AbstractAsyncContex
                 "last-used",
             ),
             (3600.0, lambda: idempotency.purge_expired(rt.db), "idempotency-purge"),
-            (3600.0, lambda: webhook_delivery.purge(rt.db, rt.settings), "webhook-purge"),
         ]
         tasks = [asyncio.create_task(_every(s, job, name)) for s, job, name in jobs]
-        webhook_worker = webhook_delivery.DeliveryWorker(rt.db, rt.settings)
-        webhook_worker.start()
         try:
             yield
         finally:
-            await webhook_worker.stop()
             for task in tasks:
                 task.cancel()
             for task in tasks:

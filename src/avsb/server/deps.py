@@ -115,13 +115,13 @@ async def _reserve_key(request: Request, rt: Runtime, principal: Principal, key:
 
 
 def require(
-    scope: str | None, *, admin: bool = False
+    scope: str | None, *, admin: bool = False, family: str = "account"
 ) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
     """A dependency: authenticated, rate-limited, scoped to ``scope`` and to the path's org.
 
-    ``scope=None`` admits any valid token (its bucket is the ``account`` family).
+    ``scope=None`` admits any valid token; its rate-limit bucket is then ``family``.
     """
-    family = family_of(scope) if scope else "account"
+    family = family_of(scope) if scope else family
 
     async def dependency(request: Request) -> Principal:
         principal, _ = await authenticate(request, family)

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import select
-from tests.support.servers import ApiClient, LiveServer, ServerFactory, new_org_client
 
 from avsb.server.auth.secrets import hash_token
 from avsb.server.db import Database
 from avsb.server.models import ApiToken
+from tests.support.servers import ApiClient, LiveServer, ServerFactory, new_org_client
 
 
 def _token(api: ApiClient, **body: object) -> dict[str, object]:

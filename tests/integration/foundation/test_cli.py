@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from tests.support.servers import free_port
 
 

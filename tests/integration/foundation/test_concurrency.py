@@ -7,6 +7,7 @@ import concurrent.futures as cf
 import time
 
 import httpx
+
 from tests.support.servers import ApiClient, ServerFactory, new_org_client
 
 

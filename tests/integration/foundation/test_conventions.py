@@ -6,6 +6,7 @@ import re
 
 import httpx
 import pytest
+
 from tests.support.servers import ApiClient, LiveServer, ServerFactory
 
 

@@ -7,12 +7,12 @@ import re
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from pydantic import SecretStr
-from tests.support.servers import ApiClient, LiveServer, free_port
 
 from avsb.server.app import create_app
 from avsb.server.config import Settings
 from avsb.server.db import Database
 from avsb.server.models import Base
+from tests.support.servers import ApiClient, LiveServer, free_port
 
 
 def test_health__ok(live_server: LiveServer) -> None:

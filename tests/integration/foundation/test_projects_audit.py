@@ -6,6 +6,7 @@ import csv
 import io
 
 import orjson
+
 from tests.support.servers import ApiClient, new_org_client
 
 

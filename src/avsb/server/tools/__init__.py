@@ -1,0 +1,1 @@
+"""Stateless tools: summary statistics in, results out (/api/tools/*)."""
