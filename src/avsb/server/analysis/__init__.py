@@ -1,0 +1,41 @@
+"""Analysis: metric plans compiled to SQL that aggregates events to sufficient statistics."""
+
+from avsb.server.analysis.plan import (
+    AnalysisPlan,
+    BotRule,
+    CupedSource,
+    ExperimentScope,
+    GroupBy,
+    HealthPlan,
+    MetricDefinition,
+    MetricType,
+    SrmPlan,
+    UnitRules,
+)
+from avsb.server.analysis.sql import (
+    GROUP_COLUMNS,
+    HEALTH_COLUMNS,
+    STAT_COLUMNS,
+    health_query_sql,
+    metric_query_sql,
+    srm_query_sql,
+)
+
+__all__ = [
+    "GROUP_COLUMNS",
+    "HEALTH_COLUMNS",
+    "STAT_COLUMNS",
+    "AnalysisPlan",
+    "BotRule",
+    "CupedSource",
+    "ExperimentScope",
+    "GroupBy",
+    "HealthPlan",
+    "MetricDefinition",
+    "MetricType",
+    "SrmPlan",
+    "UnitRules",
+    "health_query_sql",
+    "metric_query_sql",
+    "srm_query_sql",
+]

@@ -1,0 +1,154 @@
+"""Query plans: what to aggregate (a metric over an experiment) and how to slice it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from avsb.server.events.dialects import check_json_key
+
+
+class MetricType(StrEnum):
+    BINARY = "binary"
+    COUNT = "count"
+    SUM = "sum"
+    MEAN = "mean"
+    RATIO = "ratio"
+
+
+class GroupBy(StrEnum):
+    NONE = "none"
+    STRATUM = "stratum"  # the unit's ingested stratum (first write wins)
+    ATTRIBUTE = "attribute"  # a key of the attributes of the unit's first exposure
+    DAY = "day"  # the day (UTC) of the unit's first exposure: add rows up for a cumulative series
+
+
+class CupedSource(StrEnum):
+    NONE = "none"
+    INGESTED = "ingested"  # covariate rows for the experiment (missing -> 0)
+    PRE_PERIOD = "pre_period"  # the same metric in the window before the first exposure
+    AUTO = "auto"  # ingested when the experiment has any covariate row, else pre-period
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricDefinition:
+    """A metric as stored by the metrics feature (DESIGN.md "Key payloads").
+
+    Per-unit values, counted over events in ``[first exposure, + window_hours)``:
+    binary = 1 if any ``event_name`` event else 0; count = number of events; sum = sum of
+    values (missing value -> 0); mean = sum of values / number of events, analysed as a
+    ratio; ratio = sum of ``event_name`` values / sum of ``denominator_event_name`` values,
+    where an event without a value counts as 1 (so value-less events make a ratio of counts).
+    A value is the ``value_property`` key of the event's properties, or its own value.
+    """
+
+    type: MetricType
+    event_name: str
+    value_property: str | None = None
+    denominator_event_name: str | None = None
+    window_hours: float | None = None
+    winsorize_percentile: float | None = None  # in (0, 100): cap per-unit values at it
+    value_cap: float | None = None  # a fixed cap on per-unit values
+    lower_is_better: bool = False
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type is MetricType.RATIO and not self.denominator_event_name:
+            raise ValueError("a ratio metric needs denominator_event_name")
+        if self.value_property is not None:
+            check_json_key(self.value_property)
+        if self.window_hours is not None and self.window_hours <= 0:
+            raise ValueError("window_hours must be positive")
+        pct = self.winsorize_percentile
+        if pct is not None and not 0 < pct < 100:
+            raise ValueError("winsorize_percentile must be in (0, 100)")
+
+    @property
+    def is_ratio(self) -> bool:
+        return self.type in (MetricType.RATIO, MetricType.MEAN)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BotRule:
+    """A unit is a bot when its metric-event count exceeds ``p99_multiple`` times the 99th
+    percentile over exposed units with events, or ``max_events`` (either may be None)."""
+
+    p99_multiple: float | None = 10.0
+    max_events: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExperimentScope:
+    org_id: str
+    project_id: str
+    experiment: str  # the experiment key exposures carry
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnitRules:
+    """Which exposed units are analysed (all applied at read time; raw rows are kept)."""
+
+    bot_rule: BotRule | None = field(default_factory=BotRule)
+    apply_exclusions: bool = True
+    include_holdout: bool = True  # holdout members form the variant "__holdout__"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnalysisPlan:
+    """One metric over one experiment -> per-variant (per group) sufficient statistics."""
+
+    scope: ExperimentScope
+    metric: MetricDefinition
+    group_by: GroupBy = GroupBy.NONE
+    attribute_key: str | None = None
+    cuped: CupedSource = CupedSource.AUTO
+    pre_period_hours: float = 168.0  # the pre window when the metric has no window_hours
+    rules: UnitRules = field(default_factory=UnitRules)
+
+    def __post_init__(self) -> None:
+        _check_grouping(self.group_by, self.attribute_key)
+
+    def to_sql(self, dialect: str) -> str:
+        from avsb.server.analysis.sql import metric_query_sql
+
+        return metric_query_sql(self, dialect)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SrmPlan:
+    """Analysed units per variant, by first-exposure day or by an exposure attribute."""
+
+    scope: ExperimentScope
+    group_by: GroupBy = GroupBy.NONE
+    attribute_key: str | None = None
+    rules: UnitRules = field(default_factory=UnitRules)
+
+    def __post_init__(self) -> None:
+        if self.group_by is GroupBy.STRATUM:
+            raise ValueError("SRM is diagnosed by day or by attribute")
+        _check_grouping(self.group_by, self.attribute_key)
+
+    def to_sql(self, dialect: str) -> str:
+        from avsb.server.analysis.sql import srm_query_sql
+
+        return srm_query_sql(self, dialect)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HealthPlan:
+    """Unit counts: assigned, in several variants, excluded, bots, analysed."""
+
+    scope: ExperimentScope
+    rules: UnitRules = field(default_factory=UnitRules)
+
+    def to_sql(self, dialect: str) -> str:
+        from avsb.server.analysis.sql import health_query_sql
+
+        return health_query_sql(self, dialect)
+
+
+def _check_grouping(group_by: GroupBy, attribute_key: str | None) -> None:
+    if group_by is GroupBy.ATTRIBUTE:
+        if attribute_key is None:
+            raise ValueError("group_by=attribute needs attribute_key")
+        check_json_key(attribute_key)

@@ -1,0 +1,420 @@
+"""The one analysis SQL generator: plans in, engine SQL out (DuckDB, PostgreSQL, ClickHouse).
+
+Every query is a chain of CTEs written once in neutral SQL (see events.dialects):
+
+1. ``links``: anonymous -> canonical id, first write wins per anonymous id (self-links
+   ignored); every unit id below is folded through it before anything else;
+2. ``exposed`` / ``assigned``: exposures (plus holdout members as ``__holdout__``) per
+   canonical unit: first exposure time and the number of distinct variants;
+3. ``excluded``, ``activity``, ``bots``: deny-listed units and the rate-spike rule;
+4. ``units``: units in exactly one variant, not excluded, not bots; ``keyed`` adds the
+   group key (stratum, first-exposure attribute, or first-exposure day);
+5. metric plans: ``metric_rows`` (stitched events of the metric's names), ``unit_agg``
+   (per-unit post-window and pre-window aggregates), ``per_unit`` (every analysed unit,
+   zeros for units without events, covariate), optional ``caps`` (winsorization), and the
+   per-variant sums.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from avsb.server.analysis.plan import (
+    AnalysisPlan,
+    CupedSource,
+    ExperimentScope,
+    GroupBy,
+    HealthPlan,
+    MetricType,
+    SrmPlan,
+    UnitRules,
+)
+from avsb.server.events.dialects import fragment, render
+from avsb.server.events.types import HOLDOUT_VARIANT
+
+STAT_COLUMNS = (
+    "n",
+    "sum",
+    "sum_squares",
+    "covariate_sum",
+    "covariate_sum_squares",
+    "cross_sum",
+    "numerator_sum",
+    "numerator_sum_squares",
+    "denominator_sum",
+    "denominator_sum_squares",
+    "numerator_denominator_cross_sum",
+)
+GROUP_COLUMNS: Mapping[GroupBy, str] = {
+    GroupBy.STRATUM: "stratum",
+    GroupBy.ATTRIBUTE: "segment",
+    GroupBy.DAY: "day",
+}
+HEALTH_COLUMNS = (
+    "assigned_units",
+    "multiple_variant_units",
+    "excluded_units",
+    "bot_units",
+    "analysed_units",
+)
+_US_PER_HOUR = 3_600_000_000
+
+# -- unit CTEs -------------------------------------------------------------------------
+
+_LINKS = """
+SELECT r.anonymous_id AS anonymous_id, r.canonical_id AS canonical_id FROM (
+  SELECT i.anonymous_id AS anonymous_id, i.canonical_id AS canonical_id,
+    ROW_NUMBER() OVER (PARTITION BY i.anonymous_id ORDER BY i.ingest_seq, i.event_id) AS rn
+  FROM ev_identify AS i
+  WHERE i.org_id = :org AND i.project_id = :project AND i.anonymous_id <> i.canonical_id
+) AS r WHERE r.rn = 1"""
+_EXPOSED = """
+SELECT COALESCE(l.canonical_id, e.unit_id) AS uid, e.variant AS variant, e.ts_us AS ts_us,
+  e.ingest_seq AS seq, e.attributes AS attributes
+FROM ev_exposure AS e LEFT JOIN links AS l ON l.anonymous_id = e.unit_id
+WHERE e.org_id = :org AND e.project_id = :project AND e.experiment = :experiment"""
+_HOLDOUT = """
+SELECT COALESCE(l.canonical_id, h.unit_id) AS uid, :holdout AS variant, h.ts_us AS ts_us,
+  h.ingest_seq AS seq, '{}' AS attributes
+FROM ev_holdout AS h LEFT JOIN links AS l ON l.anonymous_id = h.unit_id
+WHERE h.org_id = :org AND h.project_id = :project AND h.experiment = :experiment"""
+_ASSIGNED = """
+SELECT x.uid AS uid, MIN(x.variant) AS assigned_variant, MIN(x.ts_us) AS first_ts_us,
+  COUNT(DISTINCT x.variant) AS n_variants
+FROM exposed AS x GROUP BY x.uid"""
+_EXCLUDED = """
+SELECT DISTINCT COALESCE(l.canonical_id, x.unit_id) AS uid
+FROM ev_exclusion AS x LEFT JOIN links AS l ON l.anonymous_id = x.unit_id
+WHERE x.org_id = :org AND x.project_id = :project"""
+_ACTIVITY = """
+SELECT a.uid AS uid, COUNT(*) AS n_events FROM (
+  SELECT COALESCE(l.canonical_id, m.unit_id) AS uid
+  FROM ev_metric AS m LEFT JOIN links AS l ON l.anonymous_id = m.unit_id
+  WHERE m.org_id = :org AND m.project_id = :project
+) AS s JOIN assigned AS a ON a.uid = s.uid GROUP BY a.uid"""
+_P99 = "(SELECT AVSB_PCT(CAST(q.n_events AS DOUBLE), 0.99) FROM activity AS q)"
+_UNITS = """
+SELECT a.uid AS uid, a.assigned_variant AS variant, a.first_ts_us AS first_ts_us
+FROM assigned AS a WHERE a.n_variants = 1"""
+# First write wins per (experiment, canonical unit) for strata and covariates.
+_FIRST_PER_UNIT = """
+SELECT r.uid AS uid, r.val AS val FROM (
+  SELECT COALESCE(l.canonical_id, t.unit_id) AS uid, t.__col AS val,
+    ROW_NUMBER() OVER (PARTITION BY COALESCE(l.canonical_id, t.unit_id)
+                       ORDER BY t.ingest_seq, t.event_id) AS rn
+  FROM __table AS t LEFT JOIN links AS l ON l.anonymous_id = t.unit_id
+  WHERE t.org_id = :org AND t.project_id = :project AND t.experiment = :experiment
+) AS r WHERE r.rn = 1"""
+_FIRST_ATTRIBUTES = """
+SELECT r.uid AS uid, AVSB_JSON_TEXT(r.attributes, :attribute_key) AS val FROM (
+  SELECT x.uid AS uid, x.attributes AS attributes,
+    ROW_NUMBER() OVER (PARTITION BY x.uid ORDER BY x.ts_us, x.seq) AS rn
+  FROM exposed AS x
+) AS r WHERE r.rn = 1"""
+_DAY = "CAST(FLOOR(u.first_ts_us / 86400000000.0) AS BIGINT)"
+
+
+@dataclass(frozen=True, slots=True)
+class _Units:
+    scope: ExperimentScope
+    rules: UnitRules
+    group_by: GroupBy
+    attribute_key: str | None
+    covariates: bool = False  # join ingested covariates as keyed.cov
+
+
+def _base_values(scope: ExperimentScope) -> dict[str, object]:
+    return {
+        "org": scope.org_id,
+        "project": scope.project_id,
+        "experiment": scope.experiment,
+        "holdout": HOLDOUT_VARIANT,
+    }
+
+
+def _first_per_unit(table: str, column: str, values: Mapping[str, object]) -> exp.Expr:
+    tree = fragment(_FIRST_PER_UNIT, **values)
+    names = {"__col": exp.to_identifier(column), "__table": exp.to_identifier(table)}
+    return _substitute(tree, names)
+
+
+def _substitute(tree: exp.Expr, names: Mapping[str, exp.Expr]) -> exp.Expr:
+    """Replace marker columns/identifiers (our constants, e.g. ``__y``) by trees."""
+
+    def swap(node: exp.Expr) -> exp.Expr:
+        new = names.get(node.name) if isinstance(node, exp.Column | exp.Identifier) else None
+        if new is None or isinstance(node, exp.Column) == isinstance(new, exp.Identifier):
+            return node
+        return new.copy()
+
+    return tree.transform(swap)
+
+
+def _unit_ctes(spec: _Units) -> list[tuple[str, exp.Expr]]:
+    values = _base_values(spec.scope)
+    exposed = fragment(_EXPOSED, **values)
+    if spec.rules.include_holdout:
+        holdout = fragment(_HOLDOUT, **values)
+        assert isinstance(exposed, exp.Query)
+        exposed = exp.union(exposed, holdout, distinct=False)
+    ctes: list[tuple[str, exp.Expr]] = [
+        ("links", fragment(_LINKS, **values)),
+        ("exposed", exposed),
+        ("assigned", fragment(_ASSIGNED)),
+        ("excluded", fragment(_EXCLUDED, **values)),
+    ]
+    units = fragment(_UNITS)
+    assert isinstance(units, exp.Select)
+    if spec.rules.apply_exclusions:
+        units = units.where("a.uid NOT IN (SELECT ex.uid FROM excluded AS ex)")
+    bots = _bot_ctes(spec.rules, values)
+    if bots:
+        ctes += bots
+        units = units.where("a.uid NOT IN (SELECT b.uid FROM bots AS b)")
+    ctes.append(("units", units))
+    return ctes + _keyed_ctes(spec, values)
+
+
+def _bot_ctes(rules: UnitRules, values: Mapping[str, object]) -> list[tuple[str, exp.Expr]]:
+    rule = rules.bot_rule
+    if rule is None or (rule.p99_multiple is None and rule.max_events is None):
+        return []
+    conditions: list[exp.Expr] = []
+    if rule.max_events is not None:
+        conditions.append(fragment("c.n_events > :max_events", max_events=rule.max_events))
+    if rule.p99_multiple is not None:
+        limit = fragment(f":multiple * {_P99}", multiple=float(rule.p99_multiple))
+        conditions.append(exp.GT(this=exp.column("n_events", table="c"), expression=limit))
+    bots = exp.select("c.uid AS uid").from_("activity AS c").where(exp.or_(*conditions))
+    return [("activity", fragment(_ACTIVITY, **values)), ("bots", bots)]
+
+
+def _keyed_ctes(spec: _Units, values: Mapping[str, object]) -> list[tuple[str, exp.Expr]]:
+    ctes: list[tuple[str, exp.Expr]] = []
+    keyed = exp.select("u.uid AS uid", "u.variant AS variant", "u.first_ts_us AS first_ts_us")
+    keyed = keyed.from_("units AS u")
+    if spec.group_by is GroupBy.STRATUM:
+        ctes.append(("strata", _first_per_unit("ev_stratum", "stratum", values)))
+        keyed = keyed.select("g.val AS group_key").join(
+            "strata AS g", on="g.uid = u.uid", join_type="left"
+        )
+    elif spec.group_by is GroupBy.ATTRIBUTE:
+        attrs = fragment(_FIRST_ATTRIBUTES, attribute_key=spec.attribute_key)
+        ctes.append(("first_attributes", attrs))
+        keyed = keyed.select("g.val AS group_key").join(
+            "first_attributes AS g", on="g.uid = u.uid", join_type="left"
+        )
+    elif spec.group_by is GroupBy.DAY:
+        keyed = keyed.select(fragment(_DAY).as_("group_key"))
+    if spec.covariates:
+        ctes.append(("covariates", _first_per_unit("ev_covariate", "value", values)))
+        keyed = keyed.select("cv.val AS cov").join(
+            "covariates AS cv", on="cv.uid = u.uid", join_type="left"
+        )
+    return [*ctes, ("keyed", keyed)]
+
+
+def _with_ctes(ctes: list[tuple[str, exp.Expr]], final: exp.Select) -> exp.Select:
+    for name, body in ctes:
+        final = final.with_(name, as_=body)
+    return final
+
+
+def _group_select(final: exp.Select, group_by: GroupBy, table: str) -> exp.Select:
+    """Add the variant and group key columns, GROUP BY and ORDER BY them."""
+    keys = [exp.column("variant", table=table).as_("variant")]
+    if group_by is not GroupBy.NONE:
+        keys.append(exp.column("group_key", table=table).as_(GROUP_COLUMNS[group_by]))
+    ordinals = [exp.Literal.number(i + 1) for i in range(len(keys))]
+    grouped = final.select(*keys, append=False).select(*final.expressions)
+    return grouped.group_by(*ordinals).order_by(*ordinals)
+
+
+# -- SRM and health ---------------------------------------------------------------------
+
+
+def srm_query_sql(plan: SrmPlan, dialect: str) -> str:
+    """Analysed units per variant (and day or segment): columns variant, [day|segment], n."""
+    spec = _Units(plan.scope, plan.rules, plan.group_by, plan.attribute_key)
+    final = _group_select(exp.select("COUNT(*) AS n").from_("keyed AS k"), plan.group_by, "k")
+    return render(_with_ctes(_unit_ctes(spec), final), dialect)
+
+
+_HEALTH = """
+SELECT COUNT(*) AS assigned_units,
+  COALESCE(SUM(CASE WHEN a.n_variants > 1 THEN 1 ELSE 0 END), 0) AS multiple_variant_units,
+  COALESCE(SUM(CASE WHEN a.uid IN (SELECT ex.uid FROM excluded AS ex) THEN 1 ELSE 0 END), 0)
+    AS excluded_units,
+  __bots AS bot_units,
+  (SELECT COUNT(*) FROM units AS un) AS analysed_units
+FROM assigned AS a"""
+_HEALTH_BOTS = (
+    "COALESCE(SUM(CASE WHEN a.uid IN (SELECT b.uid FROM bots AS b) THEN 1 ELSE 0 END), 0)"
+)
+
+
+def health_query_sql(plan: HealthPlan, dialect: str) -> str:
+    """One row: assigned_units, multiple_variant_units, excluded_units, bot_units,
+    analysed_units (units may be counted in several of the middle three)."""
+    ctes = _unit_ctes(_Units(plan.scope, plan.rules, GroupBy.NONE, None))
+    has_bots = any(name == "bots" for name, _ in ctes)
+    bots = fragment(_HEALTH_BOTS) if has_bots else exp.Literal.number(0)
+    final = _substitute(fragment(_HEALTH), {"__bots": bots})
+    assert isinstance(final, exp.Select)
+    return render(_with_ctes(ctes, final), dialect)
+
+
+# -- metric sufficient statistics -------------------------------------------------------
+
+_METRIC_ROWS = """
+SELECT COALESCE(l.canonical_id, m.unit_id) AS uid, m.event_name AS event_name,
+  m.ts_us AS ts_us, __value AS value, m.value AS own_value
+FROM ev_metric AS m LEFT JOIN links AS l ON l.anonymous_id = m.unit_id
+WHERE m.org_id = :org AND m.project_id = :project AND m.event_name IN (:event_name, :den_name)"""
+_POST = "ev.ts_us >= u.first_ts_us"
+_POST_WINDOW = "ev.ts_us >= u.first_ts_us AND ev.ts_us < u.first_ts_us + :window_us"
+_PRE = "ev.ts_us < u.first_ts_us AND ev.ts_us >= u.first_ts_us - :pre_us"
+_NUM = "ev.event_name = :event_name"
+_DEN = "ev.event_name = :den_name"
+_ONE = "CAST(1 AS DOUBLE)"
+_ZERO = "CAST(0 AS DOUBLE)"
+# Per-unit aggregate of the events matching __when (a condition), by metric type.
+_AGGREGATES: Mapping[MetricType, str] = {
+    MetricType.BINARY: f"MAX(CASE WHEN __when THEN {_ONE} ELSE {_ZERO} END)",
+    MetricType.COUNT: f"SUM(CASE WHEN __when THEN {_ONE} ELSE {_ZERO} END)",
+    MetricType.SUM: f"SUM(CASE WHEN __when THEN COALESCE(ev.value, {_ZERO}) ELSE {_ZERO} END)",
+    MetricType.MEAN: f"SUM(CASE WHEN __when THEN COALESCE(ev.value, {_ZERO}) ELSE {_ZERO} END)",
+    MetricType.RATIO: f"SUM(CASE WHEN __when THEN COALESCE(ev.value, {_ONE}) ELSE {_ZERO} END)",
+}
+_DENOMINATORS: Mapping[MetricType, str] = {
+    MetricType.MEAN: f"SUM(CASE WHEN __when THEN {_ONE} ELSE {_ZERO} END)",
+    MetricType.RATIO: f"SUM(CASE WHEN __when THEN COALESCE(ev.own_value, {_ONE}) ELSE {_ZERO} END)",
+}
+_AUTO_COVARIATE = (
+    "CASE WHEN (SELECT COUNT(*) FROM covariates AS cc) > 0 "
+    "THEN COALESCE(k.cov, CAST(0 AS DOUBLE)) ELSE COALESCE(a.pre_y, CAST(0 AS DOUBLE)) END"
+)
+_STATS = """
+SELECT COUNT(*) AS n, SUM(__y) AS sum, SUM(__y * __y) AS sum_squares,
+  SUM(p.x) AS covariate_sum, SUM(p.x * p.x) AS covariate_sum_squares,
+  SUM(p.x * __y) AS cross_sum"""
+_RATIO_STATS = """
+SELECT SUM(__y) AS numerator_sum, SUM(__y * __y) AS numerator_sum_squares,
+  SUM(p.d) AS denominator_sum, SUM(p.d * p.d) AS denominator_sum_squares,
+  SUM(__y * p.d) AS numerator_denominator_cross_sum"""
+_NO_RATIO_STATS = """
+SELECT CAST(NULL AS DOUBLE) AS numerator_sum, CAST(NULL AS DOUBLE) AS numerator_sum_squares,
+  CAST(NULL AS DOUBLE) AS denominator_sum, CAST(NULL AS DOUBLE) AS denominator_sum_squares,
+  CAST(NULL AS DOUBLE) AS numerator_denominator_cross_sum"""
+
+
+def _metric_values(plan: AnalysisPlan) -> dict[str, object]:
+    metric = plan.metric
+    values = _base_values(plan.scope)
+    values["event_name"] = metric.event_name
+    values["den_name"] = metric.denominator_event_name or metric.event_name
+    hours = metric.window_hours
+    values["window_us"] = round((hours or 0) * _US_PER_HOUR)
+    values["pre_us"] = round((hours or plan.pre_period_hours) * _US_PER_HOUR)
+    values["value_cap"] = metric.value_cap
+    values["pct"] = (metric.winsorize_percentile or 0) / 100
+    return values
+
+
+def _aggregate(template: str, when: str, values: Mapping[str, object]) -> exp.Expr:
+    return _substitute(fragment(template, **values), {"__when": fragment(when, **values)})
+
+
+def _unit_agg(plan: AnalysisPlan, values: Mapping[str, object]) -> exp.Select:
+    """Per unit with events: y (post window), d (ratio denominator), pre_y (pre window)."""
+    metric = plan.metric
+    post = _POST_WINDOW if metric.window_hours is not None else _POST
+    num_post = f"{_NUM} AND {post}"
+    agg = exp.select(
+        "u.uid AS uid", _aggregate(_AGGREGATES[metric.type], num_post, values).as_("y")
+    )
+    if metric.is_ratio:
+        den = _DEN if metric.type is MetricType.RATIO else _NUM
+        den_agg = _aggregate(_DENOMINATORS[metric.type], f"{den} AND {post}", values)
+        agg = agg.select(den_agg.as_("d"))
+    if plan.cuped in (CupedSource.PRE_PERIOD, CupedSource.AUTO):
+        pre = _aggregate(_AGGREGATES[metric.type], f"{_NUM} AND {_PRE}", values)
+        agg = agg.select(pre.as_("pre_y"))
+    agg = agg.from_("metric_rows AS ev").join("units AS u", on="u.uid = ev.uid")
+    return agg.group_by("u.uid")
+
+
+def _per_unit(plan: AnalysisPlan) -> exp.Select:
+    """Every analysed unit (zeros when it has no events) with its covariate x."""
+    zero = fragment(_ZERO)
+    cols = [
+        "k.uid AS uid",
+        "k.variant AS variant",
+        f"COALESCE(a.y, {_ZERO}) AS y",
+    ]
+    if plan.group_by is not GroupBy.NONE:
+        cols.append("k.group_key AS group_key")
+    if plan.metric.is_ratio:
+        cols.append(f"COALESCE(a.d, {_ZERO}) AS d")
+    covariate = {
+        CupedSource.NONE: zero,
+        CupedSource.INGESTED: fragment(f"COALESCE(k.cov, {_ZERO})"),
+        CupedSource.PRE_PERIOD: fragment(f"COALESCE(a.pre_y, {_ZERO})"),
+        CupedSource.AUTO: fragment(_AUTO_COVARIATE),
+    }[plan.cuped]
+    per_unit = exp.select(*cols).select(covariate.as_("x")).from_("keyed AS k")
+    return per_unit.join("unit_agg AS a", on="a.uid = k.uid", join_type="left")
+
+
+def _capped_y(plan: AnalysisPlan, values: Mapping[str, object]) -> tuple[exp.Expr, bool]:
+    """The per-unit value after winsorization, and whether it needs the caps CTE."""
+    metric = plan.metric
+    y: exp.Expr = exp.column("y", table="p")
+    if metric.type is MetricType.BINARY:
+        return y, False
+    if metric.value_cap is not None:
+        y = exp.Least(this=y, expressions=[fragment(":value_cap", **values)])
+    if metric.winsorize_percentile is not None:
+        y = exp.Least(this=y, expressions=[exp.column("cap", table="c")])
+        return y, True
+    return y, False
+
+
+def metric_query_sql(plan: AnalysisPlan, dialect: str) -> str:
+    """Sufficient statistics per variant (and group): columns ``variant``, the group column
+    (``stratum``, ``segment`` or ``day`` = days since 1970-01-01 UTC) when grouped, then
+    STAT_COLUMNS; the numerator_* / denominator_* columns are NULL unless the metric is a
+    ratio or mean. Units in several variants, excluded units and bots are left out."""
+    values = _metric_values(plan)
+    covariates = plan.cuped in (CupedSource.INGESTED, CupedSource.AUTO)
+    spec = _Units(plan.scope, plan.rules, plan.group_by, plan.attribute_key, covariates)
+    metric = plan.metric
+    value = (
+        fragment("AVSB_JSON_NUMBER(m.properties, :key)", key=metric.value_property)
+        if metric.value_property is not None
+        else exp.column("value", table="m")
+    )
+    ctes = _unit_ctes(spec)
+    ctes.append(("metric_rows", _substitute(fragment(_METRIC_ROWS, **values), {"__value": value})))
+    ctes.append(("unit_agg", _unit_agg(plan, values)))
+    ctes.append(("per_unit", _per_unit(plan)))
+    y, needs_caps = _capped_y(plan, values)
+    if needs_caps:
+        ctes.append(
+            ("caps", fragment("SELECT AVSB_PCT(q.y, :pct) AS cap FROM per_unit AS q", **values))
+        )
+    stats = _substitute(fragment(_STATS), {"__y": y})
+    ratio = (
+        _substitute(fragment(_RATIO_STATS), {"__y": y})
+        if metric.is_ratio
+        else fragment(_NO_RATIO_STATS)
+    )
+    assert isinstance(stats, exp.Select)
+    assert isinstance(ratio, exp.Select)
+    final = exp.select(*stats.expressions, *ratio.expressions).from_("per_unit AS p")
+    if needs_caps:
+        final = final.join("caps AS c", join_type="cross")
+    return render(_with_ctes(ctes, _group_select(final, plan.group_by, "p")), dialect)
