@@ -72,6 +72,7 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], contextlib.AbstractAsyncContex
                     await task
             await rt.watcher.stop()
             await asyncio.to_thread(rt.authenticator.flush_last_used)
+            rt.events.close()
             rt.db.dispose()
 
     return lifespan

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     change_poll_seconds: float = Field(default=0.5, gt=0)
     db_pool_size: int = Field(default=20, ge=1)
     log_level: str = "info"
+    events_url: str | None = Field(
+        default=None,
+        description="Event store: postgresql://..., chdb:///dir, or a DuckDB file (default: "
+        "events.duckdb in data_dir; DuckDB allows one writing server process)",
+    )
 
     @property
     def resolved_database_url(self) -> str:
@@ -46,6 +51,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'avsb.sqlite3').resolve()}"
+
+    @property
+    def resolved_events_url(self) -> str:
+        """The event store URL (DuckDB file beside the SQLite one unless set)."""
+        if self.events_url:
+            return self.events_url
+        return f"duckdb://{(self.data_dir / 'events.duckdb').resolve()}"
 
     @property
     def is_sqlite(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,11 +19,36 @@ from avsb.server.auth.ratelimit import (
 )
 from avsb.server.config import Settings
 from avsb.server.db import Database
+from avsb.server.events import EventStore, open_event_store
 from avsb.server.kit.changes import ChangeWatcher
 from avsb.server.kit.idempotency import KeyPolicy
 from avsb.server.kit.metrics import Metrics
 from avsb.server.kit.pagination import CursorSigner
 from avsb.server.models import ServerState
+
+
+class LazyEventStore:
+    """The event store, opened on first use: a process that never touches events never locks
+    the embedded DuckDB file (which allows one writing process)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._store: EventStore | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> EventStore:
+        with self._lock:
+            if self._store is None:
+                store = open_event_store(self.url)
+                store.ensure_schema()
+                self._store = store
+            return self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
 
 
 @dataclass
@@ -35,6 +61,7 @@ class Runtime:
     watcher: ChangeWatcher
     metrics: Metrics
     key_policy: KeyPolicy
+    events: LazyEventStore
 
 
 def _secret_key(settings: Settings, db: Database) -> bytes:
@@ -81,6 +108,7 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
             ttl=timedelta(hours=settings.idempotency_ttl_hours),
             lock=timedelta(seconds=settings.idempotency_lock_seconds),
         ),
+        events=LazyEventStore(settings.resolved_events_url),
     )
 
 
