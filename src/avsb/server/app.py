@@ -20,6 +20,7 @@ from avsb.server.kit import idempotency
 from avsb.server.middleware import RequestEnvelopeMiddleware
 from avsb.server.responses import response_for_exception
 from avsb.server.runtime import Runtime, build_runtime
+from avsb.server.webhooks import delivery as webhook_delivery
 
 log = logging.getLogger("avsb.server")
 Periodic = tuple[float, Callable[[], object]]
@@ -33,10 +34,12 @@ def _include_routers(app: FastAPI) -> None:
     from avsb.server.projects.endpoints import router as projects_router
     from avsb.server.tokens.endpoints import router as tokens_router
     from avsb.server.tools.endpoints import router as tools_router
+    from avsb.server.webhooks.endpoints import router as webhooks_router
 
     routers = (ops_router, orgs_router, tokens_router, projects_router, audit_router, tools_router)
     for router in routers:
         app.include_router(router)
+    app.include_router(webhooks_router)
     app.mount("/docs/static", docs_static, name="docs-static")
 
 
@@ -60,11 +63,15 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], contextlib.AbstractAsyncContex
                 "last-used",
             ),
             (3600.0, lambda: idempotency.purge_expired(rt.db), "idempotency-purge"),
+            (3600.0, lambda: webhook_delivery.purge(rt.db, rt.settings), "webhook-purge"),
         ]
         tasks = [asyncio.create_task(_every(s, job, name)) for s, job, name in jobs]
+        webhook_worker = webhook_delivery.DeliveryWorker(rt.db, rt.settings)
+        webhook_worker.start()
         try:
             yield
         finally:
+            await webhook_worker.stop()
             for task in tasks:
                 task.cancel()
             for task in tasks:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, NonNegativeFloat, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 API_VERSIONS: tuple[str, ...] = ("2026-11-22",)
@@ -44,6 +44,23 @@ class Settings(BaseSettings):
         description="Event store: postgresql://..., chdb:///dir, or a DuckDB file (default: "
         "events.duckdb in data_dir; DuckDB allows one writing server process)",
     )
+
+    webhooks_allow_private_networks: bool = Field(
+        default=False,
+        description="Let webhooks call private, loopback and link-local addresses (SSRF risk)",
+    )
+    webhook_retry_schedule_seconds: list[NonNegativeFloat] = Field(
+        default=[5, 30, 150, 600, 1800, 3600, 7200, 14400, 28800, 28800],
+        max_length=50,
+        description="Delay before each retry after a failed attempt (JSON list); then failed",
+    )
+    webhook_retry_jitter: float = Field(
+        default=0.2, ge=0.0, le=1.0, description="Each retry delay is scaled by 1 +/- this"
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    webhook_batch_size: int = Field(default=20, ge=1, le=1000)
+    webhook_retention_days: int = Field(default=30, ge=1)
 
     @property
     def resolved_database_url(self) -> str:

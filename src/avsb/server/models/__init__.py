@@ -12,6 +12,7 @@ from avsb.server.models.core import (
     ServerState,
 )
 from avsb.server.models.project import Project
+from avsb.server.models.webhook import Webhook, WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "ApiToken",
@@ -24,4 +25,7 @@ __all__ = [
     "RateBucket",
     "Revision",
     "ServerState",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
 ]

@@ -1,0 +1,155 @@
+"""One signed HTTP attempt to a vetted, pinned address, and the retry schedule after a failure."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+
+import httpx
+
+import avsb
+from avsb.server.config import Settings
+from avsb.server.models.base import utcnow
+from avsb.server.webhooks import netguard, signing
+
+EXCERPT_CHARS = 1024
+_EXCERPT_BYTES = 4 * EXCERPT_CHARS
+_ERROR_CHARS = 500
+
+
+@dataclass(frozen=True)
+class Message:
+    """What one attempt sends: the delivery id is the stable ``webhook-id``."""
+
+    message_id: str
+    url: str
+    secret: str
+    body: str
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    attempted_at: datetime
+    duration_ms: float
+    status_code: int | None = None
+    response_excerpt: str = ""
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+    @property
+    def gone(self) -> bool:
+        """410 Gone: the receiver asks to stop; the subscription is disabled."""
+        return self.status_code == 410
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Delays before each retry; exponential in the default schedule, each scaled by jitter."""
+
+    schedule: tuple[float, ...]
+    jitter: float = 0.0
+    rng: random.Random = field(default_factory=random.Random, compare=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(tuple(settings.webhook_retry_schedule_seconds), settings.webhook_retry_jitter)
+
+    def delay(self, failed_attempts: int) -> float | None:
+        """Seconds until the next attempt after ``failed_attempts`` failures, None when done."""
+        if failed_attempts < 1 or failed_attempts > len(self.schedule):
+            return None
+        base = self.schedule[failed_attempts - 1]
+        return max(0.0, base * self.rng.uniform(1 - self.jitter, 1 + self.jitter))
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:_ERROR_CHARS]
+
+
+class Sender:
+    """Sends signed webhook requests: no redirects, no proxies from the environment, no
+    connection reuse (each attempt connects to the address vetted for it), bounded time."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        resolver: netguard.Resolver = netguard.system_resolver,
+    ) -> None:
+        self._timeout = settings.webhook_timeout_seconds
+        self._allow_private = settings.webhooks_allow_private_networks
+        self._resolver = resolver
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,
+            timeout=httpx.Timeout(self._timeout),
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
+
+    async def __aenter__(self) -> Sender:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def send(self, message: Message) -> AttemptResult:
+        """One attempt; never raises for network or destination problems (they are the result)."""
+        attempted_at = utcnow()
+        started = time.monotonic()
+        status: int | None = None
+        excerpt = ""
+        error: str | None = None
+        try:
+            async with asyncio.timeout(self._timeout):
+                status, excerpt = await self._post(message)
+        except netguard.DestinationRefused as exc:
+            error = f"destination refused: {_error_text(exc)}"
+        except TimeoutError:
+            error = f"timed out after {self._timeout:g} s"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {_error_text(exc)}"[:_ERROR_CHARS]
+        duration = round((time.monotonic() - started) * 1000, 3)
+        return AttemptResult(attempted_at, duration, status, excerpt, error)
+
+    async def _post(self, message: Message) -> tuple[int, str]:
+        target = netguard.parse(message.url)
+        address = await netguard.pin(
+            target, allow_private=self._allow_private, resolver=self._resolver
+        )
+        url, host_headers, extensions = netguard.pinned_request_args(target, address)
+        body = message.body.encode()
+        timestamp = int(time.time())
+        headers = {
+            **host_headers,
+            **signing.headers(message.secret, message.message_id, timestamp, body),
+            "content-type": "application/json",
+            "user-agent": f"AvsB-Webhooks/{avsb.__version__}",
+        }
+        request = self._client.build_request(
+            "POST", url, content=body, headers=headers, extensions=extensions
+        )
+        response = await self._client.send(request, stream=True)
+        try:
+            raw = b""
+            async for chunk in response.aiter_bytes():
+                raw += chunk
+                if len(raw) >= _EXCERPT_BYTES:
+                    break
+        finally:
+            await response.aclose()
+        return response.status_code, raw.decode("utf-8", errors="replace")[:EXCERPT_CHARS]
