@@ -75,7 +75,9 @@ def main(argv: list[str]) -> int:
                       "-w", "start"]),
         check=True, **quiet,
     )  # fmt: skip
-    env = dict(os.environ, AVSB_TEST_PG_URL=f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres")
+    env = dict(
+        os.environ, AVSB_TEST_PG_URL=f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    )
     print(f"throwaway PostgreSQL {bindir.parent.name} on 127.0.0.1:{port}", flush=True)
     try:
         return subprocess.run(command, env=env, check=False).returncode
