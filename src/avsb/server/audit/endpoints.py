@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from starlette.concurrency import iterate_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
@@ -12,14 +12,13 @@ from avsb.server.audit.schemas import AuditEventOut
 from avsb.server.auth.principal import Principal
 from avsb.server.deps import SessionDep, require
 from avsb.server.kit.http import PageDep, many
-from avsb.server.kit.routing import AvsbRoute
+from avsb.server.kit.routing import AvsbRouter
 from avsb.server.kit.schemas import ERROR_RESPONSES, ListEnvelope, Rfc3339
 from avsb.server.models import AuditEvent
 from avsb.server.runtime import runtime_of
 
-router = APIRouter(
+router = AvsbRouter(
     prefix="/api/orgs/{org_id}/audit",
-    route_class=AvsbRoute,
     tags=["audit"],
     responses=ERROR_RESPONSES,
 )

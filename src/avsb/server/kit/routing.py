@@ -6,14 +6,17 @@ one transaction after the answer is built, so a failure anywhere leaves nothing 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import Scope
 
 from avsb.server.auth.ratelimit import RateDecision
 from avsb.server.deps import SAFE_METHODS
@@ -90,3 +93,28 @@ class AvsbRoute(APIRoute):
             return response
 
         return handler
+
+
+def _prefix_pattern(prefix: str) -> re.Pattern[str] | None:
+    if not prefix:
+        return None
+    parts = re.split(r"\{[^}]+\}", prefix)
+    return re.compile("^" + "[^/]+".join(re.escape(part) for part in parts) + "(?:/|$)")
+
+
+class AvsbRouter(APIRouter):
+    """An ``APIRouter`` of ``AvsbRoute`` routes that rejects other paths by its prefix first.
+
+    FastAPI tries every route of every included router in turn (about 10 us each); checking a
+    router's prefix with one regex keeps routing cost flat as features add routes.
+    """
+
+    def __init__(self, *, prefix: str = "", **kwargs: Any) -> None:
+        kwargs.setdefault("route_class", AvsbRoute)
+        super().__init__(prefix=prefix, **kwargs)
+        self._prefix_re = _prefix_pattern(prefix)
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if self._prefix_re is not None and not self._prefix_re.match(scope["path"]):
+            return Match.NONE, {}
+        return super().matches(scope)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from starlette.responses import Response
 
 from avsb.server.auth.principal import Principal
@@ -10,16 +10,15 @@ from avsb.server.deps import SessionDep, change_context, require
 from avsb.server.kit.etags import check_if_match, make_etag
 from avsb.server.kit.http import PageDep, many, one
 from avsb.server.kit.revision_routes import add_revision_routes
-from avsb.server.kit.routing import AvsbRoute
+from avsb.server.kit.routing import AvsbRouter
 from avsb.server.kit.schemas import ERROR_RESPONSES, Envelope, ListEnvelope
 from avsb.server.models import Project
 from avsb.server.projects import repository
 from avsb.server.projects import service as project_service
 from avsb.server.projects.schemas import ProjectCreate, ProjectOut, ProjectPatch
 
-router = APIRouter(
+router = AvsbRouter(
     prefix="/api/orgs/{org_id}/projects",
-    route_class=AvsbRoute,
     tags=["projects"],
     responses=ERROR_RESPONSES,
 )

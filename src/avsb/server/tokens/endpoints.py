@@ -2,22 +2,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from starlette.responses import Response
 
 from avsb.server.auth.principal import Principal
 from avsb.server.deps import SessionDep, change_context, require
 from avsb.server.kit.etags import check_if_match, make_etag
 from avsb.server.kit.http import PageDep, many, one
-from avsb.server.kit.routing import AvsbRoute
+from avsb.server.kit.routing import AvsbRouter
 from avsb.server.kit.schemas import ERROR_RESPONSES, Envelope, ListEnvelope
 from avsb.server.models import ApiToken
 from avsb.server.tokens import service as token_service
 from avsb.server.tokens.schemas import TokenCreate, TokenCreated, TokenOut, TokenPatch, TokenRotate
 
-router = APIRouter(
+router = AvsbRouter(
     prefix="/api/orgs/{org_id}/tokens",
-    route_class=AvsbRoute,
     tags=["tokens"],
     responses=ERROR_RESPONSES,
 )
