@@ -28,6 +28,7 @@ Periodic = tuple[float, Callable[[], object]]
 
 def _include_routers(app: FastAPI) -> None:
     from avsb.server.audit.endpoints import router as audit_router
+    from avsb.server.design.routers import ROUTERS as DESIGN_ROUTERS
     from avsb.server.ops.endpoints import docs_static
     from avsb.server.ops.endpoints import router as ops_router
     from avsb.server.orgs.endpoints import router as orgs_router
@@ -40,6 +41,8 @@ def _include_routers(app: FastAPI) -> None:
     for router in routers:
         app.include_router(router)
     app.include_router(webhooks_router)
+    for router in DESIGN_ROUTERS:
+        app.include_router(router)
     app.mount("/docs/static", docs_static, name="docs-static")
 
 

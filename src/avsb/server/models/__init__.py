@@ -1,5 +1,6 @@
 """SQLAlchemy models; importing this package registers every table on ``Base.metadata``."""
 
+from avsb.server.models.audience import Audience
 from avsb.server.models.base import Base
 from avsb.server.models.core import (
     ApiToken,
@@ -11,20 +12,37 @@ from avsb.server.models.core import (
     Revision,
     ServerState,
 )
+from avsb.server.models.exclusion_group import ExclusionGroup
+from avsb.server.models.experiment import Experiment, VariantGroupId
+from avsb.server.models.flag import Flag
+from avsb.server.models.metric import Metric
+from avsb.server.models.plan import ExperimentPlan
 from avsb.server.models.project import Project
+from avsb.server.models.segment import Segment, SegmentMember
+from avsb.server.models.template import Template
 from avsb.server.models.webhook import Webhook, WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "ApiToken",
+    "Audience",
     "AuditEvent",
     "Base",
     "ChangeVersion",
+    "ExclusionGroup",
+    "Experiment",
+    "ExperimentPlan",
+    "Flag",
     "IdempotencyRecord",
+    "Metric",
     "Organization",
     "Project",
     "RateBucket",
     "Revision",
+    "Segment",
+    "SegmentMember",
     "ServerState",
+    "Template",
+    "VariantGroupId",
     "Webhook",
     "WebhookAttempt",
     "WebhookDelivery",

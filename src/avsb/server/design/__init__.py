@@ -1,0 +1,1 @@
+"""Machinery shared by the experiment-design resources (experiments, flags, audiences, ...)."""

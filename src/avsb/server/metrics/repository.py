@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from avsb.server.models import Metric
+
+
+def get_many(session: Session, ids: set[str]) -> dict[str, Metric]:
+    """The metrics with these ids, by id (for presenting an experiment's metrics)."""
+    return {m.id: m for m in (session.get(Metric, metric_id) for metric_id in ids) if m}
