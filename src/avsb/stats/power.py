@@ -52,6 +52,10 @@ class Baseline:
         return self.std_dev**2
 
 
+MIN_LEVEL = 1e-12
+MAX_UNITS = 1e15
+
+
 @dataclass(frozen=True, slots=True)
 class PowerConfig:
     """Level alpha in (0, 1), power in (alpha, 1), sidedness, and the multi-variant correction."""
@@ -62,8 +66,9 @@ class PowerConfig:
     correct_for_variants: bool = True
 
     def __post_init__(self) -> None:
-        require(0 < self.alpha < 1, "alpha", "must be in (0, 1)")
-        require(self.alpha < self.power < 1, "power", "must be in (alpha, 1)")
+        # Beyond these bounds the normal quantiles are infinite in double precision.
+        require(MIN_LEVEL <= self.alpha < 1, "alpha", f"must be in [{MIN_LEVEL}, 1)")
+        require(self.alpha < self.power <= 1 - MIN_LEVEL, "power", "must be in (alpha, 1)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +184,16 @@ def required_total_sample_size(
         comparison_alpha(config, traffic.variants_count), config.power, config.two_sided
     )
     delta = baseline.baseline_value * mde_relative
-    return _variance_factor(baseline, mde_relative, traffic) * lam**2 / delta**2
+    require(
+        delta * delta > 0, "mde_relative", "the effect is too small to measure in double precision"
+    )
+    total = _variance_factor(baseline, mde_relative, traffic) * lam**2 / delta**2
+    require(
+        math.isfinite(total) and total <= MAX_UNITS,
+        "mde_relative",
+        f"detecting this effect would need more than {MAX_UNITS:.0e} units",
+    )
+    return total
 
 
 def sample_size(
@@ -220,6 +234,7 @@ def sensitivity(
     require(daily is not None, "expected_daily_traffic", "is needed to compute sensitivity")
     assert daily is not None
     total = daily * days
+    require(total <= MAX_UNITS, "expected_daily_traffic", f"more than {MAX_UNITS:.0e} units in all")
     per_variant = tuple(math.floor(total * f + 1e-9) for f in traffic.fractions)
     require(min(per_variant) >= 2, "expected_daily_traffic", "too little traffic: < 2 per arm")
     lam = noncentrality(

@@ -158,3 +158,21 @@ def test_analyze__n_below_2_and_zero_variance__422(api: ApiClient) -> None:
 def test_tools__need_a_token(live_server: LiveServer) -> None:
     with live_server.client() as anon:
         assert anon.post("/api/tools/srm", json={"observed": [1, 2]}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/tools/sample-size", {"metric_type": "binary", "baseline_value": 5e-324,
+                                    "mde_pct": 3400.0}),
+        ("/api/tools/sensitivity", {"metric_type": "binary", "baseline_value": 0.157,
+                                    "days": 968.4, "expected_daily_traffic": 1.79e308}),
+        ("/api/tools/sensitivity", {"metric_type": "continuous", "baseline_value": 4.9e16,
+                                    "std_dev": 6.3e16, "alpha": 2.2e-308, "days": 891.9,
+                                    "expected_daily_traffic": 0.5}),
+    ],
+)  # fmt: skip
+def test_extreme_inputs__422_not_500(api: ApiClient, path: str, body: dict[str, object]) -> None:
+    r = api.post(path, json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "validation_error"

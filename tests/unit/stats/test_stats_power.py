@@ -195,3 +195,24 @@ class TestCategorical:
     def test_identical_distributions__raises(self) -> None:
         with pytest.raises(StatsInputError, match="identical"):
             categorical_sample_size([[0.5, 0.5], [0.5, 0.5]], None, PowerConfig())
+
+
+class TestPowerExtremes:
+    """Inputs a fuzzer found: every one must be a StatsInputError, never an arithmetic crash."""
+
+    def test_effect_underflows__input_error(self) -> None:
+        baseline = Baseline("binary", 4.4e-256)
+        with pytest.raises(StatsInputError) as exc:
+            sample_size(baseline, 66.0, Traffic(), PowerConfig(alpha=0.6))
+        assert exc.value.field == "mde_relative"
+
+    def test_alpha_below_double_precision__input_error(self) -> None:
+        with pytest.raises(StatsInputError) as exc:
+            PowerConfig(alpha=2.2e-308)
+        assert exc.value.field == "alpha"
+
+    def test_astronomical_traffic__input_error(self) -> None:
+        traffic = Traffic(expected_daily_traffic=1.7e308)
+        with pytest.raises(StatsInputError) as exc:
+            sensitivity(Baseline("binary", 0.15), traffic, 968.0, PowerConfig())
+        assert exc.value.field == "expected_daily_traffic"
