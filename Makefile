@@ -31,7 +31,7 @@ test: lint
 	$(BIN)/python scripts/throwaway_pg.py -- $(MAKE) --no-print-directory test-postgres
 
 test-postgres:
-	AVSB_TEST_DATABASE_URL=$$AVSB_TEST_PG_URL AVSB_TEST_EVENTS_PG_URL=$$AVSB_TEST_PG_URL \
+	AVSB_TEST_DATABASE_URL=$$AVSB_TEST_PG_URL AVSB_TEST_EVENTS_PG_URL=$$AVSB_TEST_PG_DSN \
 		$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test

@@ -3,7 +3,8 @@
 
     python scripts/throwaway_pg.py -- <command...>
 
-The command sees ``AVSB_TEST_PG_URL`` (a superuser URL). Runs as root too: the server is
+The command sees ``AVSB_TEST_PG_URL`` (a SQLAlchemy URL of a superuser) and ``AVSB_TEST_PG_DSN``
+(the same as a plain libpq URL). Runs as root too: the server is
 started as the ``postgres`` system user, as PostgreSQL refuses to run as root.
 """
 
@@ -75,9 +76,8 @@ def main(argv: list[str]) -> int:
                       "-w", "start"]),
         check=True, **quiet,
     )  # fmt: skip
-    env = dict(
-        os.environ, AVSB_TEST_PG_URL=f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    )
+    dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    env = dict(os.environ, AVSB_TEST_PG_DSN=dsn, AVSB_TEST_PG_URL=dsn.replace("://", "+psycopg://"))
     print(f"throwaway PostgreSQL {bindir.parent.name} on 127.0.0.1:{port}", flush=True)
     try:
         return subprocess.run(command, env=env, check=False).returncode

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
@@ -89,6 +89,12 @@ def as_avsb_error(exc: BaseException) -> errors.AvsbError:
         return error
     if isinstance(exc, StaleDataError):
         return errors.PreconditionFailed("The resource changed while you were writing; retry.")
+    if isinstance(exc, DataError):
+        # Values a database refuses to store (NUL characters in PostgreSQL text, out-of-range
+        # numbers) that reached it through a path or query parameter.
+        return errors.BadRequest(
+            "The request holds a value the database cannot store.", code="invalid_value"
+        )
     if isinstance(exc, IntegrityError):
         return errors.Conflict("The change conflicts with existing data.")
     if isinstance(exc, OperationalError):

@@ -252,3 +252,14 @@ class TestIdempotency:
             headers={"Idempotency-Key": "x" * 256},
         )
         _error(r, 400, "invalid_idempotency_key")
+
+
+class TestUnstorableValues:
+    def test_nul_in_body__422_on_every_database(self, api: ApiClient) -> None:
+        r = api.post(api.org("/projects"), json={"key": "k", "name": "a\u0000b"})
+        error = _error(r, 422, "validation_error")
+        assert error["details"]["fields"][0]["path"] == "name"  # type: ignore[index]
+
+    def test_nul_in_query__4xx_not_500(self, api: ApiClient) -> None:
+        r = api.get(api.org("/projects?key_prefix=%00"))
+        assert r.status_code in (200, 400), r.text
