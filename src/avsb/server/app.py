@@ -36,6 +36,7 @@ def _include_routers(app: FastAPI) -> None:
     from avsb.server.tokens.endpoints import router as tokens_router
     from avsb.server.tools.endpoints import router as tools_router
     from avsb.server.webhooks.endpoints import router as webhooks_router
+    from avsb.server.workspace.endpoints import router as workspace_router
 
     routers = (ops_router, orgs_router, tokens_router, projects_router, audit_router, tools_router)
     for router in routers:
@@ -43,6 +44,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(webhooks_router)
     for router in DESIGN_ROUTERS:
         app.include_router(router)
+    app.include_router(workspace_router)
     app.mount("/docs/static", docs_static, name="docs-static")
 
 

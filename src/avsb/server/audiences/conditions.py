@@ -58,16 +58,19 @@ def _check_limits(node: object, path: str, depth: int) -> None:
         raise field_error(f"{path}.value", f"A regex may be at most {MAX_REGEX_LENGTH} long.")
 
 
-def segment_refs(tree: object, path: str = "conditions") -> Iterator[tuple[str, str]]:
-    """(field path, segment id) of every ``{"segment": id}`` in a well-formed tree."""
-    if not isinstance(tree, dict):
+def segment_refs(
+    tree: object, path: str = "conditions", depth: int = 0
+) -> Iterator[tuple[str, str]]:
+    """(field path, segment id) of every ``{"segment": id}`` in a tree, down to the deepest
+    level a valid tree has (so any tree is walked in bounded time and stack)."""
+    if not isinstance(tree, dict) or depth > MAX_DEPTH:
         return
     segment = tree.get("segment")
     if len(tree) == 1 and isinstance(segment, str):
         yield f"{path}.segment", segment
         return
     for child, where in _children(tree, path):
-        yield from segment_refs(child, where)
+        yield from segment_refs(child, where, depth + 1)
 
 
 def check_tree(tree: object, path: str) -> None:
@@ -79,18 +82,27 @@ def check_tree(tree: object, path: str) -> None:
         raise field_error(_dotted(exc.path), exc.reason) from None
 
 
+def check_segment_tree(tree: object, path: str) -> None:
+    """A valid tree without segment references: a segment's own conditions may not name
+    another segment, so segments can never form a cycle."""
+    check_tree(tree, path)
+    first = next(segment_refs(tree, path), None)
+    if first is not None:
+        raise field_error(first[0], "A segment's conditions cannot reference a segment.")
+
+
 def validate(
     session: Session, project_id: str, tree: object, path: str, *, segments: bool = True
 ) -> None:
     """A valid tree whose segment references are segments of ``project_id``.
 
-    ``segments=False`` refuses segment references altogether (a segment's own conditions
-    may not name another segment, so segments can never form a cycle).
+    ``segments=False`` refuses segment references altogether (see ``check_segment_tree``).
     """
+    if not segments:
+        check_segment_tree(tree, path)
+        return
     check_tree(tree, path)
     refs = list(segment_refs(tree, path))
-    if refs and not segments:
-        raise field_error(refs[0][0], "A segment's conditions cannot reference a segment.")
     known = segment_repository.ids_in_project(session, project_id, {ref for _, ref in refs})
     for where, ref in refs:
         if ref not in known:

@@ -47,7 +47,8 @@ def check_binding(
             raise field_error(path, message) from None
 
 
-def _check_values(spec: dict[str, Any]) -> None:
+def check_values(spec: dict[str, Any]) -> None:
+    """The default and every rule value are values of the flag's type (else 422)."""
     kind = spec["type"]
     if not flag_value_matches(kind, spec["default_value"]):
         raise field_error("default_value", f"The default must be a {kind} value.")
@@ -81,7 +82,7 @@ def _check_experiment(session: Session, project_id: str, spec: dict[str, Any]) -
 
 def _validate(session: Session, project_id: str, spec: dict[str, Any]) -> None:
     """The whole state of a flag: values of its type, its references, its binding."""
-    _check_values(spec)
+    check_values(spec)
     _check_rules(session, project_id, spec["rules"])
     _check_experiment(session, project_id, spec)
 

@@ -29,20 +29,21 @@ def get(session: Session, org_id: str, segment_id: str) -> Segment:
     return resources.get_in_org(session, Segment, org_id, segment_id)
 
 
-def _check_body(session: Session, body: SegmentCreate) -> None:
-    if body.type == "ids" and body.conditions is not None:
+def check_body(kind: str, tree: dict[str, Any] | None, unit_ids: list[str] | None) -> None:
+    """The rules of a segment body its schema cannot express (``kind`` "ids" or "conditions")."""
+    if kind == "ids" and tree is not None:
         raise field_error("conditions", 'An "ids" segment has members, not conditions.')
-    if body.type == "conditions":
-        if body.unit_ids is not None:
+    if kind == "conditions":
+        if unit_ids is not None:
             raise field_error("unit_ids", 'A "conditions" segment has conditions, not members.')
-        if body.conditions is None:
+        if tree is None:
             raise field_error("conditions", 'A "conditions" segment needs conditions.')
-        conditions.validate(session, body.project_id, body.conditions, "conditions", segments=False)
+        conditions.check_segment_tree(tree, "conditions")
 
 
 def create(session: Session, ctx: ChangeContext, body: SegmentCreate) -> Segment:
     refs.project_for(session, ctx.org_id, body.project_id)
-    _check_body(session, body)
+    check_body(body.type, body.conditions, body.unit_ids)
     unit_ids = list(dict.fromkeys(body.unit_ids or ()))
     segment = Segment(
         id=new_id("seg"),

@@ -26,7 +26,7 @@ def get(session: Session, org_id: str, template_id: str) -> Template:
     return resources.get_in_org(session, Template, org_id, template_id)
 
 
-def _check_body(body: dict[str, Any]) -> None:
+def check_body(body: dict[str, Any]) -> None:
     """The design's own rules; its references are checked when it is used in a project."""
     experiment_service.check_variants(body["variants"], "body.variants")
     experiment_service.check_analysis(body["analysis"], "body.analysis")
@@ -35,7 +35,7 @@ def _check_body(body: dict[str, Any]) -> None:
 def create(session: Session, ctx: ChangeContext, body: TemplateCreate) -> Template:
     refs.project_for(session, ctx.org_id, body.project_id)
     spec = body.model_dump()
-    _check_body(spec["body"])
+    check_body(spec["body"])
     template = Template(id=new_id("tpl"), org_id=ctx.org_id, **spec)
     return resources.create(session, ctx, template)
 
@@ -44,7 +44,7 @@ def update(
     session: Session, ctx: ChangeContext, template: Template, spec: dict[str, Any]
 ) -> Template:
     if "body" in spec:
-        _check_body(spec["body"])
+        check_body(spec["body"])
     return resources.update(session, ctx, template, spec)
 
 

@@ -1,0 +1,1 @@
+"""Workspace export, validate and import: a whole organisation as one JSON document."""
