@@ -26,6 +26,14 @@ class TestProjects:
         assert api.delete(api.org(f"/projects/{p['id']}")).status_code == 204
         assert api.get(api.org(f"/projects/{p['id']}")).status_code == 404
 
+    def test_salt__defaults_to_id_or_given_and_is_fixed(self, api: ApiClient) -> None:
+        plain = _project(api, "plain")
+        assert plain["salt"] == plain["id"]
+        salted = _project(api, "salted", salt="legacy:holdout-2024")
+        assert salted["salt"] == "legacy:holdout-2024"
+        r = api.patch(api.org(f"/projects/{salted['id']}"), json={"salt": "other"})
+        assert r.status_code == 422
+
     def test_duplicate_key__409_conflict(self, api: ApiClient) -> None:
         _project(api, "same")
         r = api.post(api.org("/projects"), json={"key": "same", "name": "Again"})

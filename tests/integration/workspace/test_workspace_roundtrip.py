@@ -51,7 +51,8 @@ def _assignment_facts(api: ApiClient) -> dict[str, Any]:
     }
     groups = {key: g["salt"] for key, g in _listed(api, "/exclusion-groups").items()}
     flags = {key: (f["salt"], f["default_value"]) for key, f in _listed(api, "/flags").items()}
-    return {"experiments": experiments, "groups": groups, "flags": flags}
+    projects = {p["key"]: p["salt"] for p in api.get(api.org("/projects")).json()["data"]}
+    return {"experiments": experiments, "groups": groups, "flags": flags, "projects": projects}
 
 
 def _check_source(document: dict[str, Any], api: ApiClient) -> None:

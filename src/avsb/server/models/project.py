@@ -24,4 +24,7 @@ class Project(Base, Revisioned):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     holdout_percent: Mapped[float] = mapped_column(Float, default=0.0)
+    # The holdout's hash salt: fixed at creation (the project id unless given), kept by a
+    # workspace export/import so the same units stay held out.
+    salt: Mapped[str] = mapped_column(String(64))
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -14,6 +14,11 @@ class ProjectCreate(StrictModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=5000)
     holdout_percent: float = Field(default=0.0, ge=0.0, le=100.0)
+    salt: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.:\-]{1,64}$",
+        description="Holdout hash salt (default: the project id); fixed after creation",
+    )
 
 
 class ProjectPatch(StrictModel):
@@ -32,6 +37,7 @@ class ProjectOut(BaseModel):
     name: str
     description: str
     holdout_percent: float
+    salt: str
     archived: bool
     archived_at: datetime | None
     created_at: datetime

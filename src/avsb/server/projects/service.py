@@ -23,6 +23,7 @@ def present(project: Project) -> dict[str, Any]:
     return {
         **{c: getattr(project, c) for c in ("id", "org_id", "key", "name", "description")},
         "holdout_percent": project.holdout_percent,
+        "salt": project.salt,
         "archived": project.archived_at is not None,
         "archived_at": project.archived_at,
         "created_at": project.created_at,
@@ -36,7 +37,9 @@ def get(session: Session, org_id: str, project_id: str) -> Project:
 
 
 def create(session: Session, ctx: ChangeContext, spec: dict[str, Any]) -> Project:
-    project = Project(id=new_id("prj"), org_id=ctx.org_id, **spec)
+    project_id = new_id("prj")
+    salt = spec.pop("salt", None) or project_id
+    project = Project(id=project_id, org_id=ctx.org_id, salt=salt, **spec)
     resources.create(session, ctx, project)
     changes.bump(session, config_scope(project.id))
     return project

@@ -137,6 +137,7 @@ def _project(session: Session, project: Project, hooks: Sequence[Webhook]) -> di
         "name": project.name,
         "description": project.description,
         "holdout_percent": project.holdout_percent,
+        "salt": project.salt,
         "archived_at": project.archived_at,
         "exclusion_groups": [{**g.snapshot(), "salt": g.salt} for g in rows["exclusion_groups"]],
         "segments": [
