@@ -23,6 +23,11 @@ from avsb.stats.errors import require
 PlanMetric = Literal["binary", "continuous"]
 
 
+MIN_LEVEL = 1e-12
+MIN_SCALE = 1e-100
+MAX_SCALE = 1e100
+
+
 @dataclass(frozen=True, slots=True)
 class Baseline:
     """The control's expected value: a rate in (0, 1) for binary, a mean > 0 with sd > 0 else."""
@@ -34,13 +39,24 @@ class Baseline:
     def __post_init__(self) -> None:
         value = self.baseline_value
         require(math.isfinite(value), "baseline_value", "must be finite")
+        # Planning squares these numbers: keep them where doubles stay exact enough.
         if self.metric_type == "binary":
-            require(0 < value < 1, "baseline_value", f"a rate must be in (0, 1), got {value}")
+            require(
+                MIN_LEVEL <= value <= 1 - MIN_LEVEL,
+                "baseline_value",
+                f"a rate must be in [{MIN_LEVEL}, 1 - {MIN_LEVEL}], got {value}",
+            )
             return
-        require(value > 0, "baseline_value", f"must be > 0, got {value}")
+        require(
+            MIN_SCALE <= value <= MAX_SCALE,
+            "baseline_value",
+            f"must be in [{MIN_SCALE}, {MAX_SCALE}]",
+        )
         sd = self.std_dev
         require(
-            sd is not None and math.isfinite(sd) and sd > 0, "std_dev", "must be > 0 (continuous)"
+            sd is not None and MIN_SCALE <= sd <= MAX_SCALE,
+            "std_dev",
+            f"must be in [{MIN_SCALE}, {MAX_SCALE}] (continuous)",
         )
 
     def variance(self, relative_lift: float = 0.0) -> float:
@@ -52,8 +68,8 @@ class Baseline:
         return self.std_dev**2
 
 
-MIN_LEVEL = 1e-12
 MAX_UNITS = 1e15
+MAX_DAYS = 1e7
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +221,16 @@ def sample_size(
     return _plan(per_variant, traffic, config, baseline.metric_type)
 
 
+def _days(total: int, daily: float) -> int:
+    days = total / daily
+    require(
+        days <= MAX_DAYS,
+        "expected_daily_traffic",
+        f"the test would run more than {MAX_DAYS:.0e} days",
+    )
+    return math.ceil(days)
+
+
 def _plan(
     per_variant: tuple[int, ...], traffic: Traffic, config: PowerConfig, metric: PlanMetric
 ) -> SampleSizePlan:
@@ -218,7 +244,7 @@ def _plan(
     return SampleSizePlan(
         sample_size_per_variant=per_variant,
         total_sample_size=total,
-        estimated_duration_days=math.ceil(total / daily) if daily else None,
+        estimated_duration_days=_days(total, daily) if daily else None,
         alpha_per_comparison=alpha,
         comparisons=comparisons,
         method=f"{sides} {test}{correction}",

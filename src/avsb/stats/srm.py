@@ -52,7 +52,10 @@ def _probabilities(observed: Sequence[float], weights: Sequence[float] | None) -
     require(len(weights) == len(observed), "weights", "need one weight per observed count")
     require(all(math.isfinite(w) and w > 0 for w in weights), "weights", "must all be > 0")
     total = math.fsum(weights)
-    return [w / total for w in weights]
+    require(math.isfinite(total), "weights", "their sum must be finite")
+    probabilities = [w / total for w in weights]
+    require(all(p > 0 for p in probabilities), "weights", "are too far apart to compare")
+    return probabilities
 
 
 def srm_test(

@@ -165,6 +165,10 @@ def test_tools__need_a_token(live_server: LiveServer) -> None:
     [
         ("/api/tools/sample-size", {"metric_type": "binary", "baseline_value": 5e-324,
                                     "mde_pct": 3400.0}),
+        ("/api/tools/srm", {"observed": [96174, 6183198, 1912931, 23440], "sequential": True,
+                            "weights": [1.1e189, 3.2e16, 1.5e308, 1.3e-209]}),
+        ("/api/v1/calculate", {"metric_type": "binary", "baseline_value": 0.1, "mde_pct": 5,
+                               "expected_daily_traffic": 5e-324}),
         ("/api/tools/sensitivity", {"metric_type": "binary", "baseline_value": 0.157,
                                     "days": 968.4, "expected_daily_traffic": 1.79e308}),
         ("/api/tools/sensitivity", {"metric_type": "continuous", "baseline_value": 4.9e16,

@@ -201,10 +201,15 @@ class TestPowerExtremes:
     """Inputs a fuzzer found: every one must be a StatsInputError, never an arithmetic crash."""
 
     def test_effect_underflows__input_error(self) -> None:
-        baseline = Baseline("binary", 4.4e-256)
+        baseline = Baseline("continuous", 1e-100, 1.0)
         with pytest.raises(StatsInputError) as exc:
-            sample_size(baseline, 66.0, Traffic(), PowerConfig(alpha=0.6))
+            sample_size(baseline, 1e-100, Traffic(), PowerConfig(alpha=0.6))
         assert exc.value.field == "mde_relative"
+
+    def test_subnormal_rate__input_error(self) -> None:
+        with pytest.raises(StatsInputError) as exc:
+            Baseline("binary", 4.4e-256)
+        assert exc.value.field == "baseline_value"
 
     def test_alpha_below_double_precision__input_error(self) -> None:
         with pytest.raises(StatsInputError) as exc:
