@@ -202,8 +202,12 @@ def _comparable(row: tuple[object, ...]) -> tuple[object, ...]:
     return (variant, n, s, ss, cs, css, cross, ds or zero, dss or zero, nd or zero)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+BenchStore = Callable[[EventStore, int, int, argparse.Namespace], None]
+
+
+def arguments(description: str) -> argparse.Namespace:
+    """The options every store benchmark takes (sizes, repeats, backends and their scales)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--units", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=5_000_000)
     parser.add_argument("--metrics", type=int, default=5)
@@ -212,20 +216,24 @@ def main() -> None:
     parser.add_argument("--pg-scale", type=float, default=0.2)
     parser.add_argument("--ch-scale", type=float, default=1.0)
     parser.add_argument("--backends", default="duckdb,clickhouse,postgres")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def each_backend(args: argparse.Namespace, bench: BenchStore) -> None:
+    """Run ``bench`` on a fresh store of each chosen backend, at that backend's scale."""
     backends = set(args.backends.split(","))
     with tempfile.TemporaryDirectory(prefix="avsb-bench-") as tmp:
         if "duckdb" in backends:
             store = open_event_store(str(Path(tmp) / "events.duckdb"))
             try:
-                bench_store(store, args.units, args.events, args)
+                bench(store, args.units, args.events, args)
             finally:
                 store.close()
         if "clickhouse" in backends and args.ch_scale > 0:
             store = open_event_store(f"chdb://{Path(tmp) / 'ch'}")
             try:
                 scale = args.ch_scale
-                bench_store(store, int(args.units * scale), int(args.events * scale), args)
+                bench(store, int(args.units * scale), int(args.events * scale), args)
             finally:
                 store.close()
     if "postgres" not in backends:
@@ -240,11 +248,15 @@ def main() -> None:
     store = open_event_store(f"{args.pg_url}{sep}options={quote(f'-csearch_path={schema}')}")
     try:
         scale = args.pg_scale
-        bench_store(store, int(args.units * scale), int(args.events * scale), args)
+        bench(store, int(args.units * scale), int(args.events * scale), args)
     finally:
         store.close()
         with psycopg.connect(args.pg_url, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE".encode())
+
+
+def main() -> None:
+    each_backend(arguments(__doc__.splitlines()[0]), bench_store)
 
 
 if __name__ == "__main__":

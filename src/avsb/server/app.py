@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -16,6 +17,7 @@ import avsb
 from avsb.server.config import Settings
 from avsb.server.db import Database, migrate
 from avsb.server.errors import AvsbError
+from avsb.server.evaluation_api.routes import evaluation_routes
 from avsb.server.kit import idempotency
 from avsb.server.middleware import RequestEnvelopeMiddleware
 from avsb.server.responses import response_for_exception
@@ -29,10 +31,12 @@ Periodic = tuple[float, Callable[[], object]]
 def _include_routers(app: FastAPI) -> None:
     from avsb.server.audit.endpoints import router as audit_router
     from avsb.server.design.routers import ROUTERS as DESIGN_ROUTERS
+    from avsb.server.ingestion.endpoints import router as ingestion_router
     from avsb.server.ops.endpoints import docs_static
     from avsb.server.ops.endpoints import router as ops_router
     from avsb.server.orgs.endpoints import router as orgs_router
     from avsb.server.projects.endpoints import router as projects_router
+    from avsb.server.results.endpoints import router as results_router
     from avsb.server.tokens.endpoints import router as tokens_router
     from avsb.server.tools.endpoints import router as tools_router
     from avsb.server.webhooks.endpoints import router as webhooks_router
@@ -44,6 +48,8 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(webhooks_router)
     for router in DESIGN_ROUTERS:
         app.include_router(router)
+    app.include_router(ingestion_router)
+    app.include_router(results_router)
     app.include_router(workspace_router)
     app.mount("/docs/static", docs_static, name="docs-static")
 
@@ -60,7 +66,14 @@ async def _every(seconds: float, job: Callable[[], object], name: str) -> None:
 def _lifespan(rt: Runtime) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from avsb.server.ingestion.endpoints import ingestor_of
+
+        ingestion_counts = ingestor_of(_app).counts
         rt.watcher.start()
+        await rt.evaluation.start()
+        # What startup built (routes, schemas, compiled configs) lives as long as the process:
+        # keep it out of full garbage collections, which otherwise stall requests (~0.25 s).
+        gc.freeze()
         jobs = [
             (
                 rt.settings.token_last_used_flush_seconds,
@@ -68,6 +81,7 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], contextlib.AbstractAsyncContex
                 "last-used",
             ),
             (3600.0, lambda: idempotency.purge_expired(rt.db), "idempotency-purge"),
+            (1.0, ingestion_counts.flush, "ingestion-counts"),
             (3600.0, lambda: webhook_delivery.purge(rt.db, rt.settings), "webhook-purge"),
         ]
         tasks = [asyncio.create_task(_every(s, job, name)) for s, job, name in jobs]
@@ -83,9 +97,12 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], contextlib.AbstractAsyncContex
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await rt.watcher.stop()
+            await rt.evaluation.stop()  # writes the buffered exposures: before events close
             await asyncio.to_thread(rt.authenticator.flush_last_used)
+            await asyncio.to_thread(ingestion_counts.flush)
             rt.events.close()
             rt.db.dispose()
+            gc.unfreeze()
 
     return lifespan
 
@@ -113,6 +130,8 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     for exc_type in (AvsbError, RequestValidationError, StarletteHTTPException, Exception):
         app.add_exception_handler(exc_type, handler)
     _include_routers(app)
+    # Plain Starlette routes (no pydantic, no dependency injection), matched first.
+    app.router.routes[:0] = evaluation_routes(rt.evaluation)
     app.add_middleware(
         RequestEnvelopeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=rt.metrics
     )

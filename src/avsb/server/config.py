@@ -45,6 +45,21 @@ class Settings(BaseSettings):
         "events.duckdb in data_dir; DuckDB allows one writing server process)",
     )
 
+    bot_p99_multiple: float | None = Field(
+        default=10.0,
+        gt=0,
+        description="Results: a unit is a bot above this multiple of the 99th percentile of "
+        "metric events per exposed unit (null: rule off)",
+    )
+    bot_max_events: int | None = Field(
+        default=None, ge=1, description="Results: a unit is a bot above this many metric events"
+    )
+    late_event_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="Results: an event ingested this long after its time is late",
+    )
+
     webhooks_allow_private_networks: bool = Field(
         default=False,
         description="Let webhooks call private, loopback and link-local addresses (SSRF risk)",
@@ -61,6 +76,22 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     webhook_batch_size: int = Field(default=20, ge=1, le=1000)
     webhook_retention_days: int = Field(default=30, ge=1)
+
+    exposure_buffer_size: int = Field(
+        default=100_000,
+        ge=1,
+        description="Exposures held in memory awaiting a flush; when full, new ones are dropped "
+        "(and counted)",
+    )
+    exposure_flush_batch_size: int = Field(default=1_000, ge=1, le=100_000)
+    exposure_flush_seconds: float = Field(default=1.0, gt=0, le=3600)
+    abc_max_clock_skew_seconds: int = Field(
+        default=300, ge=1, description="How far the ABC signature time X-Et may be from now"
+    )
+    evaluation_rate_limit_per_minute: float = Field(
+        default=600_000.0, gt=0, description="Per SDK key, on the evaluation routes"
+    )
+    evaluation_rate_limit_burst: int = Field(default=10_000, ge=1)
 
     @property
     def resolved_database_url(self) -> str:

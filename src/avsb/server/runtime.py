@@ -11,14 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 
 from avsb.server.auth.authenticator import Authenticator
-from avsb.server.auth.ratelimit import (
-    BucketPolicy,
-    DatabaseRateLimiter,
-    MemoryRateLimiter,
-    RateLimiter,
-)
+from avsb.server.auth.ratelimit import BucketPolicy, RateLimiter, make_limiter
 from avsb.server.config import Settings
 from avsb.server.db import Database
+from avsb.server.evaluation_api.state import EvaluationRuntime
 from avsb.server.events import EventStore, open_event_store
 from avsb.server.kit.changes import ChangeWatcher
 from avsb.server.kit.idempotency import KeyPolicy
@@ -62,6 +58,7 @@ class Runtime:
     metrics: Metrics
     key_policy: KeyPolicy
     events: LazyEventStore
+    evaluation: EvaluationRuntime
 
 
 def _secret_key(settings: Settings, db: Database) -> bytes:
@@ -88,14 +85,14 @@ def _secret_key(settings: Settings, db: Database) -> bytes:
 def build_runtime(settings: Settings, db: Database) -> Runtime:
     """Wire one process's components from settings (the database must be migrated)."""
     policy = BucketPolicy(settings.rate_limit_per_minute, settings.rate_limit_burst)
-    limiter: RateLimiter = (
-        DatabaseRateLimiter(db, policy)
-        if settings.rate_limit_storage == "database"
-        else MemoryRateLimiter(policy)
-    )
+    limiter = make_limiter(db, policy, settings.rate_limit_storage)
     authenticator = Authenticator(db, settings.auth_failures_per_minute)
     watcher = ChangeWatcher(db, settings.change_poll_seconds)
     watcher.subscribe(authenticator.invalidate)
+    metrics = Metrics()
+    events = LazyEventStore(settings.resolved_events_url)
+    evaluation = EvaluationRuntime(settings, db, metrics, events.get, authenticator)
+    evaluation.subscribe(watcher)
     return Runtime(
         settings=settings,
         db=db,
@@ -103,12 +100,13 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
         limiter=limiter,
         authenticator=authenticator,
         watcher=watcher,
-        metrics=Metrics(),
+        metrics=metrics,
         key_policy=KeyPolicy(
             ttl=timedelta(hours=settings.idempotency_ttl_hours),
             lock=timedelta(seconds=settings.idempotency_lock_seconds),
         ),
-        events=LazyEventStore(settings.resolved_events_url),
+        events=events,
+        evaluation=evaluation,
     )
 
 

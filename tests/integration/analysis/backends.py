@@ -43,6 +43,7 @@ def _pg_schema() -> Iterator[str]:
     base = os.environ.get(PG_URL_ENV)
     if not base:
         pytest.skip(f"{PG_URL_ENV} is not set: PostgreSQL event store not tested")
+    base = base.replace("postgresql+psycopg://", "postgresql://", 1)  # a SQLAlchemy URL
     schema = f"ev_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(base, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {schema}".encode())

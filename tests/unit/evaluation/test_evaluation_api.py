@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from avsb.evaluation import (
     config_from_dict,
     evaluate,
 )
+from tests.support.imports import forbidden_imports
 
 REPRESENTATIVE = Path(__file__).with_name("representative_config.json")
 
@@ -89,18 +89,12 @@ class TestSurface:
         assert all(hasattr(evaluation, name) for name in PUBLIC)
 
     def test_modules__import_stdlib_and_evaluation_only(self) -> None:
-        package = Path(evaluation.__file__).parent
-        for path in package.glob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-                names: list[str] = []
-                if isinstance(node, ast.Import):
-                    names = [alias.name for alias in node.names]
-                elif isinstance(node, ast.ImportFrom):
-                    names = [node.module or ""]
-                for name in names:
-                    top = name.split(".")[0]
-                    allowed = name.startswith("avsb.evaluation") or top in sys.stdlib_module_names
-                    assert allowed, f"{path.name} imports {name}"
+        def allowed(name: str) -> bool:
+            return (
+                name.startswith("avsb.evaluation") or name.split(".")[0] in sys.stdlib_module_names
+            )
+
+        assert forbidden_imports(Path(evaluation.__file__).parent, allowed) == []
 
 
 class TestAssignExperiments:

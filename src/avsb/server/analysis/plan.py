@@ -85,12 +85,30 @@ class ExperimentScope:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UnitFilter:
+    """A slice of the exposed units: those whose first exposure's attribute ``attribute_key``
+    (as text) is one of ``values``, or with ``attribute_key=None`` those whose canonical id
+    is one of ``values`` (a segment's member list). No values matches no unit."""
+
+    attribute_key: str | None = None
+    values: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.attribute_key is not None:
+            check_json_key(self.attribute_key)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UnitRules:
     """Which exposed units are analysed (all applied at read time; raw rows are kept)."""
 
     bot_rule: BotRule | None = field(default_factory=BotRule)
     apply_exclusions: bool = True
     include_holdout: bool = True  # holdout members form the variant "__holdout__"
+    unit_filter: UnitFilter | None = None  # a segment slice; None = every unit
+    # The bots, when already known (``BotsPlan``): they replace the rate-spike computation,
+    # which otherwise scans every metric event again in each query.
+    bot_units: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,6 +150,20 @@ class SrmPlan:
         from avsb.server.analysis.sql import srm_query_sql
 
         return srm_query_sql(self, dialect)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BotsPlan:
+    """The canonical ids of the units the bot rule flags (at most ``limit``, sorted)."""
+
+    scope: ExperimentScope
+    rules: UnitRules = field(default_factory=UnitRules)
+    limit: int = 10_000
+
+    def to_sql(self, dialect: str) -> str:
+        from avsb.server.analysis.sql import bots_query_sql
+
+        return bots_query_sql(self, dialect)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,12 +24,14 @@ from sqlglot import exp
 
 from avsb.server.analysis.plan import (
     AnalysisPlan,
+    BotsPlan,
     CupedSource,
     ExperimentScope,
     GroupBy,
     HealthPlan,
     MetricType,
     SrmPlan,
+    UnitFilter,
     UnitRules,
 )
 from avsb.server.events.dialects import fragment, render
@@ -174,11 +176,24 @@ def _unit_ctes(spec: _Units) -> list[tuple[str, exp.Expr]]:
     if bots:
         ctes += bots
         units = units.where("a.uid NOT IN (SELECT b.uid FROM bots AS b)")
+    if spec.rules.unit_filter is not None:
+        condition, filter_ctes = _unit_filter(spec.rules.unit_filter)
+        ctes += filter_ctes
+        units = units.where(condition)
     ctes.append(("units", units))
     return ctes + _keyed_ctes(spec, values)
 
 
 def _bot_ctes(rules: UnitRules, values: Mapping[str, object]) -> list[tuple[str, exp.Expr]]:
+    if rules.bot_units is not None:
+        known = exp.select("x.uid AS uid").from_("assigned AS x")
+        literals: list[exp.Expr] = [exp.Literal.string(uid) for uid in rules.bot_units]
+        condition = (
+            exp.In(this=exp.column("uid", table="x"), expressions=literals)
+            if literals
+            else fragment("1 = 0")
+        )
+        return [("bots", known.where(condition))]
     rule = rules.bot_rule
     if rule is None or (rule.p99_multiple is None and rule.max_events is None):
         return []
@@ -190,6 +205,20 @@ def _bot_ctes(rules: UnitRules, values: Mapping[str, object]) -> list[tuple[str,
         conditions.append(exp.GT(this=exp.column("n_events", table="c"), expression=limit))
     bots = exp.select("c.uid AS uid").from_("activity AS c").where(exp.or_(*conditions))
     return [("activity", fragment(_ACTIVITY, **values)), ("bots", bots)]
+
+
+def _unit_filter(unit_filter: UnitFilter) -> tuple[exp.Expr, list[tuple[str, exp.Expr]]]:
+    """The condition on ``a.uid`` that keeps a slice's units, and the CTEs it reads."""
+    values: list[exp.Expr] = [exp.Literal.string(v) for v in unit_filter.values]
+    if not values:
+        return fragment("1 = 0"), []
+    if unit_filter.attribute_key is None:
+        return exp.In(this=exp.column("uid", table="a"), expressions=values), []
+    attrs = fragment(_FIRST_ATTRIBUTES, attribute_key=unit_filter.attribute_key)
+    members = exp.select("sa.uid AS uid").from_("segment_attributes AS sa")
+    members = members.where(exp.In(this=exp.column("val", table="sa"), expressions=values))
+    condition = fragment("a.uid IN (SELECT su.uid FROM segment_units AS su)")
+    return condition, [("segment_attributes", attrs), ("segment_units", members)]
 
 
 def _keyed_ctes(spec: _Units, values: Mapping[str, object]) -> list[tuple[str, exp.Expr]]:
@@ -254,6 +283,17 @@ FROM assigned AS a"""
 _HEALTH_BOTS = (
     "COALESCE(SUM(CASE WHEN a.uid IN (SELECT b.uid FROM bots AS b) THEN 1 ELSE 0 END), 0)"
 )
+
+
+def bots_query_sql(plan: BotsPlan, dialect: str) -> str:
+    """Column ``uid``: the units the bot rule flags, sorted, at most ``plan.limit``."""
+    ctes = _unit_ctes(_Units(plan.scope, plan.rules, GroupBy.NONE, None))
+    if not any(name == "bots" for name, _ in ctes):
+        final = exp.select("a.uid AS uid").from_("assigned AS a").where("1 = 0")
+    else:
+        final = exp.select("b.uid AS uid").from_("bots AS b")
+    final = final.order_by("1").limit(exp.Literal.number(plan.limit))
+    return render(_with_ctes(ctes, final), dialect)
 
 
 def health_query_sql(plan: HealthPlan, dialect: str) -> str:

@@ -149,7 +149,8 @@ class DatabaseRateLimiter:
             return decision
         if self._db_lock is not None:
             with self._db_lock:
-                return self._take(key)
+                # The threads queued here while one took a lease spend it, not one write each.
+                return self.try_local(key) or self._take(key)
         return self._take(key)
 
     def _take(self, key: str) -> RateDecision:
@@ -180,3 +181,8 @@ class DatabaseRateLimiter:
                     take - 1, available - take, time.monotonic() + LEASE_SECONDS
                 )
         return self.policy.decide(True, available - 1, now)
+
+
+def make_limiter(db: Database, policy: BucketPolicy, storage: str) -> RateLimiter:
+    """Buckets shared through the database, or this process's own (``storage="memory"``)."""
+    return DatabaseRateLimiter(db, policy) if storage == "database" else MemoryRateLimiter(policy)

@@ -12,6 +12,7 @@ from avsb.server.events.types import (
     Event,
     EventBatch,
     EventKind,
+    EventRows,
     ExclusionEvent,
     ExposureEvent,
     HoldoutEvent,
@@ -19,6 +20,7 @@ from avsb.server.events.types import (
     IngestionSummary,
     KindSummary,
     MetricEvent,
+    RowBatch,
     StratumEvent,
 )
 
@@ -29,6 +31,7 @@ __all__ = [
     "Event",
     "EventBatch",
     "EventKind",
+    "EventRows",
     "EventStore",
     "ExclusionEvent",
     "ExposureEvent",
@@ -37,6 +40,7 @@ __all__ = [
     "IngestionSummary",
     "KindSummary",
     "MetricEvent",
+    "RowBatch",
     "SqlPlan",
     "StratumEvent",
     "open_event_store",

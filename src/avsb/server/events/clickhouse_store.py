@@ -26,7 +26,7 @@ import orjson
 from avsb.server.events.dialects import CLICKHOUSE, check_identifier
 from avsb.server.events.schema import TABLES, ColumnType, Row, SequenceClock, Table, prepare_batch
 from avsb.server.events.store import ResultRow, SqlPlan, parse_summary, summary_sql
-from avsb.server.events.types import AppendResult, EventBatch, IngestionSummary
+from avsb.server.events.types import AppendResult, EventBatch, IngestionSummary, RowBatch
 
 _TYPES = {
     ColumnType.TEXT: "String",
@@ -100,7 +100,7 @@ class ChdbEventStore:
                 if rows and _int(rows[0][0]) > 0:
                     self._clock.observe(_int(rows[0][1]))
 
-    def append(self, batch: EventBatch) -> AppendResult:
+    def append(self, batch: EventBatch | RowBatch) -> AppendResult:
         prepared = prepare_batch(batch, self._clock.reserve(len(batch.events)))
         accepted = 0
         with self._lock:
@@ -113,7 +113,9 @@ class ChdbEventStore:
                 accepted += len(new_rows)
         return AppendResult(accepted=accepted, duplicates=len(batch.events) - accepted)
 
-    def _stored_ids(self, batch: EventBatch, table: Table, ids: Iterable[str]) -> set[str]:
+    def _stored_ids(
+        self, batch: EventBatch | RowBatch, table: Table, ids: Iterable[str]
+    ) -> set[str]:
         rows = self._rows(
             f"SELECT DISTINCT event_id FROM {table.name} "  # noqa: S608 - constant table name
             "WHERE org_id = {org:String} AND project_id = {project:String} "

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -12,7 +15,7 @@ import numpy.typing as npt
 from avsb.server.events.dialects import DUCKDB, check_identifier
 from avsb.server.events.schema import TABLES, ColumnType, Row, SequenceClock, Table, prepare_batch
 from avsb.server.events.store import ResultRow, SqlPlan, parse_summary, summary_sql
-from avsb.server.events.types import AppendResult, EventBatch, IngestionSummary
+from avsb.server.events.types import AppendResult, EventBatch, IngestionSummary, RowBatch
 
 _TYPES = {
     ColumnType.TEXT: "VARCHAR NOT NULL",
@@ -31,9 +34,12 @@ def create_table_sql(table: Table) -> str:
     )
 
 
-def _column_arrays(table: Table, rows: list[Row]) -> dict[str, npt.NDArray[np.generic]]:
+Columns = dict[str, npt.NDArray[np.generic]]
+
+
+def _column_arrays(table: Table, rows: list[Row]) -> Columns:
     """Columns as numpy arrays: DuckDB scans them in place (NaN reads as NULL)."""
-    arrays: dict[str, npt.NDArray[np.generic]] = {}
+    arrays: Columns = {}
     for index, column in enumerate(table.columns):
         values = [row[index] for row in rows]
         if column.type is ColumnType.INT:
@@ -47,12 +53,37 @@ def _column_arrays(table: Table, rows: list[Row]) -> dict[str, npt.NDArray[np.ge
     return arrays
 
 
+@dataclass(eq=False)
+class _Pending:
+    """One append waiting for a group commit: its staged columns per table, then its answer."""
+
+    staged: dict[Table, Columns]
+    done: bool = False
+    accepted: int = 0
+    error: BaseException | None = None
+
+
+def _rows(columns: Columns) -> int:
+    return len(next(iter(columns.values())))
+
+
 class DuckDBEventStore:
-    """Appends go through one connection under a lock; reads use their own cursors."""
+    """Appends commit in groups under one lock; reads use their own cursors.
+
+    Group commit: an append stages its batch as numpy columns, queues it, then takes the
+    writer lock; whoever holds the lock writes every queued batch in one transaction (one
+    INSERT per table, one commit), so concurrent appends share a commit. Each append still
+    returns only after the transaction holding its rows committed. The insert is optimistic:
+    a plain INSERT, which the primary key refuses as a whole when any row is already stored
+    (a retry); then the group is written again batch by batch with ON CONFLICT DO NOTHING,
+    which gives each batch its exact accepted count.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self._con = duckdb.connect(str(path))
         self._lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []
         self._clock = SequenceClock()
 
     @property
@@ -74,30 +105,74 @@ class DuckDBEventStore:
                 if row is not None and row[0] is not None:
                     self._clock.observe(int(row[0]))
 
-    def append(self, batch: EventBatch) -> AppendResult:
+    def append(self, batch: EventBatch | RowBatch) -> AppendResult:
         prepared = prepare_batch(batch, self._clock.reserve(len(batch.events)))
-        accepted = 0
+        staged = {
+            TABLES[kind]: _column_arrays(TABLES[kind], rows) for kind, rows in prepared.rows.items()
+        }
+        pending = _Pending(staged)
+        with self._queue_lock:
+            self._queue.append(pending)
         with self._lock:
-            self._con.begin()
-            try:
-                for kind, rows in prepared.rows.items():
-                    accepted += self._insert(TABLES[kind], rows)
-                self._con.commit()
-            except BaseException:
-                self._con.rollback()
-                raise
-        return AppendResult(accepted=accepted, duplicates=len(batch.events) - accepted)
+            if not pending.done:
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                self._write_group(group)
+        if pending.error is not None:
+            raise pending.error
+        return AppendResult(pending.accepted, len(batch.events) - pending.accepted)
 
-    def _insert(self, table: Table, rows: list[Row]) -> int:
-        columns = ", ".join(table.column_names)
-        self._con.register(_STAGE, _column_arrays(table, rows))
+    def _write_group(self, group: list[_Pending]) -> None:
+        """Write the queued batches in one transaction; every one of them gets its answer."""
         try:
-            result = self._con.execute(
-                f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM {_STAGE} "  # noqa: S608
-                "ON CONFLICT DO NOTHING"
-            ).fetchone()
-        finally:
-            self._con.unregister(_STAGE)
+            try:
+                self._transaction(lambda: self._insert_all(group))
+            except duckdb.ConstraintException:
+                self._transaction(lambda: self._insert_each(group))
+        except BaseException as exc:
+            for pending in group:
+                pending.error = exc
+        for pending in group:
+            pending.done = True
+
+    def _transaction(self, work: Callable[[], None]) -> None:
+        self._con.begin()
+        try:
+            work()
+            self._con.commit()
+        except BaseException:
+            self._con.rollback()
+            with contextlib.suppress(duckdb.Error):  # a failed INSERT leaves its stage behind
+                self._con.unregister(_STAGE)
+            raise
+
+    def _insert_all(self, group: list[_Pending]) -> None:
+        """Every batch at once, one plain INSERT per table (raises on any stored id)."""
+        tables = {table for pending in group for table in pending.staged}
+        for table in tables:
+            parts = [p.staged[table] for p in group if table in p.staged]
+            merged = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+            self._insert(table, merged, on_conflict=False)
+        for pending in group:
+            pending.accepted = sum(_rows(columns) for columns in pending.staged.values())
+
+    def _insert_each(self, group: list[_Pending]) -> None:
+        """Batch by batch in queue order, skipping stored ids: exact counts per batch."""
+        for pending in group:
+            pending.accepted = sum(
+                self._insert(table, columns, on_conflict=True)
+                for table, columns in pending.staged.items()
+            )
+
+    def _insert(self, table: Table, columns: Columns, *, on_conflict: bool) -> int:
+        names = ", ".join(table.column_names)
+        conflict = " ON CONFLICT DO NOTHING" if on_conflict else ""
+        self._con.register(_STAGE, columns)
+        result = self._con.execute(
+            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {_STAGE}"  # noqa: S608
+            + conflict
+        ).fetchone()
+        self._con.unregister(_STAGE)
         return 0 if result is None else int(result[0])
 
     def query(self, sql: str | SqlPlan) -> list[ResultRow]:

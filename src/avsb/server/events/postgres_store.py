@@ -14,7 +14,7 @@ import psycopg
 from avsb.server.events.dialects import POSTGRES, check_identifier
 from avsb.server.events.schema import TABLES, ColumnType, Row, SequenceClock, Table, prepare_batch
 from avsb.server.events.store import ResultRow, SqlPlan, parse_summary, summary_sql
-from avsb.server.events.types import AppendResult, EventBatch, EventKind, IngestionSummary
+from avsb.server.events.types import AppendResult, EventBatch, EventKind, IngestionSummary, RowBatch
 
 _TYPES = {
     ColumnType.TEXT: "TEXT NOT NULL",
@@ -69,7 +69,7 @@ class PostgresEventStore:
                 if row is not None and row[0] is not None:
                     self._clock.observe(int(row[0]))
 
-    def append(self, batch: EventBatch) -> AppendResult:
+    def append(self, batch: EventBatch | RowBatch) -> AppendResult:
         prepared = prepare_batch(batch, self._clock.reserve(len(batch.events)))
         accepted = 0
         # The transaction block commits on exit: the batch is acknowledged only after that.

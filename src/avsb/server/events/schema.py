@@ -21,12 +21,15 @@ from avsb.server.events.types import (
     Event,
     EventBatch,
     EventKind,
+    EventRows,
     ExclusionEvent,
     ExposureEvent,
     HoldoutEvent,
     IdentifyEvent,
     MetricEvent,
+    RowBatch,
     StratumEvent,
+    content_digest,
     content_event_id,
     json_text,
     to_epoch_us,
@@ -161,8 +164,10 @@ class PreparedBatch:
     in_batch_duplicates: int
 
 
-def prepare_batch(batch: EventBatch, first_seq: int) -> PreparedBatch:
+def prepare_batch(batch: EventBatch | RowBatch, first_seq: int) -> PreparedBatch:
     """Rows for every event of a batch; ingest_seq counts up from first_seq in batch order."""
+    if isinstance(batch, RowBatch):
+        return _prepare_rows(batch.org_id, batch.project_id, batch.events, first_seq)
     rows: dict[EventKind, list[Row]] = {}
     seen: set[tuple[EventKind, str]] = set()
     duplicates = 0
@@ -174,6 +179,36 @@ def prepare_batch(batch: EventBatch, first_seq: int) -> PreparedBatch:
         seen.add((event.kind, event_id))
         common: Row = (batch.org_id, batch.project_id, event_id, first_seq + offset)
         rows.setdefault(event.kind, []).append(common + _payload(event))
+    return PreparedBatch(rows, duplicates)
+
+
+# The event field each payload column comes from (for content ids of rows without one).
+_FIELD_NAMES: Mapping[EventKind, tuple[str, ...]] = {
+    kind: tuple("timestamp" if c.name == "ts_us" else c.name for c in table.columns[4:])
+    for kind, table in TABLES.items()
+}
+
+
+def _prepare_rows(org_id: str, project_id: str, events: EventRows, first_seq: int) -> PreparedBatch:
+    """prepare_batch for rows already laid out: ids resolved, in-batch repeats dropped;
+    ingest_seq counts up kind by kind, in order within a kind."""
+    rows: dict[EventKind, list[Row]] = {}
+    duplicates, seq = 0, first_seq
+    for kind, kind_rows in events.by_kind.items():
+        names, seen, out = _FIELD_NAMES[kind], set(), []
+        for row in kind_rows:
+            payload = row[1:]
+            event_id = row[0]
+            if event_id is None:
+                event_id = content_digest(kind, dict(zip(names, payload, strict=True)))
+            if event_id in seen:
+                duplicates += 1
+                continue
+            seen.add(event_id)
+            out.append((org_id, project_id, event_id, seq, *payload))
+            seq += 1
+        if out:
+            rows[kind] = out
     return PreparedBatch(rows, duplicates)
 
 

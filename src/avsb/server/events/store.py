@@ -17,6 +17,7 @@ from avsb.server.events.types import (
     EventKind,
     IngestionSummary,
     KindSummary,
+    RowBatch,
     from_epoch_us,
 )
 
@@ -41,7 +42,7 @@ class EventStore(Protocol):
         """Create the ev_* tables if missing (idempotent)."""
         ...
 
-    def append(self, batch: EventBatch) -> AppendResult:
+    def append(self, batch: EventBatch | RowBatch) -> AppendResult:
         """Store a batch exactly once; returns after the rows are committed."""
         ...
 

@@ -44,3 +44,8 @@ def check_if_match(request: Request, etag: str) -> None:
             "The resource changed since you read it; fetch it again and retry.",
             details={"current_etag": etag},
         )
+
+
+def if_none_match_hits(header: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` value names ``etag`` (for routes that have no Request)."""
+    return bool(header) and _matches(header or "", etag)

@@ -18,6 +18,7 @@ from avsb.server.models.flag import Flag
 from avsb.server.models.metric import Metric
 from avsb.server.models.plan import ExperimentPlan
 from avsb.server.models.project import Project
+from avsb.server.models.results import ExposureAttributeKey, IngestionCounter, ResultsSnapshot
 from avsb.server.models.segment import Segment, SegmentMember
 from avsb.server.models.template import Template
 from avsb.server.models.webhook import Webhook, WebhookAttempt, WebhookDelivery
@@ -31,12 +32,15 @@ __all__ = [
     "ExclusionGroup",
     "Experiment",
     "ExperimentPlan",
+    "ExposureAttributeKey",
     "Flag",
     "IdempotencyRecord",
+    "IngestionCounter",
     "Metric",
     "Organization",
     "Project",
     "RateBucket",
+    "ResultsSnapshot",
     "Revision",
     "Segment",
     "SegmentMember",

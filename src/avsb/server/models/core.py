@@ -57,6 +57,11 @@ class ApiToken(Base, Revisioned):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # SDK keys only (never service tokens): the ABC API signs requests with md5(secret + key id
+    # + time), which only a server knowing the secret can check (docs/evaluation.md). The
+    # previous secret stays during a rotation's grace period.
+    sdk_secret: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    sdk_previous_secret: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class AuditEvent(Base):

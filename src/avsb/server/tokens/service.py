@@ -102,6 +102,7 @@ def create(
         token_prefix=secrets.display_prefix(secret),
         expires_at=spec.get("expires_at"),
         created_by=ctx.actor.id,
+        sdk_secret=secret if kind == "sdk" else None,  # the ABC signature needs it
     )
     resources.create(session, ctx, token)
     changes.bump(session, TOKEN_SCOPE)
@@ -141,6 +142,9 @@ def rotate(session: Session, ctx: ChangeContext, token: ApiToken, grace_seconds:
         token.previous_expires_at = None
     token.token_hash = secrets.hash_token(secret)
     token.token_prefix = secrets.display_prefix(secret)
+    if token.kind == "sdk":
+        token.sdk_previous_secret = token.sdk_secret if grace_seconds > 0 else None
+        token.sdk_secret = secret
     resources.touch(session, ctx, token, "token.rotated", {"grace_period_seconds": grace_seconds})
     changes.bump(session, TOKEN_SCOPE)
     return secret
@@ -148,6 +152,7 @@ def rotate(session: Session, ctx: ChangeContext, token: ApiToken, grace_seconds:
 
 def revoke(session: Session, ctx: ChangeContext, token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
+        token.sdk_secret = token.sdk_previous_secret = None
         resources.update(
             session, ctx, token, {"revoked_at": utcnow(), "previous_hash": None}, "token.revoked"
         )

@@ -67,7 +67,7 @@ def analyze(req: schemas.AnalyzeRequest) -> schemas.AnalyzeResult:
         ) from None
     correction = result.correction
     return schemas.AnalyzeResult(
-        comparisons=[_comparison(keys, c) for c in result.comparisons],
+        comparisons=[comparison_result(keys, c) for c in result.comparisons],
         srm=schemas.SrmSummary(p_value=result.srm.p_value, srm_detected=result.srm.srm_detected),
         correction=None
         if correction is None
@@ -120,7 +120,8 @@ def _analyze_path(field: str, stratified: bool) -> str:
     return ".".join(parts)
 
 
-def _comparison(keys: list[str], c: analysis.Comparison) -> schemas.ComparisonResult:
+def comparison_result(keys: list[str], c: analysis.Comparison) -> schemas.ComparisonResult:
+    """A stats comparison as the API shows it, named by its variant key."""
     return schemas.ComparisonResult(
         variant=keys[c.variant_index],
         estimate=c.estimate,

@@ -1,0 +1,128 @@
+"""Ingestion over HTTP in 1,000-event batches against appending the same rows with the
+store's driver directly, measured in the same run.
+
+    .venv/bin/python bench/bench_ingest_http.py [--batches 400 --batch-size 1000
+        --connections 4] [--pg-url postgresql://...]
+
+The server is ``avsb serve`` in its own process on its default stores (SQLite metadata,
+DuckDB events); the client posts pre-encoded bodies from ``--connections`` threads. Every
+request is authenticated, rate-limited (at a high limit), checked event by event and
+acknowledged only after the store committed the batch. The baseline appends the same rows
+with the DuckDB driver (numpy arrays scanned in place, one INSERT and one commit per batch,
+no dedupe): ``bench_ingest_store.raw_numpy``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+import orjson
+
+from avsb.server.events import EventBatch, MetricEvent
+from avsb.server.events.duckdb_store import DuckDBEventStore
+from bench._harness import ADMIN, server
+from bench.bench_ingest_store import fresh, make_batches, rate, raw_numpy
+
+RELAXED = {"AVSB_RATE_LIMIT_PER_MINUTE": "100000000", "AVSB_RATE_LIMIT_BURST": "100000000"}
+
+
+def body(batch: EventBatch) -> bytes:
+    events = []
+    for event in batch.events:
+        assert isinstance(event, MetricEvent)
+        events.append({
+            "type": "metric", "event_id": event.event_id, "event_name": event.event_name,
+            "unit_id": event.unit_id, "value": event.value, "properties": event.properties,
+            "timestamp": event.timestamp.isoformat().replace("+00:00", "Z"),
+        })  # fmt: skip
+    return orjson.dumps({"events": events})
+
+
+def setup(url: str) -> tuple[str, str]:
+    """An org's events:write token and a project: (token, events path)."""
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    org = httpx.get(f"{url}/api/orgs", headers=admin).json()["data"][0]["id"]
+    token = httpx.post(
+        f"{url}/api/orgs/{org}/tokens", headers=admin,
+        json={"name": "bench", "scopes": ["events:write"]},
+    ).json()["data"]["token"]  # fmt: skip
+    project = httpx.post(
+        f"{url}/api/orgs/{org}/projects", headers=admin, json={"key": "bench", "name": "B"}
+    ).json()["data"]["id"]
+    return token, f"{url}/api/orgs/{org}/projects/{project}/events"
+
+
+def post_all(path: str, token: str, bodies: Sequence[bytes], connections: int) -> float:
+    """Events per second for posting every body once, ``connections`` at a time."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    cursor = iter(range(len(bodies)))
+    lock = threading.Lock()
+    errors: list[str] = []
+
+    def worker() -> None:
+        with httpx.Client(headers=headers, timeout=60) as client:
+            while True:
+                with lock:
+                    index = next(cursor, None)
+                if index is None:
+                    return
+                r = client.post(path, content=bodies[index])
+                if r.status_code != 200:
+                    errors.append(r.text[:200])
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    assert not errors, errors[:3]
+    return len(bodies) * len(orjson.loads(bodies[0])["events"]) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=400)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--connections", type=int, default=4)
+    args = parser.parse_args()
+    batches = make_batches(args.batches + 20, args.batch_size)
+    warm, batches = batches[:20], batches[20:]
+    bodies = [body(b) for b in batches]
+    kib = len(bodies[0]) / 1024
+    print(f"{len(batches)} batches x {args.batch_size} metric events, {kib:.0f} KiB per body, "
+          f"{args.connections} connections\n")  # fmt: skip
+    with server(**RELAXED) as url:
+        token, path = setup(url)
+        post_all(path, token, [body(b) for b in warm], args.connections)
+        http = post_all(path, token, bodies, args.connections)
+        retried = post_all(path, token, bodies[: len(bodies) // 4], args.connections)
+    with tempfile.TemporaryDirectory(prefix="avsb-ingest-") as tmp:
+        store = fresh(str(Path(tmp) / "driver.duckdb"))
+        assert isinstance(store, DuckDBEventStore)
+        driver = rate(batches, raw_numpy(store))
+        store.close()
+        store = fresh(str(Path(tmp) / "store.duckdb"))
+        appended = rate(batches, store.append)
+        store.close()
+    rows = [
+        ("DuckDB driver: numpy scan + INSERT, commit per batch (baseline)", driver),
+        ("EventStore.append, DuckDB (in process, no HTTP)", appended),
+        ("POST /projects/{p}/events over HTTP", http),
+        ("POST /projects/{p}/events over HTTP, retried batches", retried),
+    ]
+    for name, value in rows:
+        print(f"{name:<66}{value:>12,.0f} events/s{value / driver:>8.2f}x")
+    print(f"\nHTTP / driver: {http / driver:.2f} (target >= 0.5); HTTP: {http:,.0f} events/s "
+          "(target >= 100,000)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""`POST /abc/get_experiments` and `POST /abc/get_feature_flags`, as seed 002 specifies.
+
+Every answer is `{"ret_code", "msg", ...}`: 100 success, 101 no permission (bad signature,
+unknown or revoked key, or a project that is not the key's), 102 traffic limit, 103 no
+`project_id`, 104 server error; HTTP 200 throughout, except a body that is not a JSON object
+of the documented fields: HTTP 400 with ret_code 0 (unknown).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from avsb.evaluation import assign_experiments, attributes_from_profiles, evaluate_flags
+from avsb.evaluation.answers import abc_experiments, abc_flags
+from avsb.server.errors import AvsbError, RateLimited
+from avsb.server.evaluation_api.asgi import (
+    EvalRequest,
+    HeaderList,
+    error_headers,
+    rate_headers,
+    read_body,
+    respond,
+)
+from avsb.server.evaluation_api.cache import CompiledProject
+from avsb.server.evaluation_api.state import EvaluationRuntime
+
+log = logging.getLogger("avsb.server.evaluation")
+
+SUCCESS = 100
+NO_PERMISSION = 101
+TRAFFIC_LIMIT = 102
+NO_PROJECT_ID = 103
+SERVER_ERROR = 104
+UNKNOWN = 0
+
+
+class AbcError(Exception):
+    """An ABC failure answer: a ret_code, its message and the HTTP status to send it with."""
+
+    def __init__(self, ret_code: int, msg: str, status: int = 200) -> None:
+        super().__init__(msg)
+        self.ret_code, self.msg, self.status = ret_code, msg, status
+        self.headers: HeaderList = []
+
+
+def _bad_request(msg: str) -> AbcError:
+    return AbcError(UNKNOWN, msg, status=400)
+
+
+@dataclass(frozen=True, slots=True)
+class AbcCall:
+    """A parsed, authorised ABC request for one unit of one project."""
+
+    project: CompiledProject
+    unit_id: str
+    attributes: dict[str, object]
+    body: Mapping[str, object]
+
+
+def _string_list(value: object, name: str, *, required: bool = False) -> list[str] | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _bad_request(f"{name} must be a list of strings.")
+    return value
+
+
+def _parse(raw: bytes) -> Mapping[str, object]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _bad_request("The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise _bad_request("The body must be a JSON object.")
+    return body
+
+
+def _experiments(call: AbcCall, ev: EvaluationRuntime) -> bytes:
+    options = call.body.get("filter_options")
+    if options is not None and not isinstance(options, dict):
+        raise _bad_request("filter_options must be an object.")
+    options = options or {}
+    assignments = assign_experiments(
+        call.project.compiled,
+        call.unit_id,
+        call.attributes,
+        layer_keys=_string_list(options.get("layer_keys"), "filter_options.layer_keys"),
+        experiment_keys=_string_list(
+            options.get("experiment_keys"), "filter_options.experiment_keys"
+        ),
+    )
+    ev.exposures.log(call.project, call.unit_id, call.attributes, assignments.values())
+    return orjson.dumps({"ret_code": SUCCESS, "msg": "", "exp_data": abc_experiments(assignments)})
+
+
+def _feature_flags(call: AbcCall, ev: EvaluationRuntime) -> bytes:
+    names = _string_list(call.body.get("feature_names"), "feature_names", required=True)
+    values = evaluate_flags(call.project.compiled, call.unit_id, call.attributes, names)
+    chosen = (v.experiment for v in values.values() if v.experiment is not None)
+    ev.exposures.log(call.project, call.unit_id, call.attributes, chosen)
+    return orjson.dumps({"ret_code": SUCCESS, "msg": "", "data": abc_flags(values)})
+
+
+Answer = Callable[[AbcCall, EvaluationRuntime], bytes]
+ANSWERS: dict[str, Answer] = {"get_experiments": _experiments, "get_feature_flags": _feature_flags}
+
+
+class AbcEndpoint:
+    """One ABC route as a plain ASGI app."""
+
+    def __init__(self, ev: EvaluationRuntime, answer: Answer) -> None:
+        self.ev = ev
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            body, headers = await self._handle(EvalRequest(scope), receive)
+            await respond(send, 200, body, headers)
+        except AbcError as exc:
+            failure = {"ret_code": exc.ret_code, "msg": exc.msg}
+            await respond(send, exc.status, orjson.dumps(failure), exc.headers)
+        except AvsbError as exc:  # reading the body: a chunked body over the size limit
+            failure = {"ret_code": UNKNOWN, "msg": exc.message}
+            await respond(send, exc.status_code, orjson.dumps(failure), error_headers(exc))
+        except Exception:
+            log.exception("ABC request failed")
+            failure = {"ret_code": SERVER_ERROR, "msg": "Server error."}
+            await respond(send, 200, orjson.dumps(failure))
+
+    async def _handle(self, request: EvalRequest, receive: Receive) -> tuple[bytes, HeaderList]:
+        gate = self.ev.gate
+        try:
+            ak, et, es = (request.header(h) for h in (b"x-ak", b"x-et", b"x-es"))
+            principal = await gate.signature(ak, et, es, request.ip)
+            decision = await gate.admit(principal)
+        except RateLimited as exc:
+            error = AbcError(TRAFFIC_LIMIT, exc.message)
+            error.headers = error_headers(exc)
+            raise error from None
+        except AvsbError as exc:
+            raise AbcError(NO_PERMISSION, exc.message) from None
+        body = _parse(await read_body(receive))
+        project = body.get("project_id")
+        if isinstance(project, int) and not isinstance(project, bool):
+            project = str(project)
+        if not isinstance(project, str) or not project:
+            raise AbcError(NO_PROJECT_ID, "project_id is required.")
+        compiled = self.ev.cache.get(principal.project_id or "")
+        if compiled is None or not compiled.is_named(project):
+            raise AbcError(NO_PERMISSION, f"This key has no access to project {project!r}.")
+        unit_id = body.get("unit_id")
+        if not isinstance(unit_id, str) or not unit_id:
+            raise _bad_request("unit_id must be a non-empty string.")
+        attributes = attributes_from_profiles(body.get("profiles"))
+        answer = self.answer(AbcCall(compiled, unit_id, attributes, body), self.ev)
+        return answer, rate_headers(decision)

@@ -1,0 +1,192 @@
+"""Every project's compiled config, held in memory and rebuilt in the background on change.
+
+The hot path only ever calls `ConfigCache.get`: a dict lookup, no I/O. Writes bump the
+`project:{id}` change scope; the change watcher tells this cache (at once for this process's
+own commits, at the next poll for other processes'), and one worker thread recompiles the
+project and swaps the new entry in with a single dict assignment. A project not compiled
+yet is simply absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+
+import orjson
+
+from avsb.evaluation import CompiledConfig, ConfigError, ProjectConfig, compile_config
+from avsb.evaluation.config_json import config_to_dict
+from avsb.server.db import Database
+from avsb.server.evaluation_api import compiler, repository
+from avsb.server.evaluation_api.worker import BackgroundLoop
+from avsb.server.kit.metrics import Metrics
+
+log = logging.getLogger("avsb.server.evaluation")
+
+SCOPE_PREFIX = "project:"
+RETRY_SECONDS = 1.0
+"""How long a project whose rebuild failed (database unreachable) waits before a retry."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledProject:
+    """One project's compiled config with its JSON form and ETag, ready to serve."""
+
+    org_id: str
+    project_id: str
+    project_key: str
+    revision: int
+    compiled: CompiledConfig
+    config_json: bytes
+    etag: str
+    float_flags: frozenset[str]
+
+    def is_named(self, project: object) -> bool:
+        """Whether `project` (from a request body) is this project's id or key."""
+        return project == self.project_id or project == self.project_key
+
+
+def content_etag(body: bytes) -> str:
+    """A weak ETag of a body's content: equal bodies get equal tags, in every process."""
+    return f'W/"{hashlib.sha256(body).hexdigest()[:16]}"'
+
+
+def build_entry(org_id: str, config: ProjectConfig) -> CompiledProject:
+    """Compile a config and serialise it once; raises ConfigError when it is inconsistent."""
+    compiled = compile_config(config)
+    try:
+        payload = orjson.dumps(config_to_dict(config))
+    except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits in a flag value
+        raise ConfigError("flags", f"not serialisable: {exc}") from None
+    floats = frozenset(
+        f.key for f in config.flags if f.type == "number" and isinstance(f.default_value, float)
+    )
+    return CompiledProject(
+        org_id=org_id,
+        project_id=config.project_id,
+        project_key=config.project_key,
+        revision=config.revision,
+        compiled=compiled,
+        config_json=payload,
+        etag=content_etag(payload),
+        float_flags=floats,
+    )
+
+
+class ConfigCache(BackgroundLoop):
+    """Compiled configs by project id; rebuilt by one background thread."""
+
+    thread_name = "avsb-config-cache"
+
+    def __init__(self, db: Database, metrics: Metrics) -> None:
+        super().__init__()
+        self._db = db
+        self._metrics = metrics
+        self._entries: dict[str, CompiledProject] = {}
+        self._swap_lock = threading.Lock()
+        self._dirty: set[str] = set()
+        self._busy = False
+        self._reload_all = False
+        metrics.gauge(
+            "avsb_config_projects", lambda: float(len(self._entries)), "Compiled project configs."
+        )
+        for name, doc in (
+            ("avsb_config_builds_total", "Project configs compiled."),
+            ("avsb_config_build_failures_total", "Project config compilations that failed."),
+        ):
+            metrics.inc(name, amount=0.0, doc=doc)
+
+    def get(self, project_id: str) -> CompiledProject | None:
+        """The compiled config of a project, or None when it is not compiled (no I/O)."""
+        return self._entries.get(project_id)
+
+    def on_change(self, scope: str, _version: int) -> None:
+        """Change-watcher listener: schedule a rebuild of the project whose config changed."""
+        if scope.startswith(SCOPE_PREFIX):
+            self.mark_dirty(scope.removeprefix(SCOPE_PREFIX))
+
+    def mark_dirty(self, project_id: str) -> None:
+        with self._cond:
+            self._dirty.add(project_id)
+            self._cond.notify()
+
+    def load_all(self) -> bool:
+        """Compile every project now (at startup); False when the database is unreachable
+        (the rebuild thread then retries until it answers)."""
+        try:
+            with self._db.session(write=False) as session:
+                ids = repository.project_ids(session)
+        except Exception:
+            log.exception("project configs not loaded; will retry")
+            self._metrics.inc("avsb_config_build_failures_total")
+            with self._cond:
+                self._reload_all = True
+                self._cond.notify()
+            return False
+        for project_id in ids:
+            if not self.rebuild(project_id):
+                self.mark_dirty(project_id)
+        return True
+
+    def rebuild(self, project_id: str) -> bool:
+        """Recompile one project; False when it should be retried (the database failed)."""
+        try:
+            with self._db.session(write=False) as session:
+                if not self._db.is_sqlite:  # one snapshot for the version and the data
+                    session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+                found = compiler.read_project_config(session, project_id)
+            entry = None if found is None else build_entry(*found)
+        except ConfigError as exc:
+            # Stored data the core refuses: keep serving the last good config.
+            log.error("config of project %s not compiled: %s", project_id, exc)
+            self._metrics.inc("avsb_config_build_failures_total")
+            return True
+        except Exception:
+            log.exception("config of project %s not compiled; will retry", project_id)
+            self._metrics.inc("avsb_config_build_failures_total")
+            return False
+        self._swap(project_id, entry)
+        self._metrics.inc("avsb_config_builds_total")
+        return True
+
+    def _swap(self, project_id: str, entry: CompiledProject | None) -> None:
+        with self._swap_lock:
+            if entry is None:
+                self._entries.pop(project_id, None)
+                return
+            current = self._entries.get(project_id)
+            if current is None or entry.revision >= current.revision:
+                self._entries[project_id] = entry
+
+    def _idle(self) -> bool:
+        return not (self._dirty or self._reload_all or self._busy)
+
+    def _next_batch(self) -> tuple[bool, set[str]] | None:
+        """(reload every project?, projects to rebuild), or None on shutdown."""
+        with self._cond:
+            while not (self._dirty or self._reload_all or self._stopping):
+                self._cond.wait()
+            if self._stopping:
+                return None
+            work = (self._reload_all, self._dirty)
+            self._reload_all, self._dirty, self._busy = False, set(), True
+            return work
+
+    def _run(self) -> None:
+        while (work := self._next_batch()) is not None:
+            reload_all, batch = work
+            loaded = self.load_all() if reload_all else True
+            failed = {p for p in sorted(batch) if not self.rebuild(p)}
+            with self._cond:
+                self._busy = False
+                self._dirty |= failed
+                self._cond.notify_all()
+                if failed or not loaded:
+                    self._cond.wait(RETRY_SECONDS)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until no rebuild is pending or running; False if `timeout` s passed first."""
+        with self._cond:
+            return self._cond.wait_for(self._idle, timeout)

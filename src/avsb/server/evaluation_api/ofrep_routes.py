@@ -1,0 +1,174 @@
+"""The OpenFeature Remote Evaluation Protocol: `POST /ofrep/v1/evaluate/flags/{key}` and the
+bulk `POST /ofrep/v1/evaluate/flags` (with `ETag` / `If-None-Match` -> 304).
+
+A success is `{key, value, reason, variant, metadata}` with an OpenFeature reason; a failure
+is `{key, errorCode, errorDetails}`: 404 FLAG_NOT_FOUND, 400 PARSE_ERROR (body not JSON),
+INVALID_CONTEXT, TARGETING_KEY_MISSING, TYPE_MISMATCH (a variant param that does not
+convert); 401 / 403 / 429 (with `Retry-After` in seconds) / 500 carry `{errorDetails}`.
+Values of a number flag whose default is a float are always JSON floats (`1.0`), so typed
+float resolution works; other number flags keep integers as integers.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from avsb.evaluation import ErrorCode, FlagValue, evaluate_flags
+from avsb.server.errors import AvsbError
+from avsb.server.evaluation_api.asgi import (
+    EvalRequest,
+    HeaderList,
+    error_headers,
+    not_modified,
+    rate_headers,
+    read_body,
+    respond,
+)
+from avsb.server.evaluation_api.cache import CompiledProject, content_etag
+from avsb.server.evaluation_api.state import EvaluationRuntime
+from avsb.server.kit.etags import if_none_match_hits
+
+log = logging.getLogger("avsb.server.evaluation")
+
+Json = dict[str, object]
+
+
+class OfrepError(Exception):
+    def __init__(self, status: int, code: str | None, details: str) -> None:
+        super().__init__(details)
+        self.status, self.code, self.details = status, code, details
+        self.headers: HeaderList = []
+
+    def body(self, key: str | None) -> bytes:
+        if self.code is None:
+            return orjson.dumps({"errorDetails": self.details})
+        failure: Json = {"errorCode": self.code, "errorDetails": self.details}
+        return orjson.dumps(failure if key is None else {"key": key, **failure})
+
+
+def _context(raw: bytes) -> tuple[str, dict[str, object]]:
+    """(targeting key, attributes) of an OFREP request body."""
+    try:
+        body = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError:
+        raise OfrepError(400, "PARSE_ERROR", "The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise OfrepError(400, "INVALID_CONTEXT", "The body must be a JSON object.")
+    context = body.get("context", {})
+    if not isinstance(context, dict):
+        raise OfrepError(400, "INVALID_CONTEXT", "context must be an object.")
+    key = context.get("targetingKey")
+    if not isinstance(key, str) or not key:
+        raise OfrepError(400, "TARGETING_KEY_MISSING", "context.targetingKey is required.")
+    return key, {k: v for k, v in context.items() if k != "targetingKey"}
+
+
+def _success(project: CompiledProject, flag: FlagValue) -> Json:
+    value = flag.value
+    if flag.key in project.float_flags and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    metadata: Json = {"revision": project.revision}
+    if flag.experiment is not None:
+        metadata.update(experiment_key=flag.experiment.experiment_key)
+        metadata.update(group_id=flag.experiment.group_id)
+    variant = flag.variant or "default"
+    return {
+        "key": flag.key,
+        "value": value,
+        "reason": flag.reason,
+        "variant": variant,
+        "metadata": metadata,
+    }
+
+
+def _failure(flag: FlagValue) -> OfrepError:
+    if flag.error_code == ErrorCode.FLAG_NOT_FOUND:
+        return OfrepError(404, ErrorCode.FLAG_NOT_FOUND, f"No flag {flag.key!r} in this project.")
+    code = flag.error_code or "GENERAL"
+    return OfrepError(400, code, f"The value of flag {flag.key!r} does not convert to its type.")
+
+
+class _OfrepEndpoint(ABC):
+    """An OFREP route as a plain ASGI app: authentication, errors, then `_handle`."""
+
+    def __init__(self, ev: EvaluationRuntime) -> None:
+        self.ev = ev
+
+    async def _caller(self, request: EvalRequest) -> tuple[CompiledProject | None, HeaderList]:
+        gate = self.ev.gate
+        try:
+            principal = await gate.bearer(request.token(), request.ip)
+            decision = await gate.admit(principal)
+        except AvsbError as exc:
+            error = OfrepError(exc.status_code, None, exc.message)
+            error.headers = error_headers(exc)
+            raise error from None
+        return self.ev.cache.get(principal.project_id or ""), rate_headers(decision)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = EvalRequest(scope)
+        key = request.path_param("key") or None
+        try:
+            await self._handle(request, receive, send)
+        except OfrepError as exc:
+            await respond(send, exc.status, exc.body(key), exc.headers)
+        except AvsbError as exc:  # reading the body: a chunked body over the size limit
+            error = OfrepError(exc.status_code, None, exc.message)
+            await respond(send, exc.status_code, error.body(key), error_headers(exc))
+        except Exception:
+            log.exception("OFREP request failed")
+            await respond(send, 500, OfrepError(500, None, "An internal error occurred.").body(key))
+
+    @abstractmethod
+    async def _handle(self, request: EvalRequest, receive: Receive, send: Send) -> None: ...
+
+
+class OfrepFlag(_OfrepEndpoint):
+    """`POST /ofrep/v1/evaluate/flags/{key}`: one flag; logs an exposure when an experiment
+    chose its value."""
+
+    async def _handle(self, request: EvalRequest, receive: Receive, send: Send) -> None:
+        project, headers = await self._caller(request)
+        unit_id, attributes = _context(await read_body(receive))
+        key = request.path_param("key")
+        if project is None:
+            raise OfrepError(404, ErrorCode.FLAG_NOT_FOUND, f"No flag {key!r} in this project.")
+        flag = evaluate_flags(project.compiled, unit_id, attributes, (key,))[key]
+        if flag.error_code is not None:
+            raise _failure(flag)
+        if flag.experiment is not None:
+            self.ev.exposures.log(project, unit_id, attributes, (flag.experiment,))
+        await respond(send, 200, orjson.dumps(_success(project, flag)), headers)
+
+
+class OfrepBulk(_OfrepEndpoint):
+    """`POST /ofrep/v1/evaluate/flags`: every flag of the project for one context.
+
+    Bulk answers prefetch values a client may never show, so they log no exposures.
+    """
+
+    async def _handle(self, request: EvalRequest, receive: Receive, send: Send) -> None:
+        project, headers = await self._caller(request)
+        unit_id, attributes = _context(await read_body(receive))
+        if project is None:
+            await respond(send, 200, b'{"flags":[]}', headers)
+            return
+        flags = evaluate_flags(project.compiled, unit_id, attributes)
+        body = orjson.dumps({"flags": [_entry(project, f) for f in flags.values()]})
+        etag = content_etag(body)
+        if if_none_match_hits(request.header(b"if-none-match"), etag):
+            await not_modified(send, etag, headers)
+            return
+        await respond(send, 200, body, [(b"etag", etag.encode()), *headers])
+
+
+def _entry(project: CompiledProject, flag: FlagValue) -> Mapping[str, object]:
+    if flag.error_code is None:
+        return _success(project, flag)
+    error = _failure(flag)
+    return {"key": flag.key, "errorCode": error.code, "errorDetails": error.details}

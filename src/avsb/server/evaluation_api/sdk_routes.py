@@ -1,0 +1,116 @@
+"""`GET /api/sdk/config` (the compiled config for in-process SDKs, ETag / 304) and
+`POST /api/sdk/evaluate` (every experiment and flag for one unit, typed values).
+
+Errors use the AvsB envelope `{"error": {code, message, details, request_id}}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import orjson
+from starlette.types import Receive, Scope, Send
+
+from avsb.evaluation import evaluate
+from avsb.evaluation.answers import sdk_evaluation
+from avsb.server.errors import AvsbError, InternalError, NotFound, ValidationFailed
+from avsb.server.evaluation_api.asgi import (
+    EvalRequest,
+    HeaderList,
+    envelope_error,
+    not_modified,
+    rate_headers,
+    read_body,
+    respond,
+)
+from avsb.server.evaluation_api.cache import CompiledProject
+from avsb.server.evaluation_api.state import EvaluationRuntime
+from avsb.server.kit.etags import if_none_match_hits
+
+log = logging.getLogger("avsb.server.evaluation")
+
+
+def _invalid(path: str, message: str, kind: str) -> ValidationFailed:
+    field = {"path": path, "location": "body", "message": message, "type": kind}
+    return ValidationFailed("The request is not valid.", [field])
+
+
+def _evaluate_body(raw: bytes) -> tuple[str, dict[str, object]]:
+    """(unit id, attributes) of an evaluate request."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _invalid("body", "The body is not valid JSON.", "json_invalid") from None
+    if not isinstance(body, dict):
+        raise _invalid("body", "The body must be a JSON object.", "dict_type")
+    unknown = sorted(set(body) - {"unit_id", "attributes"})
+    if unknown:
+        raise _invalid(unknown[0], "Unknown field.", "extra_forbidden")
+    unit_id = body.get("unit_id")
+    if not isinstance(unit_id, str) or not unit_id:
+        raise _invalid("unit_id", "unit_id must be a non-empty string.", "string_type")
+    attributes = body.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise _invalid("attributes", "attributes must be an object.", "dict_type")
+    return unit_id, attributes
+
+
+class _SdkEndpoint(ABC):
+    """An `/api/sdk` route as a plain ASGI app: authentication, errors, then `_answer`."""
+
+    def __init__(self, ev: EvaluationRuntime) -> None:
+        self.ev = ev
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = EvalRequest(scope)
+        try:
+            principal = await self.ev.gate.bearer(request.token(), request.ip)
+            headers = rate_headers(await self.ev.gate.admit(principal))
+            project = self.ev.cache.get(principal.project_id or "")
+            if project is None:
+                raise NotFound(f"Project {principal.project_id!r} has no compiled config yet.")
+            await self._answer(Answering(project, request, headers), receive, send)
+        except Exception as exc:
+            if not isinstance(exc, AvsbError):
+                log.exception("SDK request failed")
+                exc = InternalError("An internal error occurred.")
+            body, error_headers = envelope_error(request, exc)
+            await respond(send, exc.status_code, body, error_headers)
+
+    @abstractmethod
+    async def _answer(self, call: Answering, receive: Receive, send: Send) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Answering:
+    """An authorised request: the caller's project, the request and the rate-limit headers."""
+
+    project: CompiledProject
+    request: EvalRequest
+    headers: HeaderList
+
+
+class SdkConfig(_SdkEndpoint):
+    """`GET /api/sdk/config`: `{"data": <config JSON>}`, sent from the pre-serialised bytes."""
+
+    async def _answer(self, call: Answering, receive: Receive, send: Send) -> None:
+        etag = call.project.etag
+        if if_none_match_hits(call.request.header(b"if-none-match"), etag):
+            await not_modified(send, etag, call.headers)
+            return
+        chunks = (b'{"data":', call.project.config_json, b"}")
+        await respond(send, 200, chunks, [(b"etag", etag.encode()), *call.headers])
+
+
+class SdkEvaluate(_SdkEndpoint):
+    """`POST /api/sdk/evaluate`: `{"unit_id", "attributes"}` -> every layer and flag."""
+
+    async def _answer(self, call: Answering, receive: Receive, send: Send) -> None:
+        unit_id, attributes = _evaluate_body(await read_body(receive))
+        project = call.project
+        evaluation = evaluate(project.compiled, unit_id, attributes)
+        self.ev.exposures.log(project, unit_id, attributes, evaluation.exposures())
+        body = orjson.dumps({"data": sdk_evaluation(evaluation, project.revision)})
+        await respond(send, 200, body, call.headers)

@@ -1,0 +1,57 @@
+"""What one process holds for the evaluation routes: compiled configs, the exposure buffer,
+SDK key secrets and the evaluation rate limiter; started and stopped by the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.concurrency import run_in_threadpool
+
+from avsb.server.auth.authenticator import Authenticator
+from avsb.server.auth.ratelimit import BucketPolicy, make_limiter
+from avsb.server.config import Settings
+from avsb.server.db import Database
+from avsb.server.evaluation_api.cache import ConfigCache
+from avsb.server.evaluation_api.exposures import ExposureBuffer
+from avsb.server.evaluation_api.gate import Gate, SdkSecrets
+from avsb.server.events import EventStore
+from avsb.server.kit.changes import ChangeWatcher
+from avsb.server.kit.metrics import Metrics
+
+
+class EvaluationRuntime:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        metrics: Metrics,
+        events: Callable[[], EventStore],
+        authenticator: Authenticator,
+    ) -> None:
+        self.metrics = metrics
+        self.cache = ConfigCache(db, metrics)
+        self.exposures = ExposureBuffer(settings, events, metrics)
+        self.secrets = SdkSecrets(db)
+        policy = BucketPolicy(
+            settings.evaluation_rate_limit_per_minute, settings.evaluation_rate_limit_burst
+        )
+        limiter = make_limiter(db, policy, settings.rate_limit_storage)
+        self.gate = Gate(
+            authenticator, limiter, self.secrets, metrics, settings.abc_max_clock_skew_seconds
+        )
+
+    def subscribe(self, watcher: ChangeWatcher) -> None:
+        """Follow config and token changes (this process's at once, others' at each poll)."""
+        watcher.subscribe(self.cache.on_change)
+        watcher.subscribe(self.secrets.invalidate)
+
+    async def start(self) -> None:
+        """Compile every project, then start the rebuild and exposure-flush threads."""
+        await run_in_threadpool(self.cache.load_all)
+        self.cache.start()
+        self.exposures.start()
+
+    async def stop(self) -> None:
+        """Stop the threads; buffered exposures are written before this returns."""
+        await run_in_threadpool(self.cache.stop)
+        await run_in_threadpool(self.exposures.stop)

@@ -1,0 +1,1 @@
+"""Idempotent batch intake of events: validation by hand, one append, durable counters."""

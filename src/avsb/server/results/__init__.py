@@ -1,0 +1,1 @@
+"""Experiment results: aggregation in the event store, statistics, history, decision."""

@@ -1,0 +1,66 @@
+"""Stored results snapshots, and the one event-store query the analysis generator does not
+write: how many of an experiment's events arrived late."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from avsb.server.analysis import ExperimentScope
+from avsb.server.events.dialects import fragment, render
+from avsb.server.models import Experiment, ResultsSnapshot
+
+_US_PER_HOUR = 3_600_000_000
+_LATE_EXPOSURES = """
+SELECT e.ingest_seq - e.ts_us AS lag_us FROM ev_exposure AS e
+WHERE e.org_id = :org AND e.project_id = :project AND e.experiment = :experiment"""
+_LATE_METRICS = """
+SELECT m.ingest_seq - m.ts_us AS lag_us FROM ev_metric AS m
+WHERE m.org_id = :org AND m.project_id = :project AND m.event_name IN ({names})"""
+_LATE = """
+SELECT COUNT(*) AS total,
+  COALESCE(SUM(CASE WHEN x.lag_us > :late_us THEN 1 ELSE 0 END), 0) AS late
+FROM ({events}) AS x"""
+
+
+def late_events_sql(
+    scope: ExperimentScope, event_names: Sequence[str], late_hours: float, dialect: str
+) -> str:
+    """One row (total, late): the experiment's exposures and the events of its metrics, and
+    how many were ingested more than ``late_hours`` after their own timestamp."""
+    values: dict[str, object] = {
+        "org": scope.org_id,
+        "project": scope.project_id,
+        "experiment": scope.experiment,
+        "late_us": round(late_hours * _US_PER_HOUR),
+    }
+    parts = [_LATE_EXPOSURES]
+    if event_names:
+        names = {f"name_{i}": name for i, name in enumerate(sorted(set(event_names)))}
+        parts.append(_LATE_METRICS.format(names=", ".join(f":{key}" for key in names)))
+        values.update(names)
+    sql = _LATE.format(events=" UNION ALL ".join(parts))
+    return render(fragment(sql, **values), dialect)
+
+
+def latest_snapshot(session: Session, experiment_id: str, segment: str) -> ResultsSnapshot | None:
+    stmt = (
+        select(ResultsSnapshot)
+        .where(ResultsSnapshot.experiment_id == experiment_id, ResultsSnapshot.segment == segment)
+        .order_by(ResultsSnapshot.id.desc())
+        .limit(1)
+    )
+    return session.scalars(stmt).first()
+
+
+def snapshots_stmt(experiment_id: str, segment: str) -> Select[ResultsSnapshot]:
+    return select(ResultsSnapshot).where(
+        ResultsSnapshot.experiment_id == experiment_id, ResultsSnapshot.segment == segment
+    )
+
+
+def lock_experiment(session: Session, experiment_id: str) -> None:
+    """Serialise snapshot writers of one experiment (a row lock; SQLite writers are serial)."""
+    session.execute(select(Experiment.id).where(Experiment.id == experiment_id).with_for_update())

@@ -1,0 +1,172 @@
+"""Answers of the results routes. Comparisons have the shape of ``/api/tools/analyze``."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from avsb.server.tools.schemas import ComparisonResult, CorrectionSummary
+
+Role = Literal["primary", "secondary", "guardrail"]
+Status = Literal["ok", "warning", "error"]
+
+
+class VariantValue(BaseModel):
+    key: str
+    n: int = Field(description="Analysed units")
+    sum: float = Field(description="Sum of per-unit values (the numerator for ratio metrics)")
+    mean: float | None = Field(description="Per-unit mean (ratio of sums for ratio metrics)")
+    adjusted_mean: float | None = Field(description="CUPED-adjusted (and post-stratified) mean")
+    standard_error: float | None
+
+
+class FamilyCorrection(CorrectionSummary):
+    family: str = Field(description="primary | secondary: the metrics corrected together")
+
+
+class CupedOut(BaseModel):
+    applied: bool
+    variance_reduction: float | None = Field(
+        description="1 - adjusted / unadjusted variance of the arm means, pooled over arms"
+    )
+
+
+class MetricError(BaseModel):
+    code: str
+    message: str
+
+
+class MetricResultOut(BaseModel):
+    metric_id: str
+    key: str
+    name: str
+    role: Role
+    type: str
+    lower_is_better: bool
+    cuped: CupedOut
+    variants: list[VariantValue]
+    comparisons: list[ComparisonResult]
+    correction: FamilyCorrection | None
+    error: MetricError | None = Field(description="Why there are no comparisons, if so")
+
+
+class SrmOut(BaseModel):
+    p_value: float | None
+    sequential_p_value: float | None
+    srm_detected: bool
+    observed: list[int]
+    expected: list[float]
+    weights: list[float]
+
+
+class SrmCell(BaseModel):
+    """One day or attribute value: its counts and how far they are from the split."""
+
+    group: str
+    observed: list[int]
+    chi2: float
+    p_value: float
+
+
+class SrmDiagnosis(BaseModel):
+    by_day: list[SrmCell] = Field(description="Days most out of line first (at most 3)")
+    by_attribute: dict[str, list[SrmCell]] = Field(
+        description="Per exposure attribute key, the values most out of line first (at most 3)"
+    )
+
+
+class HealthCheck(BaseModel):
+    status: Status
+    count: int
+    share: float | None
+    message: str
+
+
+class SrmCheck(BaseModel):
+    status: Status
+    p_value: float | None
+    message: str
+    diagnosis: SrmDiagnosis | None
+
+
+class HealthOut(BaseModel):
+    assigned_units: int
+    analysed_units: int
+    srm: SrmCheck
+    multiple_variant_units: HealthCheck
+    exclusions: HealthCheck
+    bot_units: HealthCheck
+    late_events: HealthCheck
+
+
+class HoldoutMetric(BaseModel):
+    metric_id: str
+    key: str
+    holdout: VariantValue
+    treated: VariantValue
+    comparison: ComparisonResult | None
+    error: MetricError | None
+
+
+class HoldoutOut(BaseModel):
+    units: int
+    metrics: list[HoldoutMetric]
+
+
+class ResultsOut(BaseModel):
+    experiment_id: str
+    experiment_key: str
+    computed_at: datetime
+    segment: str | None
+    method: str
+    alpha: float
+    sequential_tuning_parameter: float | None
+    srm: SrmOut
+    metrics: list[MetricResultOut]
+    holdout: HoldoutOut | None
+    health: HealthOut
+
+
+class TimePoint(BaseModel):
+    date: date
+    variants: list[VariantValue]
+    comparisons: list[ComparisonResult]
+
+
+class MetricSeries(BaseModel):
+    metric_id: str
+    key: str
+    role: Role
+    points: list[TimePoint] = Field(description="Cumulative by first-exposure day")
+
+
+class TimeseriesOut(BaseModel):
+    experiment_id: str
+    computed_at: datetime
+    segment: str | None
+    metrics: list[MetricSeries]
+
+
+class SnapshotOut(BaseModel):
+    id: str
+    computed_at: datetime
+    segment: str | None
+    srm_detected: bool
+    significant: list[str] = Field(description="metric_id:variant pairs significant then")
+    results: dict[str, Any]
+
+
+class ReasonOut(BaseModel):
+    code: str
+    message: str
+    metric: str | None
+    variant: str | None
+
+
+class DecisionOut(BaseModel):
+    decision: Literal["ship", "no_ship", "keep_running"]
+    variant: str | None
+    reasons: list[ReasonOut]
+    computed_at: datetime

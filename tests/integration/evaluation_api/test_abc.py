@@ -1,0 +1,204 @@
+"""`POST /abc/get_experiments` and `/abc/get_feature_flags`: seed 002 field by field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from avsb.server.evaluation_api import abc_routes
+from tests.integration.design import factories as f
+from tests.integration.evaluation_api.support import SdkKey, abc, bearer, keyed_project, signed
+from tests.support.servers import ApiClient, ServerFactory, new_org_client
+
+US_ADULT = {"country": {"user_attrs": ["US"]}, "age": {"user_attrs": ["18"]}}
+
+
+def _variant(experiment: f.Json, key: str) -> f.Json:
+    found: f.Json = next(v for v in experiment["variants"] if v["key"] == key)
+    return found
+
+
+class TestGetExperiments:
+    def test_answer__keyed_by_layer__assigned_and_default(
+        self, org: ApiClient, basic: f.Json, key: SdkKey
+    ) -> None:
+        body = {"project_id": basic["project"]["id"], "unit_id": "user_id_1", "profiles": US_ADULT}
+        r = abc(org, "get_experiments", key, body)
+        assert r.status_code == 200
+        answer = r.json()
+        assert set(answer) == {"ret_code", "msg", "exp_data"}
+        assert answer["ret_code"] == 100
+        assert answer["msg"] == ""
+        layers = answer["exp_data"]
+        button, targeted = basic["button"], basic["targeted"]
+        assert set(layers) == {basic["layer"]["key"], basic["empty"]["key"], targeted["key"]}
+        got = layers[basic["layer"]["key"]]
+        assert set(got) == {"experiment_key", "group_id", "group_key", "params"}
+        assert got["experiment_key"] == button["key"]
+        variant = _variant(button, got["group_key"])
+        assert got["group_id"] == variant["group_id"]
+        assert got["params"] == variant["params"]
+        assert all(isinstance(v, str) for v in got["params"].values())
+        default = {"experiment_key": "default", "group_id": -1, "group_key": "default",
+                   "params": {}}  # fmt: skip
+        assert layers[basic["empty"]["key"]] == default
+        assert layers[targeted["key"]]["experiment_key"] == targeted["key"]
+
+    def test_profiles__audience_not_matched__default(
+        self, org: ApiClient, basic: f.Json, key: SdkKey
+    ) -> None:
+        profiles = {"country": {"user_attrs": ["DE"]}}
+        body = {"project_id": basic["project"]["id"], "unit_id": "u2", "profiles": profiles}
+        layers = abc(org, "get_experiments", key, body).json()["exp_data"]
+        assert layers[basic["targeted"]["key"]]["group_id"] == -1
+
+    def test_project_key__accepted_like_its_id(
+        self, org: ApiClient, basic: f.Json, key: SdkKey
+    ) -> None:
+        by_id = {"project_id": basic["project"]["id"], "unit_id": "u3"}
+        by_key = {"project_id": basic["project"]["key"], "unit_id": "u3"}
+        first = abc(org, "get_experiments", key, by_id).json()
+        assert first == abc(org, "get_experiments", key, by_key).json()
+
+    def test_filter_options__layer_keys__only_those_layers(
+        self, org: ApiClient, basic: f.Json, key: SdkKey
+    ) -> None:
+        wanted = [basic["empty"]["key"], "no_such_layer"]
+        body = {"project_id": basic["project"]["id"], "unit_id": "u4",
+                "filter_options": {"layer_keys": wanted}}  # fmt: skip
+        assert set(abc(org, "get_experiments", key, body).json()["exp_data"]) == {wanted[0]}
+
+    def test_filter_options__experiment_keys__only_their_layers(
+        self, org: ApiClient, basic: f.Json, key: SdkKey
+    ) -> None:
+        body = {"project_id": basic["project"]["id"], "unit_id": "u5",
+                "filter_options": {"experiment_keys": [basic["button"]["key"]]}}  # fmt: skip
+        layers = abc(org, "get_experiments", key, body).json()["exp_data"]
+        assert set(layers) == {basic["layer"]["key"]}
+        assert layers[basic["layer"]["key"]]["experiment_key"] == basic["button"]["key"]
+
+
+class TestGetFeatureFlags:
+    def test_bound_and_standalone__relative_experiment_and_string_values(
+        self, org: ApiClient, basic: f.Json, key: SdkKey
+    ) -> None:
+        flags = basic["flags"]
+        names = [flags[n]["key"] for n in ("bound", "plain", "numeric", "blob")]
+        body = {"project_id": basic["project"]["id"], "unit_id": "user_id_1",
+                "feature_names": [*names, "no_such_flag"], "profiles": US_ADULT}  # fmt: skip
+        answer = abc(org, "get_feature_flags", key, body).json()
+        assert answer["ret_code"] == 100
+        data = answer["data"]
+        assert set(data) == set(names)  # a name that is no flag is left out
+        bound = data[flags["bound"]["key"]]
+        assert set(bound) == {"name", "value", "relative_experiment"}
+        relative = bound["relative_experiment"]
+        assert set(relative) == {"group_id", "group_key", "exp_key", "params"}
+        variant = _variant(basic["button"], relative["group_key"])
+        assert relative["exp_key"] == basic["button"]["key"]
+        assert relative["group_id"] == variant["group_id"]
+        assert relative["params"] == variant["params"]
+        assert bound == {"name": flags["bound"]["key"], "value": variant["params"]["color"],
+                         "relative_experiment": relative}  # fmt: skip
+        assert data[flags["plain"]["key"]] == {
+            "name": flags["plain"]["key"], "value": "true", "relative_experiment": None,
+        }  # fmt: skip
+        assert data[flags["numeric"]["key"]]["value"] == "20"
+        assert data[flags["blob"]["key"]]["value"] == '{"a":[1,2]}'
+
+
+class TestRetCodes:
+    def test_project_id_missing__103(self, org: ApiClient, key: SdkKey) -> None:
+        for body in ({"unit_id": "u1"}, {"project_id": "", "unit_id": "u1"}):
+            answer = abc(org, "get_experiments", key, body)
+            assert answer.status_code == 200
+            assert answer.json()["ret_code"] == 103
+            assert answer.json()["msg"]
+
+    def test_unknown_project__101(self, org: ApiClient, key: SdkKey) -> None:
+        answer = abc(org, "get_feature_flags", key, {"project_id": "prj_nope", "unit_id": "u1",
+                                                     "feature_names": []})  # fmt: skip
+        assert answer.status_code == 200
+        assert answer.json()["ret_code"] == 101
+
+    @pytest.mark.parametrize(
+        ("route", "body"),
+        [
+            ("get_experiments", b"{not json"),
+            ("get_experiments", b"[1, 2]"),
+            ("get_experiments", {"unit_id": 7}),
+            ("get_experiments", {}),
+            ("get_experiments", {"unit_id": "u", "filter_options": []}),
+            ("get_experiments", {"unit_id": "u", "filter_options": {"layer_keys": "x"}}),
+            ("get_feature_flags", {"unit_id": "u"}),
+            ("get_feature_flags", {"unit_id": "u", "feature_names": [1]}),
+        ],
+    )
+    def test_malformed_body__400_with_ret_code(
+        self, org: ApiClient, basic: f.Json, key: SdkKey, route: str, body: Any
+    ) -> None:
+        if isinstance(body, dict):
+            body = httpx.Request("POST", "/", json={"project_id": basic["project"]["id"], **body})
+            body = body.content
+        r = org.post(f"/abc/{route}", content=body, headers=signed(key))
+        assert r.status_code == 400
+        assert r.json()["ret_code"] == 0
+        assert r.json()["msg"]
+
+    def test_traffic_limit__102_with_retry_after(self, servers: ServerFactory) -> None:
+        server = servers.start(evaluation_rate_limit_per_minute=60, evaluation_rate_limit_burst=1)
+        try:
+            with new_org_client(server) as limited:
+                sdk = keyed_project(limited)
+                body = {"project_id": sdk.project_id, "unit_id": "u1"}
+                first = abc(limited, "get_experiments", sdk, body)
+                second = abc(limited, "get_experiments", sdk, body)
+        finally:
+            server.stop()
+        assert first.json()["ret_code"] == 100
+        assert first.headers["x-ratelimit-limit"] == "60"
+        assert second.status_code == 200
+        assert second.json()["ret_code"] == 102
+        assert int(second.headers["retry-after"]) >= 1
+
+    def test_chunked_body_over_the_limit__413(self, servers: ServerFactory) -> None:
+        server = servers.start(max_body_bytes=1024)
+        try:
+            with new_org_client(server) as small:
+                sdk = keyed_project(small)
+                abc_answer = small.post("/abc/get_experiments", headers=signed(sdk),
+                                        content=iter([b" " * 800, b" " * 800]))  # fmt: skip
+                ofrep = small.post("/ofrep/v1/evaluate/flags/x", headers=bearer(sdk),
+                                   content=iter([b" " * 800, b" " * 800]))  # fmt: skip
+        finally:
+            server.stop()
+        assert (abc_answer.status_code, abc_answer.json()["ret_code"]) == (413, 0)
+        assert (ofrep.status_code, set(ofrep.json())) == (413, {"errorDetails"})
+
+    def test_server_error__104_without_details(
+        self, org: ApiClient, basic: f.Json, key: SdkKey, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def broken(*_args: Any, **_kwargs: Any) -> None:
+            raise RuntimeError("secret internals")
+
+        monkeypatch.setattr(abc_routes, "assign_experiments", broken)
+        answer = abc(org, "get_experiments", key, {"project_id": basic["project"]["id"],
+                                                   "unit_id": "u1"})  # fmt: skip
+        assert answer.status_code == 200
+        assert answer.json() == {"ret_code": 104, "msg": "Server error."}
+
+
+class TestSharedMiddleware:
+    def test_request_id_timing_and_route_metrics(
+        self, org: ApiClient, basic: f.Json, key: SdkKey
+    ) -> None:
+        body = {"project_id": basic["project"]["id"], "unit_id": "u1"}
+        headers = {**signed(key), "X-Request-ID": "abc-test-1"}
+        r = org.post("/abc/get_experiments", json=body, headers=headers)
+        assert r.headers["x-request-id"] == "abc-test-1"
+        assert float(r.headers["x-process-time-ms"]) >= 0
+        assert r.headers["x-content-type-options"] == "nosniff"
+        metrics = org.get("/metrics").text
+        assert 'route="/abc/get_experiments",status="200"' in metrics

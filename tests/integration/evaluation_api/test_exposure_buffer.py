@@ -1,0 +1,122 @@
+"""The exposure buffer on its own: a failed write keeps the batch, the bound drops new ones."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from avsb.evaluation import assign_experiments, config_from_dict
+from avsb.server.config import Settings
+from avsb.server.evaluation_api.cache import CompiledProject, build_entry
+from avsb.server.evaluation_api.exposures import ExposureBuffer, exposure_event_id
+from avsb.server.events import EventStore, open_event_store
+from avsb.server.events.types import AppendResult, EventBatch
+from avsb.server.kit.metrics import Metrics
+
+CONFIG = {
+    "schema_version": 1,
+    "project_id": "prj_1",
+    "project_key": "shop",
+    "holdout_salt": "prj_1:holdout",
+    "experiments": [
+        {"id": "exp_1", "key": "button", "salt": "s_button", "status": "running",
+         "variants": [{"key": "control", "group_id": 1, "weight": 1},
+                      {"key": "blue", "group_id": 2, "weight": 1}]},
+    ],
+}  # fmt: skip
+
+
+class FlakyStore:
+    """Delegates to a real store but fails the first `failures` appends."""
+
+    def __init__(self, store: EventStore, failures: int) -> None:
+        self.store, self.failures, self.calls = store, failures, 0
+
+    def append(self, batch: EventBatch) -> AppendResult:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ConnectionError("store unreachable")
+        return self.store.append(batch)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EventStore]:
+    opened = open_event_store(str(tmp_path / "events.duckdb"))
+    opened.ensure_schema()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def project() -> CompiledProject:
+    return build_entry("org_1", config_from_dict(CONFIG))
+
+
+def _log(buffer: ExposureBuffer, project: CompiledProject, units: range) -> None:
+    for i in units:
+        layers = assign_experiments(project.compiled, f"u{i}")
+        buffer.log(project, f"u{i}", {"country": ["US"]}, layers.values())
+
+
+def _count(store: EventStore) -> int:
+    ((count,),) = store.query("SELECT COUNT(*) FROM ev_exposure")
+    assert isinstance(count, int)
+    return count
+
+
+def test_failed_flush__batch_kept_and_retried(store: EventStore, project: CompiledProject) -> None:
+    flaky = cast(EventStore, FlakyStore(store, failures=2))
+    metrics = Metrics()
+    buffer = ExposureBuffer(Settings(exposure_flush_batch_size=4), lambda: flaky, metrics)
+    _log(buffer, project, range(10))
+    assert len(buffer) == 10
+    assert buffer.flush() is False
+    assert buffer.flush() is False
+    assert len(buffer) == 10
+    assert metrics.counter("avsb_exposure_flush_failures_total") == 2
+    assert buffer.flush() is True
+    assert (len(buffer), _count(store)) == (0, 10)
+    assert metrics.counter("avsb_exposures_flushed_total") == 10
+
+
+def test_full__new_ones_dropped_and_counted(store: EventStore, project: CompiledProject) -> None:
+    metrics = Metrics()
+    buffer = ExposureBuffer(Settings(exposure_buffer_size=4), lambda: store, metrics)
+    _log(buffer, project, range(10))
+    assert len(buffer) == 4
+    assert metrics.counter("avsb_exposures_dropped_total", (("reason", "buffer_full"),)) == 6
+    assert buffer.flush()
+    units = [row[0] for row in store.query("SELECT unit_id FROM ev_exposure ORDER BY unit_id")]
+    assert units == ["u0", "u1", "u2", "u3"]
+
+
+def test_stop__writes_everything(store: EventStore, project: CompiledProject) -> None:
+    buffer = ExposureBuffer(Settings(exposure_flush_seconds=3600), lambda: store, Metrics())
+    buffer.start()
+    _log(buffer, project, range(25))
+    buffer.stop()
+    assert (len(buffer), _count(store)) == (0, 25)
+
+
+def test_event_id__deterministic_per_experiment_and_unit() -> None:
+    assert exposure_event_id("button", "u1") == exposure_event_id("button", "u1")
+    assert exposure_event_id("button", "u1") != exposure_event_id("button", "u2")
+    assert exposure_event_id("button", "u1") != exposure_event_id("button2", "u1")
+
+
+def test_store_down__retries_back_off(store: EventStore, project: CompiledProject) -> None:
+    flaky = FlakyStore(store, failures=10**6)
+    settings = Settings(exposure_flush_seconds=0.05, exposure_flush_batch_size=1)
+    buffer = ExposureBuffer(settings, lambda: cast(EventStore, flaky), Metrics())
+    _log(buffer, project, range(5))
+    buffer.start()
+    time.sleep(0.6)
+    attempts = flaky.calls
+    flaky.failures = 0  # the store is back: shutdown writes everything
+    buffer.stop()
+    assert 2 <= attempts <= 8  # 0.05, 0.1, 0.2, 0.4 s apart: not a busy loop
+    assert _count(store) == 5
