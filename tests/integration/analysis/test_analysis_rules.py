@@ -24,8 +24,8 @@ from avsb.server.events import (
     IdentifyEvent,
     StratumEvent,
 )
+from tests.support.event_backends import BACKENDS, fresh_store
 
-from .backends import BACKENDS, fresh_store
 from .factories import EXPERIMENT, SCOPE, at, batch, build_scenario, exposure, metric
 
 NO_BOTS = UnitRules(bot_rule=None)

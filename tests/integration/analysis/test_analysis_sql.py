@@ -18,8 +18,8 @@ from avsb.server.analysis import (
     UnitRules,
 )
 from avsb.server.events import EventStore
+from tests.support.event_backends import BACKENDS, fresh_store
 
-from .backends import BACKENDS, fresh_store
 from .factories import SCOPE, batch, build_scenario
 from .reference import Key, analysed_units, assigned, bots, reference_stats
 

@@ -64,7 +64,7 @@ def events_url(tmp_path: Path) -> Iterator[str]:
     """A fresh event store: a PostgreSQL schema when AVSB_TEST_EVENTS_PG_URL is set, else a
     DuckDB file of this test."""
     if os.environ.get("AVSB_TEST_EVENTS_PG_URL"):
-        from tests.integration.events.backends import _pg_schema
+        from tests.support.event_backends import _pg_schema
 
         with _pg_schema() as url:
             yield url

@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 from avsb.server.events import EventStore
-
-from .backends import BACKENDS, fresh_store
+from tests.support.event_backends import BACKENDS, fresh_store
 
 
 @pytest.fixture(params=BACKENDS)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.integration.design.conftest import emitted
-from tests.integration.events.backends import PG_URL_ENV, _pg_schema
+from tests.support.event_backends import PG_URL_ENV, _pg_schema
 from tests.support.servers import ApiClient, LiveServer, ServerFactory, new_org_client
 
 
