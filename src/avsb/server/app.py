@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 
 import avsb
 from avsb.server.config import Settings
@@ -19,6 +20,7 @@ from avsb.server.db import Database, migrate
 from avsb.server.errors import AvsbError
 from avsb.server.evaluation_api.routes import evaluation_routes
 from avsb.server.kit import idempotency
+from avsb.server.kit.dispatch import RouteIndex
 from avsb.server.middleware import RequestEnvelopeMiddleware
 from avsb.server.responses import response_for_exception
 from avsb.server.runtime import Runtime, build_runtime
@@ -28,7 +30,8 @@ log = logging.getLogger("avsb.server")
 Periodic = tuple[float, Callable[[], object]]
 
 
-def _include_routers(app: FastAPI) -> None:
+def _include_routers(app: FastAPI) -> list[BaseRoute]:
+    """Include every API router; their routes, in the order FastAPI tries them."""
     from avsb.server.audit.endpoints import router as audit_router
     from avsb.server.design.routers import ROUTERS as DESIGN_ROUTERS
     from avsb.server.ingestion.endpoints import router as ingestion_router
@@ -42,16 +45,14 @@ def _include_routers(app: FastAPI) -> None:
     from avsb.server.webhooks.endpoints import router as webhooks_router
     from avsb.server.workspace.endpoints import router as workspace_router
 
-    routers = (ops_router, orgs_router, tokens_router, projects_router, audit_router, tools_router)
+    routers = (
+        ops_router, orgs_router, tokens_router, projects_router, audit_router, tools_router,
+        webhooks_router, *DESIGN_ROUTERS, ingestion_router, results_router, workspace_router,
+    )  # fmt: skip
     for router in routers:
-        app.include_router(router)
-    app.include_router(webhooks_router)
-    for router in DESIGN_ROUTERS:
-        app.include_router(router)
-    app.include_router(ingestion_router)
-    app.include_router(results_router)
-    app.include_router(workspace_router)
+        app.include_router(router)  # no include-time prefix or dependencies: see RouteIndex
     app.mount("/docs/static", docs_static, name="docs-static")
+    return [route for router in routers for route in router.routes]
 
 
 async def _every(seconds: float, job: Callable[[], object], name: str) -> None:
@@ -129,9 +130,14 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     handler: Callable[[Request, Exception], Awaitable[Response]] = handle
     for exc_type in (AvsbError, RequestValidationError, StarletteHTTPException, Exception):
         app.add_exception_handler(exc_type, handler)
-    _include_routers(app)
+    own = list(app.router.routes)  # /openapi.json
+    api = _include_routers(app)
     # Plain Starlette routes (no pydantic, no dependency injection), matched first.
-    app.router.routes[:0] = evaluation_routes(rt.evaluation)
+    evaluation = evaluation_routes(rt.evaluation)
+    # Every request is routed by the index first; FastAPI's routing behind it answers what
+    # the index leaves (404, 405, dependency overrides), in the same order.
+    index = RouteIndex([*evaluation, *own, *api], bypass=lambda: bool(app.dependency_overrides))
+    app.router.routes[:0] = [index, *evaluation]
     app.add_middleware(
         RequestEnvelopeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=rt.metrics
     )

@@ -40,10 +40,11 @@ class FailureThrottle:
         self._lock = threading.Lock()
 
     def check(self, ip: str) -> None:
-        window = int(time.time() // 60)
-        with self._lock:
-            start, count = self._windows.get(ip, (window, 0))
-        if start == window and count >= self._limit:
+        seen = self._windows.get(ip)  # one dict read: atomic, no lock needed
+        if seen is None:
+            return
+        start, count = seen
+        if start == int(time.time() // 60) and count >= self._limit:
             retry = str(60 - int(time.time() % 60))
             raise RateLimited(
                 "Too many failed authentication attempts from this address.",
@@ -64,7 +65,7 @@ class Authenticator:
         self._db = db
         self._cache: dict[str, _Cached] = {}
         self._lock = threading.Lock()
-        self._used: dict[str, datetime] = {}
+        self._used: dict[str, float] = {}  # token id -> unix time of its last request
         self.throttle = FailureThrottle(failures_per_minute)
 
     def invalidate(self, scope: str, _version: int) -> None:
@@ -100,7 +101,7 @@ class Authenticator:
         if entry.principal is None or (entry.expires_at is not None and entry.expires_at <= now):
             self.throttle.fail(ip)
             raise Unauthorized("The token is missing, invalid, revoked or expired.")
-        self._used[entry.principal.token_id] = datetime.fromtimestamp(now, UTC)
+        self._used[entry.principal.token_id] = now
         return entry.principal
 
     def _load(self, digest: str, now: float) -> _Cached:
@@ -139,7 +140,10 @@ class Authenticator:
                 session.execute(
                     update(ApiToken)
                     .where(ApiToken.id == token_id)
-                    .values(last_used_at=used_at, updated_at=ApiToken.updated_at)
+                    .values(
+                        last_used_at=datetime.fromtimestamp(used_at, UTC),
+                        updated_at=ApiToken.updated_at,
+                    )
                     .execution_options(synchronize_session=False)
                 )
         return len(pending)

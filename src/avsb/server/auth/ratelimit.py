@@ -17,13 +17,17 @@ from sqlalchemy import text
 from avsb.server.db import Database
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RateDecision:
     allowed: bool
     limit: int
     remaining: int
     reset_at: int  # unix seconds when the bucket is full again
     retry_after: int  # seconds until one request is allowed (0 when allowed)
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """``headers()`` as ASGI header pairs."""
+        return [(k.lower().encode(), v.encode()) for k, v in self.headers().items()]
 
     def headers(self) -> dict[str, str]:
         out = {

@@ -35,7 +35,8 @@ def family_of(scope: str) -> str:
 
 def grants(granted: Iterable[str], required: str) -> bool:
     """True when ``granted`` allows ``required``."""
-    granted = set(granted)
+    if not isinstance(granted, (set, frozenset)):
+        granted = set(granted)
     if "*" in granted or required in granted:
         return True
     family, _, access = required.partition(":")

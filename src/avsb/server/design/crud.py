@@ -25,7 +25,7 @@ from avsb.server.kit.context import ChangeContext
 from avsb.server.kit.etags import check_if_match, make_etag
 from avsb.server.kit.http import PageDep, many, one
 from avsb.server.kit.revision_routes import add_revision_routes
-from avsb.server.kit.routing import AvsbRoute
+from avsb.server.kit.routing import AvsbRouter
 from avsb.server.kit.schemas import ERROR_RESPONSES, Envelope, ListEnvelope
 from avsb.server.models.scoped import ProjectScoped
 
@@ -232,9 +232,8 @@ def add_crud_routes(router: APIRouter, spec: CrudSpec[M]) -> None:
 
 def design_router(path: str, spec: CrudSpec[M]) -> APIRouter:
     """``/api/orgs/{org_id}/<path>`` with the CRUD and revision routes of ``spec``."""
-    router = APIRouter(
+    router = AvsbRouter(
         prefix=f"/api/orgs/{{org_id}}/{path}",
-        route_class=AvsbRoute,
         tags=[path],
         responses=ERROR_RESPONSES,
     )

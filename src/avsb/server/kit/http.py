@@ -23,10 +23,22 @@ def one(
     request: Request, model: BaseModel, *, etag: str | None = None, status_code: int = 200
 ) -> Response:
     """``{"data": model}`` with its ETag; a matching ``If-None-Match`` on a GET answers 304."""
+    return answer(request, envelope(model), etag=etag, status_code=status_code)
+
+
+def envelope(model: BaseModel) -> bytes:
+    """The body ``one`` answers: ``{"data": model}``."""
+    return b'{"data":' + _json(model) + b"}"
+
+
+def answer(
+    request: Request, body: bytes, *, etag: str | None = None, status_code: int = 200
+) -> Response:
+    """``one`` for a body already enveloped (e.g. rendered once and kept)."""
     if etag is not None and request.method == "GET":
         check_if_none_match(request, etag)
     headers = {"ETag": etag} if etag is not None else None
-    return JSONBytes(b'{"data":' + _json(model) + b"}", status_code=status_code, headers=headers)
+    return JSONBytes(body, status_code=status_code, headers=headers)
 
 
 def many(request: Request, items: Sequence[BaseModel], next_cursor: str | None) -> Response:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from avsb.server.db import Database, PointQuery
 from avsb.server.errors import Conflict, NotFound
 from avsb.server.kit import audit
 from avsb.server.kit.context import ChangeContext
@@ -29,6 +31,25 @@ def get_in_org(session: Session, model: type[R], org_id: str, resource_id: str) 
     if obj is None or obj.org_id != org_id:
         raise NotFound(f"No {model.__resource_type__} with id {resource_id!r}.")
     return obj
+
+
+def by_id_in_org(model: type[Revisioned]) -> PointQuery:
+    """The point query behind ``read_in_org``: every column of one row, by id and org."""
+    table = sa_inspect(model).local_table
+    return PointQuery(
+        select(*table.c).where(table.c.id == bindparam("id"), table.c.org_id == bindparam("org_id"))
+    )
+
+
+async def read_in_org(
+    db: Database, query: PointQuery, model: type[Revisioned], org_id: str, resource_id: str
+) -> Any:
+    """``get_in_org`` for a read-only answer: a row (attribute access like the model), no ORM
+    session, from the event loop (see ``Database.fetch``); 404 when not in this org."""
+    rows = await db.fetch(query, id=resource_id, org_id=org_id)
+    if not rows:
+        raise NotFound(f"No {model.__resource_type__} with id {resource_id!r}.")
+    return rows[0]
 
 
 def _flush(session: Session, obj: Revisioned) -> None:

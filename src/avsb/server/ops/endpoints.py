@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
@@ -15,12 +15,12 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 import avsb
 from avsb.server.auth.principal import Principal
 from avsb.server.deps import authenticate
-from avsb.server.kit.routing import AvsbRoute
+from avsb.server.kit.routing import AvsbRouter
 from avsb.server.kit.schemas import ERROR_RESPONSES, Envelope
 from avsb.server.responses import JSONBytes
 from avsb.server.runtime import runtime_of
 
-router = APIRouter(route_class=AvsbRoute, tags=["operations"])
+router = AvsbRouter(tags=["operations"])
 
 
 class HealthOut(BaseModel):

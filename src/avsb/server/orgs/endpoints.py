@@ -2,19 +2,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from starlette.responses import Response
 
 from avsb.server.auth.principal import Principal
 from avsb.server.deps import SessionDep, change_context, require
 from avsb.server.kit.http import PageDep, many, one
-from avsb.server.kit.routing import AvsbRoute
+from avsb.server.kit.routing import AvsbRouter
 from avsb.server.kit.schemas import ERROR_RESPONSES, Envelope, ListEnvelope
 from avsb.server.models import Organization
 from avsb.server.orgs import service as org_service
 from avsb.server.orgs.schemas import MeOut, OrgCreate, OrgOut
 
-router = APIRouter(route_class=AvsbRoute, tags=["organizations"], responses=ERROR_RESPONSES)
+router = AvsbRouter(tags=["organizations"], responses=ERROR_RESPONSES)
 
 AnyToken = Annotated[Principal, Depends(require(None))]
 AdminToken = Annotated[Principal, Depends(require(None, admin=True))]

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from starlette.responses import Response
 
 from avsb.server.auth.principal import Principal
 from avsb.server.deps import require
 from avsb.server.kit.http import one
-from avsb.server.kit.routing import AvsbRoute
+from avsb.server.kit.routing import AvsbRouter
 from avsb.server.kit.schemas import ERROR_RESPONSES, Envelope
 from avsb.server.tools import schemas
 from avsb.server.tools import service as tool_service
 
-router = APIRouter(route_class=AvsbRoute, tags=["tools"], responses=ERROR_RESPONSES)
+router = AvsbRouter(tags=["tools"], responses=ERROR_RESPONSES)
 AnyToken = Annotated[Principal, Depends(require(None, family="tools"))]
 
 
