@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -90,3 +91,136 @@ def wrk(url: str, *, headers: dict[str, str] | None = None, seconds: int = 10,
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     return WrkResult(rps, p50, p99, int(bad.group(1)) if bad else 0, total)
+
+
+_POST_BODIES_LUA = """\
+-- Posts every body of a manifest once, in order; prints "started" at the first request
+-- and "finished" at the last answer (wrk's own rate counts its whole -d duration).
+requests, n, sent, answered, bad = {}, 0, 0, 0, 0
+local expect, threads, verified = nil, {}, false
+
+function setup(thread) table.insert(threads, thread) end
+
+function init(args)
+  for path in io.lines(args[1]) do
+    local f = assert(io.open(path, "rb"))
+    n = n + 1
+    requests[n] = wrk.format("POST", nil, nil, f:read("*a"))
+    f:close()
+  end
+  expect = args[2]
+end
+
+function delay()
+  if sent >= n then return 3600000 end  -- every body is out: park the connection
+  return 0
+end
+
+function request()
+  if not verified then  -- wrk calls request() once after init() to check the script
+    verified = true
+    return requests[1]
+  end
+  -- Two connections may pass delay() before either takes a body: the late one reads
+  -- /health (its answer is not counted) rather than posting a body a second time.
+  if sent >= n then return wrk.format("GET", "/health") end
+  sent = sent + 1
+  if sent == 1 then io.write("started\\n"); io.flush() end
+  return requests[sent]
+end
+
+function response(status, headers, body)
+  if status == 200 and not string.find(body, '"accepted"', 1, true) then return end  -- /health
+  answered = answered + 1
+  if status ~= 200 or (expect ~= "" and not string.find(body, expect, 1, true)) then
+    bad = bad + 1
+  end
+  if answered == n then
+    io.write("finished\\n"); io.flush()
+    wrk.thread:stop()
+  end
+end
+
+function done(summary, latency, requests)
+  local total_bad = 0
+  for _, t in ipairs(threads) do total_bad = total_bad + t:get("bad") end
+  io.write(string.format("unexpected answers: %d\\n", total_bad))
+end
+"""
+
+
+@dataclass(frozen=True)
+class WrkPostResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    unexpected: int  # non-200 answers, or bodies without ``expect``
+
+
+def wrk_post_bodies(url: str, bodies: list[bytes], *, headers: dict[str, str],
+                    connections: int = 4, expect: str = "") -> WrkPostResult:  # fmt: skip
+    """POST each body once with wrk (one thread), in order, ``connections`` at a time; the
+    rate is bodies over the time from the first request to the last answer. ``expect``: a
+    substring every answer must contain."""
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    with tempfile.TemporaryDirectory(prefix="avsb-wrk-") as tmp:
+        paths = []
+        for i, body in enumerate(bodies):
+            path = os.path.join(tmp, f"{i:06d}.json")
+            with open(path, "wb") as f:
+                f.write(body)
+            paths.append(path)
+        manifest, script = os.path.join(tmp, "bodies.txt"), os.path.join(tmp, "post.lua")
+        with open(manifest, "w") as f:
+            f.write("\n".join(paths) + "\n")
+        with open(script, "w") as f:
+            f.write(_POST_BODIES_LUA)
+        cmd = ["wrk", "-t1", f"-c{connections}", "-d3600s", "--latency", "-s", script]
+        for name, value in headers.items():
+            cmd += ["-H", f"{name}: {value}"]
+        cmd += [url, "--", manifest, expect]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        started = finished = 0.0
+        for line in proc.stdout:
+            if line.startswith("started"):
+                started = time.perf_counter()
+            elif line.startswith("finished"):
+                finished = time.perf_counter()
+                proc.send_signal(signal.SIGINT)  # wrk then prints its latency figures
+                break
+        out = proc.communicate(timeout=60)[0]
+    if not finished:
+        raise RuntimeError(f"wrk stopped before every body was answered: {out}")
+    p50 = _ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad = int(re.search(r"unexpected answers: (\d+)", out).group(1))  # type: ignore[union-attr]
+    return WrkPostResult(len(bodies) / (finished - started), p50, p99, total, bad)
+
+
+def server_pid(url: str) -> int:
+    """The pid of the ``avsb serve`` child that ``server`` started for ``url``."""
+    port = url.rsplit(":", 1)[1]
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if ppid == os.getpid() and b"serve" in args and port.encode() in args:
+            return int(entry)
+    raise LookupError(f"no avsb serve child on port {port}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far, all threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -17,9 +17,12 @@ from avsb.server.events import (
     HoldoutEvent,
     IdentifyEvent,
     MetricEvent,
+    RowBatch,
     StratumEvent,
     open_event_store,
 )
+from avsb.server.events.schema import prepare_batch
+from avsb.server.events.types import EventColumns
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
@@ -95,6 +98,21 @@ class TestAppend:
         assert rows[0] == ("m1", 2.5, micros, "{}")
         assert rows[1][1:3] == (None, micros + 2 * 3_600_000_000)
         assert str(rows[1][0]).startswith("h:")
+
+    def test_append__columns__same_rows_as_events(self, store: EventStore) -> None:
+        # Rows as the typed ingestion path hands them over: transposed, ids or None.
+        rows = prepare_batch(_batch(_every_kind()), 0).rows
+        columns = {
+            kind: [list(c) for c in zip(*[(r[2], *r[4:]) for r in kind_rows], strict=True)]
+            for kind, kind_rows in rows.items()
+        }
+        columns[EventKind.METRIC][0][1] = None  # no id: the content id, as for the event
+        columns[EventKind.METRIC] = [c + c[-1:] for c in columns[EventKind.METRIC]]  # a repeat
+
+        result = store.append(RowBatch("org_1", "prj_1", EventColumns(columns)))
+
+        assert result == AppendResult(accepted=8, duplicates=1)
+        assert store.append(_batch(_every_kind())) == AppendResult(accepted=0, duplicates=8)
 
     def test_append__ingest_seq__increases_in_batch_order(self, store: EventStore) -> None:
         store.append(_batch(_every_kind()[:2]))

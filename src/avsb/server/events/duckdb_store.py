@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +13,25 @@ import numpy as np
 import numpy.typing as npt
 
 from avsb.server.events.dialects import DUCKDB, check_identifier
-from avsb.server.events.schema import TABLES, ColumnType, Row, SequenceClock, Table, prepare_batch
+from avsb.server.events.schema import (
+    FIELD_NAMES,
+    TABLES,
+    ColumnType,
+    Row,
+    SequenceClock,
+    Table,
+    prepare_batch,
+)
 from avsb.server.events.store import ResultRow, SqlPlan, parse_summary, summary_sql
-from avsb.server.events.types import AppendResult, EventBatch, IngestionSummary, RowBatch
+from avsb.server.events.types import (
+    AppendResult,
+    EventBatch,
+    EventColumns,
+    IngestionSummary,
+    RowBatch,
+    RowValue,
+    content_digest,
+)
 
 _TYPES = {
     ColumnType.TEXT: "VARCHAR NOT NULL",
@@ -51,6 +67,58 @@ def _column_arrays(table: Table, rows: list[Row]) -> Columns:
                 [np.nan if v is None else v for v in values], dtype=np.float64
             )
     return arrays
+
+
+def _array(kind: ColumnType, values: Sequence[RowValue]) -> npt.NDArray[np.generic]:
+    if kind is ColumnType.INT:
+        return np.array(values, dtype=np.int64)
+    if kind is ColumnType.TEXT:
+        return np.array(values, dtype=object)
+    return np.array(values, dtype=np.float64)  # None becomes NaN
+
+
+def _constant(value: str, size: int) -> npt.NDArray[np.generic]:
+    """``size`` references to one string (np.full would copy it into every cell)."""
+    array = np.empty(size, dtype=object)
+    array.fill(value)
+    return array
+
+
+def _staged_columns(
+    org_id: str, project_id: str, events: EventColumns, first_seq: int
+) -> dict[Table, Columns]:
+    """``_column_arrays(prepare_batch(...))`` without a tuple per row: ids resolved, in-batch
+    repeats dropped (first kept), ingest_seq counting up kind by kind."""
+    staged: dict[Table, Columns] = {}
+    seq = first_seq
+    for kind, columns in events.by_kind.items():
+        table, ids, payload = TABLES[kind], list(columns[0]), columns[1:]
+        if None in ids:
+            names = FIELD_NAMES[kind]
+            for i in [i for i, event_id in enumerate(ids) if event_id is None]:
+                content = dict(zip(names, (column[i] for column in payload), strict=True))
+                ids[i] = content_digest(kind, content)
+        keep: list[int] | None = None
+        if len(set(ids)) < len(ids):
+            first = {event_id: i for i, event_id in reversed(list(enumerate(ids)))}
+            keep = sorted(first.values())
+        size = len(ids) if keep is None else len(keep)
+        if not size:
+            continue
+        arrays: Columns = {
+            "org_id": _constant(org_id, size),
+            "project_id": _constant(project_id, size),
+            "event_id": np.array(ids, dtype=object),
+            "ingest_seq": np.arange(seq, seq + size, dtype=np.int64),
+        }
+        if keep is not None:
+            arrays["event_id"] = arrays["event_id"][keep]
+        for column, values in zip(table.columns[4:], payload, strict=True):
+            array = _array(column.type, values)
+            arrays[column.name] = array if keep is None else array[keep]
+        staged[table] = arrays
+        seq += size
+    return staged
 
 
 @dataclass(eq=False)
@@ -99,17 +167,22 @@ class DuckDBEventStore:
         with self._lock:
             for table in TABLES.values():
                 self._con.execute(create_table_sql(table))
-                row = self._con.execute(
+                (top,) = self._con.execute(
                     f"SELECT MAX(ingest_seq) FROM {table.name}"  # noqa: S608 - constant name
-                ).fetchone()
-                if row is not None and row[0] is not None:
-                    self._clock.observe(int(row[0]))
+                ).fetchall()[0]
+                if top is not None:
+                    self._clock.observe(int(top))
 
     def append(self, batch: EventBatch | RowBatch) -> AppendResult:
-        prepared = prepare_batch(batch, self._clock.reserve(len(batch.events)))
-        staged = {
-            TABLES[kind]: _column_arrays(TABLES[kind], rows) for kind, rows in prepared.rows.items()
-        }
+        first_seq = self._clock.reserve(len(batch.events))
+        if isinstance(batch, RowBatch) and isinstance(batch.events, EventColumns):
+            staged = _staged_columns(batch.org_id, batch.project_id, batch.events, first_seq)
+        else:
+            prepared = prepare_batch(batch, first_seq)
+            staged = {
+                TABLES[kind]: _column_arrays(TABLES[kind], rows)
+                for kind, rows in prepared.rows.items()
+            }
         pending = _Pending(staged)
         with self._queue_lock:
             self._queue.append(pending)
@@ -124,24 +197,34 @@ class DuckDBEventStore:
 
     def _write_group(self, group: list[_Pending]) -> None:
         """Write the queued batches in one transaction; every one of them gets its answer."""
+        # One table (the usual batch is all metric events): its one INSERT is the whole
+        # transaction, committed by DuckDB's autocommit before execute returns. Fewer calls
+        # into DuckDB, each of which gives up the GIL and must win it back from the
+        # request threads.
+        single = len({table for pending in group for table in pending.staged}) == 1
         try:
             try:
-                self._transaction(lambda: self._insert_all(group))
+                self._transaction(lambda: self._insert_all(group), explicit=not single)
             except duckdb.ConstraintException:
-                self._transaction(lambda: self._insert_each(group))
+                self._transaction(lambda: self._insert_each(group), explicit=True)
         except BaseException as exc:
             for pending in group:
                 pending.error = exc
         for pending in group:
             pending.done = True
 
-    def _transaction(self, work: Callable[[], None]) -> None:
-        self._con.begin()
+    def _transaction(self, work: Callable[[], None], *, explicit: bool) -> None:
+        """``work`` in one transaction: BEGIN ... COMMIT, or (``explicit`` false, for work
+        that is a single statement) that statement's own autocommit."""
+        if explicit:
+            self._con.begin()
         try:
             work()
-            self._con.commit()
+            if explicit:
+                self._con.commit()
         except BaseException:
-            self._con.rollback()
+            if explicit:
+                self._con.rollback()
             with contextlib.suppress(duckdb.Error):  # a failed INSERT leaves its stage behind
                 self._con.unregister(_STAGE)
             raise
@@ -168,12 +251,13 @@ class DuckDBEventStore:
         names = ", ".join(table.column_names)
         conflict = " ON CONFLICT DO NOTHING" if on_conflict else ""
         self._con.register(_STAGE, columns)
+        # fetchall finishes the statement: under autocommit it has committed on return.
         result = self._con.execute(
             f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {_STAGE}"  # noqa: S608
             + conflict
-        ).fetchone()
+        ).fetchall()
         self._con.unregister(_STAGE)
-        return 0 if result is None else int(result[0])
+        return int(result[0][0]) if result else 0
 
     def query(self, sql: str | SqlPlan) -> list[ResultRow]:
         text = sql if isinstance(sql, str) else sql.to_sql(self.dialect)

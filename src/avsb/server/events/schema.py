@@ -167,7 +167,8 @@ class PreparedBatch:
 def prepare_batch(batch: EventBatch | RowBatch, first_seq: int) -> PreparedBatch:
     """Rows for every event of a batch; ingest_seq counts up from first_seq in batch order."""
     if isinstance(batch, RowBatch):
-        return _prepare_rows(batch.org_id, batch.project_id, batch.events, first_seq)
+        events = batch.events if isinstance(batch.events, EventRows) else batch.events.rows()
+        return _prepare_rows(batch.org_id, batch.project_id, events, first_seq)
     rows: dict[EventKind, list[Row]] = {}
     seen: set[tuple[EventKind, str]] = set()
     duplicates = 0
@@ -183,7 +184,7 @@ def prepare_batch(batch: EventBatch | RowBatch, first_seq: int) -> PreparedBatch
 
 
 # The event field each payload column comes from (for content ids of rows without one).
-_FIELD_NAMES: Mapping[EventKind, tuple[str, ...]] = {
+FIELD_NAMES: Mapping[EventKind, tuple[str, ...]] = {
     kind: tuple("timestamp" if c.name == "ts_us" else c.name for c in table.columns[4:])
     for kind, table in TABLES.items()
 }
@@ -195,7 +196,7 @@ def _prepare_rows(org_id: str, project_id: str, events: EventRows, first_seq: in
     rows: dict[EventKind, list[Row]] = {}
     duplicates, seq = 0, first_seq
     for kind, kind_rows in events.by_kind.items():
-        names, seen, out = _FIELD_NAMES[kind], set(), []
+        names, seen, out = FIELD_NAMES[kind], set(), []
         for row in kind_rows:
             payload = row[1:]
             event_id = row[0]

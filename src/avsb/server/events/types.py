@@ -140,6 +140,23 @@ class EventRows:
 
 
 @dataclass(frozen=True, slots=True)
+class EventColumns:
+    """``EventRows`` transposed: per kind, one sequence per column (the event id or None
+    first, then the kind's columns), all of one length. The typed ingestion path builds
+    these, and the DuckDB store scans them as arrays with no tuple per event."""
+
+    by_kind: Mapping[EventKind, Sequence[Sequence[RowValue]]]
+
+    def __len__(self) -> int:
+        return sum(len(columns[0]) for columns in self.by_kind.values())
+
+    def rows(self) -> EventRows:
+        return EventRows(
+            {kind: list(zip(*columns, strict=True)) for kind, columns in self.by_kind.items()}
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class EventBatch:
     """Events of one project, appended together (acknowledged only once committed)."""
 
@@ -150,11 +167,11 @@ class EventBatch:
 
 @dataclass(frozen=True, slots=True)
 class RowBatch:
-    """Like ``EventBatch``, with the events already laid out as rows (``EventRows``)."""
+    """Like ``EventBatch``, with the events already laid out as rows or columns."""
 
     org_id: str
     project_id: str
-    events: EventRows
+    events: EventRows | EventColumns
 
 
 @dataclass(frozen=True, slots=True)

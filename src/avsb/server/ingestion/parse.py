@@ -17,16 +17,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from avsb.server.events import EventKind
-from avsb.server.events.types import EXPERIMENT_KINDS, RowValue, json_text
+from avsb.server.events.types import (
+    EXPERIMENT_KINDS,
+    EventColumns,
+    EventRows,
+    RowValue,
+    json_text,
+)
 
 MAX_EVENTS = 10_000
 MAX_BATCH_BYTES = 5 * 1024 * 1024
 MAX_ATTRIBUTES = 50
 MAX_PROPERTIES = 100
-_UNIT = 256
-_EVENT_ID = 200
-_NAME = 200
-_KEY = 100
+MAX_UNIT = 256
+MAX_EVENT_ID = 200
+MAX_NAME = 200
+MAX_KEY = 100
 _TEXT = 1000
 _EVENT_NAME = re.compile(r"[^\x00-\x1f]{1,200}")
 _ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9_\-]{1,128}")
@@ -78,23 +84,30 @@ Row = tuple[RowValue, ...]
 
 @dataclass(slots=True)
 class Intake:
-    """The valid events as ``EventRows`` rows (in batch order within a kind), the
-    rejections, and tallies for the counters."""
+    """The valid events as ``EventRows`` rows, or as ``EventColumns`` columns from the typed
+    path (in batch order within a kind), the rejections, and tallies for the counters."""
 
     rows: dict[EventKind, list[Row]] = field(default_factory=dict)
+    columns: dict[EventKind, list[list[RowValue]]] = field(default_factory=dict)
     rejected: list[Rejection] = field(default_factory=list)
     rejected_groups: Counter[Group] = field(default_factory=Counter)
     attribute_keys: dict[str, set[str]] = field(default_factory=dict)
 
+    def events(self) -> EventRows | EventColumns:
+        """What the store appends."""
+        return EventColumns(self.columns) if self.columns else EventRows(self.rows)
+
     def received(self) -> Counter[Group]:
         """Valid events per group (experiment kinds carry their experiment in column 1)."""
         counts: Counter[Group] = Counter()
-        for kind, rows in self.rows.items():
-            if kind in EXPERIMENT_KINDS:
-                for experiment, n in Counter(row[1] for row in rows).items():
-                    counts[(str(experiment), kind.value)] += n
-            else:
-                counts[("", kind.value)] += len(rows)
+        for kind in self.rows.keys() | self.columns.keys():
+            columns = self.columns.get(kind)
+            if kind not in EXPERIMENT_KINDS:
+                counts[("", kind.value)] += len(columns[0]) if columns else len(self.rows[kind])
+                continue
+            experiments = columns[1] if columns else [row[1] for row in self.rows[kind]]
+            for experiment, n in Counter(experiments).items():
+                counts[(str(experiment), kind.value)] += n
         return counts
 
 
@@ -120,9 +133,9 @@ def _text(doc: Mapping[str, object], name: str, limit: int) -> str:
 
 def _optional_id(doc: Mapping[str, object]) -> str | None:
     value = doc.get("event_id")
-    if value is None or (type(value) is str and 0 < len(value) <= _EVENT_ID):
+    if value is None or (type(value) is str and 0 < len(value) <= MAX_EVENT_ID):
         return value
-    raise _problem(doc, "event_id", f"a non-empty string of at most {_EVENT_ID} characters")
+    raise _problem(doc, "event_id", f"a non-empty string of at most {MAX_EVENT_ID} characters")
 
 
 def _number(doc: Mapping[str, object], name: str) -> float:
@@ -217,7 +230,7 @@ class Reader:
 
     def experiment(self, doc: Mapping[str, object]) -> tuple[str, frozenset[str]]:
         """The experiment key an event belongs to, and that experiment's variant keys."""
-        key = self._target.experiment or _text(doc, "experiment", _KEY)
+        key = self._target.experiment or _text(doc, "experiment", MAX_KEY)
         variants = self._lookup.variants(key)
         if variants is None:
             raise Rejected("unknown_experiment", f"No experiment {key!r} in this project.")
@@ -225,12 +238,12 @@ class Reader:
 
     def _exposure(self, doc: Mapping[str, object]) -> Row:
         experiment, variants = self.experiment(doc)
-        variant = _text(doc, "variant", _KEY)
+        variant = _text(doc, "variant", MAX_KEY)
         if variant not in variants:
             raise Rejected(
                 "unknown_variant", f"Experiment {experiment!r} has no variant {variant!r}."
             )
-        unit, ts = _text(doc, "unit_id", _UNIT), self._timestamp(doc)
+        unit, ts = _text(doc, "unit_id", MAX_UNIT), self._timestamp(doc)
         attributes = _json(_attributes(doc))
         return (_optional_id(doc), experiment, variant, unit, ts, attributes)
 
@@ -241,10 +254,10 @@ class Reader:
         value, properties = doc.get("value"), doc.get("properties")
         if (
             type(name) is str
-            and 0 < len(name) <= _NAME
+            and 0 < len(name) <= MAX_NAME
             and name.isprintable()
             and type(unit) is str
-            and 0 < len(unit) <= _UNIT
+            and 0 < len(unit) <= MAX_UNIT
             and (
                 value is None
                 or type(value) is int
@@ -261,36 +274,39 @@ class Reader:
         return self._metric_checked(doc)
 
     def _metric_checked(self, doc: Mapping[str, object]) -> Row:
-        name = _text(doc, "event_name", _NAME)
+        name = _text(doc, "event_name", MAX_NAME)
         if not name.isprintable() and not _EVENT_NAME.fullmatch(name):  # the cheap test first
             raise Rejected("invalid_field", "'event_name' may not contain control characters.")
-        unit, ts = _text(doc, "unit_id", _UNIT), self._timestamp(doc)
+        unit, ts = _text(doc, "unit_id", MAX_UNIT), self._timestamp(doc)
         value = None if doc.get("value") is None else _number(doc, "value")
         properties = _json(_object(doc, "properties", MAX_PROPERTIES))
         return (_optional_id(doc), name, unit, value, ts, properties)
 
     def _identify(self, doc: Mapping[str, object]) -> Row:
-        anonymous, canonical = _text(doc, "anonymous_id", _UNIT), _text(doc, "canonical_id", _UNIT)
+        anonymous, canonical = (
+            _text(doc, "anonymous_id", MAX_UNIT),
+            _text(doc, "canonical_id", MAX_UNIT),
+        )
         return (_optional_id(doc), anonymous, canonical, self._timestamp(doc))
 
     def _exclusion(self, doc: Mapping[str, object]) -> Row:
         reason = "manual" if doc.get("reason") is None else _text(doc, "reason", _TEXT)
-        unit, ts = _text(doc, "unit_id", _UNIT), self._timestamp(doc)
+        unit, ts = _text(doc, "unit_id", MAX_UNIT), self._timestamp(doc)
         return (_optional_id(doc), unit, reason, ts)
 
     def _covariate(self, doc: Mapping[str, object]) -> Row:
         experiment = self.experiment(doc)[0]
-        unit, value = _text(doc, "unit_id", _UNIT), _number(doc, "value")
+        unit, value = _text(doc, "unit_id", MAX_UNIT), _number(doc, "value")
         return (_optional_id(doc), experiment, unit, value)
 
     def _stratum(self, doc: Mapping[str, object]) -> Row:
         experiment = self.experiment(doc)[0]
-        unit, stratum = _text(doc, "unit_id", _UNIT), _text(doc, "stratum", _TEXT)
+        unit, stratum = _text(doc, "unit_id", MAX_UNIT), _text(doc, "stratum", _TEXT)
         return (_optional_id(doc), experiment, unit, stratum)
 
     def _holdout(self, doc: Mapping[str, object]) -> Row:
         experiment = self.experiment(doc)[0]
-        unit, ts = _text(doc, "unit_id", _UNIT), self._timestamp(doc)
+        unit, ts = _text(doc, "unit_id", MAX_UNIT), self._timestamp(doc)
         return (_optional_id(doc), experiment, unit, ts)
 
 
