@@ -7,16 +7,18 @@ a plain deferred ``BEGIN`` on a separate pool. PostgreSQL uses one engine for bo
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import fcntl
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, Select, create_engine, event, text
@@ -108,16 +110,19 @@ class PointQuery:
                 out.append((index, processor))
         return tuple(out)
 
-    def run(self, cursor: Any, dialect: Dialect, params: Mapping[str, str]) -> list[Any]:
-        """Execute on a DB-API cursor; the processed rows."""
+    def statement(self, dialect: Dialect, params: Mapping[str, str]) -> tuple[str, Any]:
+        """The SQL text and bound parameters for this dialect's driver."""
         c = self._compile(dialect)
-        bound: Any = [params[name] for name in c.positional] if c.positional else dict(params)
-        cursor.execute(c.sql, bound)
+        return c.sql, [params[name] for name in c.positional] if c.positional else dict(params)
+
+    def convert(self, dialect: Dialect, description: Any, raws: Iterable[Any]) -> list[Any]:
+        """The driver's rows as named tuples of converted values."""
+        c = self._compile(dialect)
         processors = c.processors
         if processors is None:
-            processors = c.processors = self._processors(dialect, cursor.description)
+            processors = c.processors = self._processors(dialect, description)
         rows = []
-        for raw in cursor.fetchall():
+        for raw in raws:
             key = tuple(raw)
             try:
                 row, hashable = c.converted.get(key), True
@@ -134,6 +139,57 @@ class PointQuery:
                     c.converted[key] = row
             rows.append(row)
         return rows
+
+    def run(self, cursor: Any, dialect: Dialect, params: Mapping[str, str]) -> list[Any]:
+        """Execute on a DB-API cursor; the converted rows."""
+        sql, bound = self.statement(dialect, params)
+        cursor.execute(sql, bound)
+        return self.convert(dialect, cursor.description, cursor.fetchall())
+
+
+ASYNC_READER_NAME = "avsb-point-reads"
+
+
+class _AsyncReaders:
+    """A few autocommit asyncio connections to PostgreSQL, for point reads on the event loop
+    (no worker-thread hop). Bound to the loop that first uses them; another loop (tests run
+    several) gets its own set."""
+
+    def __init__(self, conninfo: str, size: int) -> None:
+        self._conninfo = conninfo
+        self._size = size
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots = asyncio.Semaphore(size)
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+
+    async def run(
+        self, query: PointQuery, dialect: Dialect, params: Mapping[str, str]
+    ) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self.close()
+            self._loop, self._slots = loop, asyncio.Semaphore(self._size)
+        async with self._slots:
+            conn = self._idle.pop() if self._idle else await self._connect()
+            try:
+                sql, bound = query.statement(dialect, params)
+                cursor = await conn.execute(sql, bound)
+                rows = query.convert(dialect, cursor.description, await cursor.fetchall())
+            except BaseException:
+                conn.pgconn.finish()  # its state is unknown: never reuse it
+                raise
+            self._idle.append(conn)
+            return rows
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(
+            self._conninfo, autocommit=True, application_name=ASYNC_READER_NAME
+        )
+
+    def close(self) -> None:
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.pgconn.finish()  # no await needed, and none possible from dispose()
 
 
 class Database:
@@ -157,20 +213,37 @@ class Database:
             database if self.is_sqlite and database not in (None, "", ":memory:") else None
         )
         self._loop_reader: sqlite3.Connection | None = None
+        self._async_readers = (
+            None
+            if self.is_sqlite
+            else _AsyncReaders(
+                self.read_engine.url.set(drivername="postgresql").render_as_string(
+                    hide_password=False
+                ),
+                size=min(8, pool_size),
+            )
+        )
 
     async def fetch(self, query: PointQuery, **params: str) -> list[Any]:
         """The rows of a point query, from the event loop.
 
         SQLite: run right on the loop through one read-only connection. A key lookup in WAL
         mode takes tens of microseconds and never waits for writers, which is cheaper than
-        the hop to a worker thread it saves. PostgreSQL (and SQLite when the loop connection
-        is busy, e.g. during WAL recovery): a pooled connection in the thread pool.
+        the hop to a worker thread it saves. PostgreSQL: awaited on one of a few asyncio
+        connections. When that fails to connect or answer (SQLite's loop connection busy, e.g.
+        during WAL recovery; PostgreSQL restarting), a pooled connection in the thread pool.
         """
+        dialect = self.read_engine.dialect
         if self._sqlite_path is not None:
             try:
-                return query.run(self._loop_connection().cursor(), self.read_engine.dialect, params)
+                return query.run(self._loop_connection().cursor(), dialect, params)
             except sqlite3.OperationalError:
                 pass  # busy: wait in a worker thread instead of on the loop
+        elif self._async_readers is not None:
+            try:
+                return await self._async_readers.run(query, dialect, params)
+            except psycopg.OperationalError:
+                pass  # the pooled engine connects, waits and retries as the rest of the app
         return await run_in_threadpool(self._fetch_pooled, query, params)
 
     def _loop_connection(self) -> sqlite3.Connection:
@@ -226,6 +299,8 @@ class Database:
         if self._loop_reader is not None:
             self._loop_reader.close()
             self._loop_reader = None
+        if self._async_readers is not None:
+            self._async_readers.close()
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()

@@ -14,11 +14,12 @@ from typing import Annotated, Any
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from sqlalchemy import text
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Match, Route
 
 from avsb.server.auth.principal import Principal
-from avsb.server.db import Database, migrate
+from avsb.server.db import ASYNC_READER_NAME, Database, migrate
 from avsb.server.deps import require
 from avsb.server.kit import resources
 from avsb.server.kit.context import Actor, ChangeContext
@@ -111,6 +112,40 @@ def test_a_locked_sqlite_file_is_read_from_a_worker_thread(
         if releaser.is_alive():
             releaser.join()
         db.dispose()
+
+
+def test_a_dropped_postgresql_reader_falls_back_and_reconnects(
+    database: Database, api: ApiClient, is_postgres: bool
+) -> None:
+    """The server side ends the loop's connections (a restart, an admin): the read is still
+    answered, from the pooled engine, and the next one connects afresh."""
+    if not is_postgres:
+        pytest.skip("PostgreSQL connections")
+    project_id = _project(database, api, "dropped")
+    fresh = Database(database.url)
+    readers = (
+        "FROM pg_stat_activity WHERE application_name = :name "
+        "AND datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    terminate = text(f"SELECT count(pg_terminate_backend(pid)) {readers}")
+    count = text(f"SELECT count(*) {readers}")
+
+    async def read_three_times() -> list[list[str]]:
+        ids = [[row.id for row in await fresh.fetch(_BY_ID, id=project_id, org_id=api.org_id)]]
+        with fresh.write_engine.begin() as conn:
+            assert (conn.execute(terminate, {"name": ASYNC_READER_NAME}).scalar() or 0) >= 1
+        for _ in range(2):
+            ids.append(
+                [row.id for row in await fresh.fetch(_BY_ID, id=project_id, org_id=api.org_id)]
+            )
+        return ids
+
+    try:
+        assert asyncio.run(read_three_times()) == [[project_id]] * 3
+        with fresh.write_engine.begin() as conn:  # the third read connected again
+            assert (conn.execute(count, {"name": ASYNC_READER_NAME}).scalar() or 0) >= 1
+    finally:
+        fresh.dispose()
 
 
 # --- arguments without FastAPI's solver ----------------------------------------------------
