@@ -14,24 +14,12 @@ import statistics
 
 import httpx
 
-from bench._harness import ADMIN, server, wrk
+from bench._harness import RELAXED_LIMITS, server, token_and_project, wrk
 
 
 def measure(database_url: str | None, seconds: int, rounds: int) -> None:
-    # The limiter stays on (database storage, one UPDATE per request); only its rate is raised
-    # so that the load is not answered with 429s.
-    env = {"AVSB_RATE_LIMIT_PER_MINUTE": "100000000", "AVSB_RATE_LIMIT_BURST": "100000000"}
-    with server(database_url, **env) as url:
-        auth = {"Authorization": f"Bearer {ADMIN}"}
-        org = httpx.get(f"{url}/api/orgs", headers=auth).json()["data"][0]["id"]
-        token = httpx.post(
-            f"{url}/api/orgs/{org}/tokens", headers=auth,
-            json={"name": "bench", "scopes": ["projects:read"]},
-        ).json()["data"]["token"]  # fmt: skip
-        project = httpx.post(
-            f"{url}/api/orgs/{org}/projects", headers=auth, json={"key": "bench", "name": "B"}
-        ).json()["data"]["id"]
-        path = f"{url}/api/orgs/{org}/projects/{project}"
+    with server(database_url, **RELAXED_LIMITS) as url:
+        token, path = token_and_project(url, ["projects:read"])
         assert httpx.get(path, headers={"Authorization": f"Bearer {token}"}).status_code == 200
         wrk(f"{url}/health", seconds=2)  # warm-up
         wrk(path, headers={"Authorization": f"Bearer {token}"}, seconds=2)

@@ -30,11 +30,16 @@ import orjson
 
 from avsb.server.events import EventBatch, MetricEvent
 from avsb.server.events.duckdb_store import DuckDBEventStore
-from bench._harness import ADMIN, cpu_seconds, server, server_pid, wrk_post_bodies
+from bench._harness import (
+    RELAXED_LIMITS,
+    cpu_seconds,
+    server,
+    server_pid,
+    token_and_project,
+    wrk_post_bodies,
+)
 from bench.bench_ingest_store import fresh as fresh_store
 from bench.bench_ingest_store import make_batches, rate, raw_numpy
-
-RELAXED = {"AVSB_RATE_LIMIT_PER_MINUTE": "100000000", "AVSB_RATE_LIMIT_BURST": "100000000"}
 
 
 def body(batch: EventBatch) -> bytes:
@@ -51,16 +56,8 @@ def body(batch: EventBatch) -> bytes:
 
 def setup(url: str) -> tuple[str, str]:
     """An org's events:write token and a project: (token, events path)."""
-    admin = {"Authorization": f"Bearer {ADMIN}"}
-    org = httpx.get(f"{url}/api/orgs", headers=admin).json()["data"][0]["id"]
-    token = httpx.post(
-        f"{url}/api/orgs/{org}/tokens", headers=admin,
-        json={"name": "bench", "scopes": ["events:write"]},
-    ).json()["data"]["token"]  # fmt: skip
-    project = httpx.post(
-        f"{url}/api/orgs/{org}/projects", headers=admin, json={"key": "bench", "name": "B"}
-    ).json()["data"]["id"]
-    return token, f"{url}/api/orgs/{org}/projects/{project}/events"
+    token, project = token_and_project(url, ["events:write"])
+    return token, f"{project}/events"
 
 
 def post_all(
@@ -126,7 +123,7 @@ def main() -> None:
     print(f"{len(batches)} batches x {args.batch_size} metric events, {kib:.0f} KiB per body, "
           f"{args.connections} connections, client {args.client}\n")  # fmt: skip
     fresh, retried = answer(args.batch_size, 0), answer(0, args.batch_size)
-    with server(**RELAXED) as url:
+    with server(**RELAXED_LIMITS) as url:
         token, path = setup(url)
         pid = server_pid(url)
         post_all(path, token, [body(b) for b in warm], args.connections, fresh)

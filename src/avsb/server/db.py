@@ -22,6 +22,7 @@ import psycopg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, Select, create_engine, event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -232,7 +233,22 @@ class Database:
         the hop to a worker thread it saves. PostgreSQL: awaited on one of a few asyncio
         connections. When that fails to connect or answer (SQLite's loop connection busy, e.g.
         during WAL recovery; PostgreSQL restarting), a pooled connection in the thread pool.
+
+        Driver errors are raised as SQLAlchemy's (``DataError`` for a NUL in PostgreSQL text,
+        ...), as every other query raises them, so the error responses stay the same.
         """
+        try:
+            return await self._fetch(query, params)
+        except sa_exc.DBAPIError:
+            raise
+        except Exception as exc:
+            dbapi = self.read_engine.dialect.loaded_dbapi
+            if not isinstance(exc, dbapi.Error):
+                raise
+            sql, bound = query.statement(self.read_engine.dialect, params)
+            raise sa_exc.DBAPIError.instance(sql, bound, exc, dbapi.Error) from exc
+
+    async def _fetch(self, query: PointQuery, params: Mapping[str, str]) -> list[Any]:
         dialect = self.read_engine.dialect
         if self._sqlite_path is not None:
             try:

@@ -148,6 +148,14 @@ def test_a_dropped_postgresql_reader_falls_back_and_reconnects(
         fresh.dispose()
 
 
+def test_a_value_the_database_refuses_is_a_400_not_a_500(api: ApiClient, is_postgres: bool) -> None:
+    """PostgreSQL text cannot hold NUL: the point read raises SQLAlchemy's DataError, as any
+    other query would, and it is answered like theirs. SQLite just finds nothing."""
+    r = api.get(api.org("/projects/a%00b"))
+    code = "invalid_value" if is_postgres else "not_found"
+    assert (r.status_code, r.json()["error"]["code"]) == (400 if is_postgres else 404, code)
+
+
 # --- arguments without FastAPI's solver ----------------------------------------------------
 
 
