@@ -231,7 +231,7 @@ def _pool_strata(arms: Sequence[Matrix]) -> tuple[list[list[int]], str | None]:
     in every arm alone, the rest pooled (into the largest stratum if still too small)."""
     strata = arms[0].shape[0]
     if strata <= 1:
-        return [list(range(strata))], "no strata ingested for the experiment"
+        return [list(range(strata))], "the units have no strata (none ingested, or one only)"
     counts = np.stack([arm[:, N] for arm in arms])  # arms x strata
     alone = [s for s in range(strata) if counts[:, s].min() >= MIN_STRATUM_UNITS]
     rest = [s for s in range(strata) if s not in alone]
