@@ -130,3 +130,16 @@ def test_power_so_far__no_target__says_why() -> None:
 
     assert power.power is None
     assert "neither mde_pct nor planned_sample_size" in power.message
+
+
+def test_power_so_far__effect_too_small_to_reach__no_units_no_500() -> None:
+    arms = [cell(500)[None, :], cell(500, mean=10.5)[None, :]]
+    found = readout.prepare(SPEC, arms, options())
+    target = progress.Target(0.05, 0.8, True, mde_pct=1e-12, planned_per_variant=None)
+
+    (power,) = progress.power_so_far(found, ("control", "treatment"), target, per_day=10.0)
+
+    assert power.power == pytest.approx(0.05)
+    assert power.required_units is None
+    assert power.remaining_days is None
+    assert "more than 1e+15 units" in power.message

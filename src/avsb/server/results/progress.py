@@ -59,22 +59,27 @@ def power_so_far(
     for index in range(1, len(keys)):
         arm = analysis.arms[index]
         se = math.sqrt(control.variance + arm.variance)
-        pair_units = control.n + arm.n
         found = _comparison(target, control.mean, se, control.n, arm.n, lam_target)
         if found is None:
-            out.append(_unknown(keys[index], target))
+            out.append(_unknown(keys[index], target, _why_unknown(target)))
             continue
         mde_pct, source, lam_now = found
         now = planner.z_test_power(lam_now, alpha, target.two_sided)
         if source == "plan":
             # Units in the comparison scale with the experiment's: keep the split as it is.
-            needed = pair_units * (lam_target / lam_now) ** 2 * total_units / pair_units
+            needed = total_units * (lam_target / lam_now) ** 2
         else:
             assert target.planned_per_variant is not None
             needed = float(target.planned_per_variant * len(keys))
-        required = math.ceil(needed - 1e-9)
-        remaining = max(required - total_units, 0)
-        days = None if per_day is None else remaining / per_day
+        head = _head(keys[index], mde_pct, now, target.power)
+        if not needed <= planner.MAX_UNITS:  # also catches inf and nan
+            message = f"{head}; it would need more than {planner.MAX_UNITS:.0e} units."
+            required = remaining = days = None
+        else:
+            required = math.ceil(needed - 1e-9)
+            remaining = max(required - total_units, 0)
+            days = None if per_day is None else remaining / per_day
+            message = _message(head, remaining, per_day)
         out.append(
             schemas.PowerOut(
                 variant=keys[index],
@@ -86,7 +91,7 @@ def power_so_far(
                 remaining_units=remaining,
                 daily_units=per_day,
                 remaining_days=days,
-                message=_message(keys[index], mde_pct, (now, target.power), remaining, per_day),
+                message=message,
             )
         )
     return out
@@ -109,12 +114,13 @@ def _comparison(
     return 100 * mde_abs / abs(control_mean), "planned_sample_size", mde_abs / se
 
 
-def _unknown(variant: str, target: Target) -> schemas.PowerOut:
-    why = (
-        "the control mean is 0, so a relative effect has no size"
-        if target.mde_pct is not None or target.planned_per_variant is not None
-        else "the analysis plan has neither mde_pct nor planned_sample_size"
-    )
+def _why_unknown(target: Target) -> str:
+    if target.mde_pct is not None or target.planned_per_variant is not None:
+        return "the control mean is 0 (or the standard error is), so the effect has no size"
+    return "the analysis plan has neither mde_pct nor planned_sample_size"
+
+
+def _unknown(variant: str, target: Target, why: str) -> schemas.PowerOut:
     return schemas.PowerOut(
         variant=variant,
         mde_pct=target.mde_pct,
@@ -129,13 +135,13 @@ def _unknown(variant: str, target: Target) -> schemas.PowerOut:
     )
 
 
-def _message(
-    variant: str, mde_pct: float, powers: tuple[float, float], remaining: int, per_day: float | None
-) -> str:
-    now, target = powers
-    head = f"{variant!r}: power so far {now:.0%} for a {mde_pct:.3g}% effect (target {target:.0%})"
+def _head(variant: str, mde_pct: float, now: float, target: float) -> str:
+    return f"{variant!r}: power so far {now:.0%} for a {mde_pct:.3g}% effect (target {target:.0%})"
+
+
+def _message(head: str, remaining: int, per_day: float | None) -> str:
     if remaining == 0:
-        return f"{head}; the planned units are reached."
+        return f"{head}; the units needed are reached."
     if per_day is None:
         return f"{head}; {remaining:,} more units needed."
     days = remaining / per_day
