@@ -43,6 +43,7 @@ from avsb.stats.statistics import (
     ArmEstimate,
     MetricStatistic,
     ProportionStatistic,
+    RatioAdjustedStatistic,
     RatioStatistic,
     RegressionAdjustedStatistic,
     SampleMeanStatistic,
@@ -177,8 +178,12 @@ def _check_shape(cells: Cells, options: AnalysisOptions) -> None:
     expected = (
         (RegressionAdjustedStatistic,) if options.cuped else _EXPECTED_TYPES[options.metric_type]
     )
-    if options.cuped and options.metric_type == "ratio":
-        raise StatsInputError("cuped", "CUPED is not supported for ratio metrics")
+    if options.cuped and options.metric_type == "ratio":  # CUPED on a ratio: see cuped.py
+        expected = (RatioAdjustedStatistic,)
+        if any(not isinstance(stat, expected) for stratum in cells for stat in stratum):
+            raise StatsInputError(
+                "cuped", "CUPED on a ratio metric needs its pre-period numerator and denominator"
+            )
     for s, stratum in enumerate(cells):
         require(len(stratum) == count, f"strata.{s}.arms", f"need {count} arms in every stratum")
         for a, stat in enumerate(stratum):
@@ -191,6 +196,11 @@ def _check_shape(cells: Cells, options: AnalysisOptions) -> None:
 
 def _arm_estimates(cells: Cells, options: AnalysisOptions) -> tuple[ArmEstimate, ...]:
     """Per-arm estimates: CUPED with one theta over every cell, then post-stratified."""
+    if options.cuped and options.metric_type == "ratio":
+        ratio_cells = [
+            [c for c in stratum if isinstance(c, RatioAdjustedStatistic)] for stratum in cells
+        ]
+        return poststratify(cuped_module.ratio_cuped_cells(ratio_cells))
     theta = 0.0
     if options.cuped:
         theta = cuped_module.cuped_theta([_as_adjusted(c) for stratum in cells for c in stratum])

@@ -194,8 +194,101 @@ class RatioStatistic:
         return max(linearised / mean_den**2, 0.0)
 
 
+@dataclass(frozen=True, slots=True)
+class RatioAdjustedStatistic:
+    """A ratio metric with its pre-period numerator and denominator for CUPED: the sums of
+    num, den, pre_num, pre_den, of their squares and of every cross product of two of them
+    (the second moments the delta method needs; Deng, Knoblich & Lu 2018)."""
+
+    n: int
+    numerator_sum: float
+    numerator_sum_squares: float
+    denominator_sum: float
+    denominator_sum_squares: float
+    cross_sum: float  # num * den
+    pre_numerator_sum: float
+    pre_numerator_sum_squares: float
+    pre_denominator_sum: float
+    pre_denominator_sum_squares: float
+    pre_cross_sum: float  # pre_num * pre_den
+    numerator_pre_numerator_cross_sum: float
+    numerator_pre_denominator_cross_sum: float
+    denominator_pre_numerator_cross_sum: float
+    denominator_pre_denominator_cross_sum: float
+
+    def __post_init__(self) -> None:
+        _check_count(self.n)
+        sums = {name: float(getattr(self, name)) for name in self.__slots__ if name != "n"}
+        _check_finite(**sums)
+
+    def __add__(self, other: RatioAdjustedStatistic) -> RatioAdjustedStatistic:
+        return RatioAdjustedStatistic(
+            self.n + other.n,
+            *(getattr(self, k) + getattr(other, k) for k in self.__slots__ if k != "n"),
+        )
+
+    @property
+    def ratio(self) -> RatioStatistic:
+        """The outcome ratio alone."""
+        return RatioStatistic(
+            self.n,
+            self.numerator_sum,
+            self.numerator_sum_squares,
+            self.denominator_sum,
+            self.denominator_sum_squares,
+            self.cross_sum,
+        )
+
+    @property
+    def pre(self) -> RatioStatistic:
+        """The pre-period ratio alone."""
+        return RatioStatistic(
+            self.n,
+            self.pre_numerator_sum,
+            self.pre_numerator_sum_squares,
+            self.pre_denominator_sum,
+            self.pre_denominator_sum_squares,
+            self.pre_cross_sum,
+        )
+
+    @property
+    def mean(self) -> float:
+        """The unadjusted ratio of sums."""
+        return self.ratio.mean
+
+    def covariance(self) -> tuple[tuple[float, ...], ...]:
+        """The 4 x 4 sample covariance (n - 1) of (num, den, pre_num, pre_den); needs n >= 2."""
+        require(self.n >= 2, "n", f"need at least 2 units to estimate a variance, got {self.n}")
+        sums = (
+            self.numerator_sum,
+            self.denominator_sum,
+            self.pre_numerator_sum,
+            self.pre_denominator_sum,
+        )
+        products = (
+            (self.numerator_sum_squares, self.cross_sum,
+             self.numerator_pre_numerator_cross_sum, self.numerator_pre_denominator_cross_sum),
+            (self.cross_sum, self.denominator_sum_squares,
+             self.denominator_pre_numerator_cross_sum, self.denominator_pre_denominator_cross_sum),
+            (self.numerator_pre_numerator_cross_sum, self.denominator_pre_numerator_cross_sum,
+             self.pre_numerator_sum_squares, self.pre_cross_sum),
+            (self.numerator_pre_denominator_cross_sum, self.denominator_pre_denominator_cross_sum,
+             self.pre_cross_sum, self.pre_denominator_sum_squares),
+        )  # fmt: skip
+        return tuple(
+            tuple(
+                _centred(products[i][j], sums[i], sums[j], self.n) / (self.n - 1) for j in range(4)
+            )
+            for i in range(4)
+        )
+
+
 MetricStatistic = (
-    SampleMeanStatistic | ProportionStatistic | RegressionAdjustedStatistic | RatioStatistic
+    SampleMeanStatistic
+    | ProportionStatistic
+    | RegressionAdjustedStatistic
+    | RatioStatistic
+    | RatioAdjustedStatistic
 )
 
 
@@ -218,6 +311,8 @@ def estimate_arm(stat: MetricStatistic) -> ArmEstimate:
     require(stat.n >= 2, "n", f"need at least 2 units per arm, got {stat.n}")
     if isinstance(stat, RegressionAdjustedStatistic):
         stat = stat.post
+    elif isinstance(stat, RatioAdjustedStatistic):
+        stat = stat.ratio
     return ArmEstimate(stat.mean, stat.variance / stat.n, float(stat.n - 1), stat.n)
 
 
@@ -234,6 +329,7 @@ __all__ = [
     "ArmEstimate",
     "MetricStatistic",
     "ProportionStatistic",
+    "RatioAdjustedStatistic",
     "RatioStatistic",
     "RegressionAdjustedStatistic",
     "SampleMeanStatistic",

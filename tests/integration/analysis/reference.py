@@ -160,18 +160,24 @@ def reference_stats(events: Sequence[Event], plan: AnalysisPlan) -> dict[Key, tu
     rows = []
     for uid, unit in units.items():
         y, d = unit_value(by_unit[uid], plan, unit, pre=False)
-        x = 0.0
+        x, xd, has = 0.0, 0.0, 0.0
         if cuped is CupedSource.INGESTED:
-            x = float(str(covs.get(uid, 0.0)))
+            x, has = float(str(covs.get(uid, 0.0))), float(uid in covs)
         elif cuped is CupedSource.PRE_PERIOD:
-            x = unit_value(by_unit[uid], plan, unit, pre=True)[0]
-        rows.append((unit.variant, _group(plan, uid, unit, strata), y, d, x))
-    ys = _capped(plan, np.array([r[2] for r in rows], dtype=float))
-    groups: dict[Key, list[tuple[float, float, float]]] = defaultdict(list)
-    for (variant, group, _, d, x), y in zip(rows, ys, strict=True):
-        key: Key = (variant,) if plan.group_by is GroupBy.NONE else (variant, group)
-        groups[key].append((float(y), d, x))
-    return {key: _sums(plan, np.array(vals)) for key, vals in groups.items()}
+            x, xd = unit_value(by_unit[uid], plan, unit, pre=True)
+            has = 1.0
+        key: Key = (unit.variant,)
+        if plan.group_by is not GroupBy.NONE:
+            key += (_group(plan, uid, unit, strata),)
+        if plan.by_stratum:
+            key += (strata.get(uid),)
+        rows.append((key, y, d, x, xd, has))
+    ys = _capped(plan, np.array([r[1] for r in rows], dtype=float))
+    groups: dict[Key, list[tuple[float, ...]]] = defaultdict(list)
+    for (key, _, d, x, xd, has), y in zip(rows, ys, strict=True):
+        groups[key].append((float(y), d, x, xd, has))
+    pre_ratio = plan.metric.is_ratio and plan.cuped is CupedSource.PRE_PERIOD
+    return {key: _sums(plan, np.array(vals), pre_ratio) for key, vals in groups.items()}
 
 
 def _group(plan: AnalysisPlan, uid: str, unit: Unit, strata: dict[str, object]) -> object:
@@ -197,8 +203,8 @@ def _capped(plan: AnalysisPlan, ys: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sums(plan: AnalysisPlan, vals: np.ndarray) -> tuple[object, ...]:
-    y, d, x = vals[:, 0], vals[:, 1], vals[:, 2]
+def _sums(plan: AnalysisPlan, vals: np.ndarray, pre_ratio: bool) -> tuple[object, ...]:
+    y, d, x, xd, has = (vals[:, i] for i in range(5))
     base: tuple[object, ...] = (
         len(y),
         float(y.sum()),
@@ -207,7 +213,18 @@ def _sums(plan: AnalysisPlan, vals: np.ndarray) -> tuple[object, ...]:
         float((x * x).sum()),
         float((x * y).sum()),
     )
+    coverage = float(has.sum())
     if not plan.metric.is_ratio:
-        return (*base, None, None, None, None, None)
+        return (*base, None, None, None, None, None, coverage, *(None,) * 6)
     ratio = (y.sum(), (y * y).sum(), d.sum(), (d * d).sum(), (y * d).sum())
-    return (*base, *(float(v) for v in ratio))
+    if not pre_ratio:
+        return (*base, *(float(v) for v in ratio), coverage, *(None,) * 6)
+    cuped = (
+        xd.sum(),
+        (xd * xd).sum(),
+        (x * xd).sum(),
+        (y * xd).sum(),
+        (d * x).sum(),
+        (d * xd).sum(),
+    )
+    return (*base, *(float(v) for v in ratio), coverage, *(float(v) for v in cuped))

@@ -60,6 +60,9 @@ CASES: dict[str, AnalysisPlan] = {
     ),
     "cuped_pre_binary": _plan(_metric(MetricType.BINARY), cuped=CupedSource.PRE_PERIOD),
     "cuped_pre_ratio": _plan(_metric(MetricType.RATIO), cuped=CupedSource.PRE_PERIOD),
+    "cuped_pre_mean": _plan(_metric(MetricType.MEAN), cuped=CupedSource.PRE_PERIOD),
+    "cuped_auto_ratio": _plan(_metric(MetricType.RATIO), cuped=CupedSource.AUTO),
+    "cuped_ingested_ratio": _plan(_metric(MetricType.RATIO), cuped=CupedSource.INGESTED),
     "cuped_auto": _plan(_metric(MetricType.SUM), cuped=CupedSource.AUTO),
     "by_stratum": _plan(_metric(MetricType.SUM), group_by=GroupBy.STRATUM),
     "by_segment": _plan(
@@ -67,6 +70,16 @@ CASES: dict[str, AnalysisPlan] = {
     ),
     "by_day_cuped": _plan(
         _metric(MetricType.SUM), group_by=GroupBy.DAY, cuped=CupedSource.PRE_PERIOD
+    ),
+    "by_day_and_stratum": _plan(
+        _metric(MetricType.SUM), group_by=GroupBy.DAY, by_stratum=True, cuped=CupedSource.AUTO
+    ),
+    "by_stratum_only": _plan(_metric(MetricType.BINARY), by_stratum=True),
+    "by_day_and_stratum_ratio": _plan(
+        _metric(MetricType.RATIO),
+        group_by=GroupBy.DAY,
+        by_stratum=True,
+        cuped=CupedSource.PRE_PERIOD,
     ),
     "bots_fixed": _plan(
         _metric(MetricType.COUNT), rules=UnitRules(bot_rule=BotRule(max_events=100))
@@ -91,8 +104,8 @@ def loaded(
         yield store
 
 
-def as_mapping(rows: list[tuple[object, ...]], grouped: bool) -> dict[Key, tuple[object, ...]]:
-    width = 2 if grouped else 1
+def as_mapping(rows: list[tuple[object, ...]], plan: AnalysisPlan) -> dict[Key, tuple[object, ...]]:
+    width = 1 + (plan.group_by is not GroupBy.NONE) + plan.by_stratum
     return {tuple(r[:width]): tuple(r[width:]) for r in rows}
 
 
@@ -115,7 +128,7 @@ def test_metric_query__case__matches_numpy_reference(loaded: EventStore, case: s
     rows = loaded.query(plan)
 
     expected = reference_stats(EVENTS, plan)
-    assert_stats_equal(as_mapping(rows, plan.group_by is not GroupBy.NONE), expected)
+    assert_stats_equal(as_mapping(rows, plan), expected)
 
 
 def test_metric_query__scenario__exercises_every_rule(loaded: EventStore) -> None:

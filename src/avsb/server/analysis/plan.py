@@ -122,9 +122,14 @@ class AnalysisPlan:
     cuped: CupedSource = CupedSource.AUTO
     pre_period_hours: float = 168.0  # the pre window when the metric has no window_hours
     rules: UnitRules = field(default_factory=UnitRules)
+    # Also group by the unit's ingested stratum (column ``stratum``, after the group column;
+    # NULL for units without one): the cells of post-stratification.
+    by_stratum: bool = False
 
     def __post_init__(self) -> None:
         _check_grouping(self.group_by, self.attribute_key)
+        if self.by_stratum and self.group_by is GroupBy.STRATUM:
+            raise ValueError("by_stratum adds the stratum to another grouping")
 
     def to_sql(self, dialect: str) -> str:
         from avsb.server.analysis.sql import metric_query_sql

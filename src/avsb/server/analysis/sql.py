@@ -12,7 +12,10 @@ Every query is a chain of CTEs written once in neutral SQL (see events.dialects)
 5. metric plans: ``metric_rows`` (stitched events of the metric's names), ``unit_agg``
    (per-unit post-window and pre-window aggregates), ``per_unit`` (every analysed unit,
    zeros for units without events, covariate), optional ``caps`` (winsorization), and the
-   per-variant sums.
+   per-variant sums. With ``by_stratum`` every row is also split by the unit's stratum.
+   ``covariate_n`` counts the units that have the covariate (a comparison may only be
+   adjusted with a covariate every side has); ratio metrics with a pre-period covariate
+   add the pre-period denominator and every cross sum the delta-method CUPED needs.
 """
 
 from __future__ import annotations
@@ -49,6 +52,14 @@ STAT_COLUMNS = (
     "denominator_sum",
     "denominator_sum_squares",
     "numerator_denominator_cross_sum",
+    # Appended for the results' adjustments (NULL where they do not apply):
+    "covariate_n",  # units with the covariate (ingested row, or any unit for pre-period)
+    "pre_denominator_sum",  # ratio CUPED: pre-period denominator d0 (covariate_* is num0)
+    "pre_denominator_sum_squares",
+    "pre_cross_sum",  # num0 * d0
+    "numerator_pre_denominator_cross_sum",  # num * d0 (num * num0 is cross_sum)
+    "denominator_pre_numerator_cross_sum",  # d * num0
+    "denominator_pre_denominator_cross_sum",  # d * d0
 )
 GROUP_COLUMNS: Mapping[GroupBy, str] = {
     GroupBy.STRATUM: "stratum",
@@ -126,6 +137,7 @@ class _Units:
     group_by: GroupBy
     attribute_key: str | None
     covariates: bool = False  # join ingested covariates as keyed.cov
+    by_stratum: bool = False  # join the unit's stratum as keyed.stratum_key
 
 
 def _base_values(scope: ExperimentScope) -> dict[str, object]:
@@ -238,6 +250,11 @@ def _keyed_ctes(spec: _Units, values: Mapping[str, object]) -> list[tuple[str, e
         )
     elif spec.group_by is GroupBy.DAY:
         keyed = keyed.select(fragment(_DAY).as_("group_key"))
+    if spec.by_stratum:
+        ctes.append(("unit_strata", _first_per_unit("ev_stratum", "stratum", values)))
+        keyed = keyed.select("us.val AS stratum_key").join(
+            "unit_strata AS us", on="us.uid = u.uid", join_type="left"
+        )
     if spec.covariates:
         ctes.append(("covariates", _first_per_unit("ev_covariate", "value", values)))
         keyed = keyed.select("cv.val AS cov").join(
@@ -252,11 +269,15 @@ def _with_ctes(ctes: list[tuple[str, exp.Expr]], final: exp.Select) -> exp.Selec
     return final
 
 
-def _group_select(final: exp.Select, group_by: GroupBy, table: str) -> exp.Select:
-    """Add the variant and group key columns, GROUP BY and ORDER BY them."""
+def _group_select(
+    final: exp.Select, group_by: GroupBy, table: str, by_stratum: bool = False
+) -> exp.Select:
+    """Add the variant, group key (and stratum) columns, GROUP BY and ORDER BY them."""
     keys = [exp.column("variant", table=table).as_("variant")]
     if group_by is not GroupBy.NONE:
         keys.append(exp.column("group_key", table=table).as_(GROUP_COLUMNS[group_by]))
+    if by_stratum:
+        keys.append(exp.column("stratum_key", table=table).as_("stratum"))
     ordinals = [exp.Literal.number(i + 1) for i in range(len(keys))]
     grouped = final.select(*keys, append=False).select(*final.expressions)
     return grouped.group_by(*ordinals).order_by(*ordinals)
@@ -333,10 +354,19 @@ _DENOMINATORS: Mapping[MetricType, str] = {
     MetricType.MEAN: f"SUM(CASE WHEN __when THEN {_ONE} ELSE {_ZERO} END)",
     MetricType.RATIO: f"SUM(CASE WHEN __when THEN COALESCE(ev.own_value, {_ONE}) ELSE {_ZERO} END)",
 }
+_ANY_INGESTED = "(SELECT COUNT(*) FROM covariates AS cc) > 0"
 _AUTO_COVARIATE = (
-    "CASE WHEN (SELECT COUNT(*) FROM covariates AS cc) > 0 "
+    f"CASE WHEN {_ANY_INGESTED} "
     "THEN COALESCE(k.cov, CAST(0 AS DOUBLE)) ELSE COALESCE(a.pre_y, CAST(0 AS DOUBLE)) END"
 )
+_HAS_INGESTED = "CASE WHEN k.cov IS NULL THEN 0 ELSE 1 END"
+# Whether the unit has the covariate: an ingested row; the pre-period is every unit's.
+_HAS_COVARIATE: Mapping[CupedSource, str] = {
+    CupedSource.NONE: "0",
+    CupedSource.INGESTED: _HAS_INGESTED,
+    CupedSource.PRE_PERIOD: "1",
+    CupedSource.AUTO: f"CASE WHEN {_ANY_INGESTED} THEN {_HAS_INGESTED} ELSE 1 END",
+}
 _STATS = """
 SELECT COUNT(*) AS n, SUM(__y) AS sum, SUM(__y * __y) AS sum_squares,
   SUM(p.x) AS covariate_sum, SUM(p.x * p.x) AS covariate_sum_squares,
@@ -349,6 +379,20 @@ _NO_RATIO_STATS = """
 SELECT CAST(NULL AS DOUBLE) AS numerator_sum, CAST(NULL AS DOUBLE) AS numerator_sum_squares,
   CAST(NULL AS DOUBLE) AS denominator_sum, CAST(NULL AS DOUBLE) AS denominator_sum_squares,
   CAST(NULL AS DOUBLE) AS numerator_denominator_cross_sum"""
+_COVERAGE = "SELECT SUM(p.has_x) AS covariate_n"
+# Pre-period numerator x and denominator xd of a ratio metric (Deng et al. 2018, CUPED on
+# a ratio by the delta method needs the covariance of all four per-unit sums).
+_RATIO_CUPED_STATS = """
+SELECT SUM(p.xd) AS pre_denominator_sum, SUM(p.xd * p.xd) AS pre_denominator_sum_squares,
+  SUM(p.x * p.xd) AS pre_cross_sum, SUM(__y * p.xd) AS numerator_pre_denominator_cross_sum,
+  SUM(p.d * p.x) AS denominator_pre_numerator_cross_sum,
+  SUM(p.d * p.xd) AS denominator_pre_denominator_cross_sum"""
+_NO_RATIO_CUPED_STATS = """
+SELECT CAST(NULL AS DOUBLE) AS pre_denominator_sum,
+  CAST(NULL AS DOUBLE) AS pre_denominator_sum_squares, CAST(NULL AS DOUBLE) AS pre_cross_sum,
+  CAST(NULL AS DOUBLE) AS numerator_pre_denominator_cross_sum,
+  CAST(NULL AS DOUBLE) AS denominator_pre_numerator_cross_sum,
+  CAST(NULL AS DOUBLE) AS denominator_pre_denominator_cross_sum"""
 
 
 def _metric_values(plan: AnalysisPlan) -> dict[str, object]:
@@ -383,8 +427,17 @@ def _unit_agg(plan: AnalysisPlan, values: Mapping[str, object]) -> exp.Select:
     if plan.cuped in (CupedSource.PRE_PERIOD, CupedSource.AUTO):
         pre = _aggregate(_AGGREGATES[metric.type], f"{_NUM} AND {_PRE}", values)
         agg = agg.select(pre.as_("pre_y"))
+        if _ratio_pre_period(plan):
+            den = _DEN if metric.type is MetricType.RATIO else _NUM
+            pre_den = _aggregate(_DENOMINATORS[metric.type], f"{den} AND {_PRE}", values)
+            agg = agg.select(pre_den.as_("pre_d"))
     agg = agg.from_("metric_rows AS ev").join("units AS u", on="u.uid = ev.uid")
     return agg.group_by("u.uid")
+
+
+def _ratio_pre_period(plan: AnalysisPlan) -> bool:
+    """A ratio metric adjusted by its own pre-period numerator and denominator."""
+    return plan.metric.is_ratio and plan.cuped is CupedSource.PRE_PERIOD
 
 
 def _per_unit(plan: AnalysisPlan) -> exp.Select:
@@ -397,15 +450,20 @@ def _per_unit(plan: AnalysisPlan) -> exp.Select:
     ]
     if plan.group_by is not GroupBy.NONE:
         cols.append("k.group_key AS group_key")
+    if plan.by_stratum:
+        cols.append("k.stratum_key AS stratum_key")
     if plan.metric.is_ratio:
         cols.append(f"COALESCE(a.d, {_ZERO}) AS d")
+        if _ratio_pre_period(plan):
+            cols.append(f"COALESCE(a.pre_d, {_ZERO}) AS xd")
     covariate = {
         CupedSource.NONE: zero,
         CupedSource.INGESTED: fragment(f"COALESCE(k.cov, {_ZERO})"),
         CupedSource.PRE_PERIOD: fragment(f"COALESCE(a.pre_y, {_ZERO})"),
         CupedSource.AUTO: fragment(_AUTO_COVARIATE),
     }[plan.cuped]
-    per_unit = exp.select(*cols).select(covariate.as_("x")).from_("keyed AS k")
+    has = fragment(_HAS_COVARIATE[plan.cuped]).as_("has_x")
+    per_unit = exp.select(*cols).select(covariate.as_("x"), has).from_("keyed AS k")
     return per_unit.join("unit_agg AS a", on="a.uid = k.uid", join_type="left")
 
 
@@ -426,11 +484,15 @@ def _capped_y(plan: AnalysisPlan, values: Mapping[str, object]) -> tuple[exp.Exp
 def metric_query_sql(plan: AnalysisPlan, dialect: str) -> str:
     """Sufficient statistics per variant (and group): columns ``variant``, the group column
     (``stratum``, ``segment`` or ``day`` = days since 1970-01-01 UTC) when grouped, then
-    STAT_COLUMNS; the numerator_* / denominator_* columns are NULL unless the metric is a
-    ratio or mean. Units in several variants, excluded units and bots are left out."""
+    ``stratum`` with ``by_stratum``, then STAT_COLUMNS; the numerator_* / denominator_*
+    columns are NULL unless the metric is a ratio or mean, the pre-denominator ones unless
+    it is one with a pre-period covariate. Units in several variants, excluded units and
+    bots are left out."""
     values = _metric_values(plan)
     covariates = plan.cuped in (CupedSource.INGESTED, CupedSource.AUTO)
-    spec = _Units(plan.scope, plan.rules, plan.group_by, plan.attribute_key, covariates)
+    spec = _Units(
+        plan.scope, plan.rules, plan.group_by, plan.attribute_key, covariates, plan.by_stratum
+    )
     metric = plan.metric
     value = (
         fragment("AVSB_JSON_NUMBER(m.properties, :key)", key=metric.value_property)
@@ -452,9 +514,15 @@ def metric_query_sql(plan: AnalysisPlan, dialect: str) -> str:
         if metric.is_ratio
         else fragment(_NO_RATIO_STATS)
     )
-    assert isinstance(stats, exp.Select)
-    assert isinstance(ratio, exp.Select)
-    final = exp.select(*stats.expressions, *ratio.expressions).from_("per_unit AS p")
+    ratio_cuped = (
+        _substitute(fragment(_RATIO_CUPED_STATS), {"__y": y})
+        if _ratio_pre_period(plan)
+        else fragment(_NO_RATIO_CUPED_STATS)
+    )
+    parts = [stats, ratio, fragment(_COVERAGE), ratio_cuped]
+    columns = [e for part in parts if isinstance(part, exp.Select) for e in part.expressions]
+    final = exp.select(*columns).from_("per_unit AS p")
     if needs_caps:
         final = final.join("caps AS c", join_type="cross")
-    return render(_with_ctes(ctes, _group_select(final, plan.group_by, "p")), dialect)
+    grouped = _group_select(final, plan.group_by, "p", plan.by_stratum)
+    return render(_with_ctes(ctes, grouped), dialect)

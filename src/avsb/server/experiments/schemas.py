@@ -43,6 +43,13 @@ class Analysis(StrictModel):
     planned_sample_size: int | None = Field(
         default=None, ge=1, le=10**12, description="Planned units per variant"
     )
+    mde_pct: float | None = Field(
+        default=None,
+        gt=0,
+        le=10_000,
+        description="Relative minimum detectable effect (percent) the experiment is powered for:"
+        " results report the power so far and the days still needed for it",
+    )
 
     @model_validator(mode="after")
     def _default_stopping_rule(self) -> Self:

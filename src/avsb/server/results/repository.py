@@ -1,5 +1,6 @@
-"""Stored results snapshots, and the one event-store query the analysis generator does not
-write: how many of an experiment's events arrived late."""
+"""Stored results snapshots, and the two event-store queries the analysis generator does not
+write: how many of an experiment's events arrived late, and whether it has covariates and
+strata."""
 
 from __future__ import annotations
 
@@ -43,6 +44,23 @@ def late_events_sql(
         values.update(names)
     sql = _LATE.format(events=" UNION ALL ".join(parts))
     return render(fragment(sql, **values), dialect)
+
+
+_INPUTS = """
+SELECT
+  (SELECT COUNT(*) FROM ev_covariate AS c
+   WHERE c.org_id = :org AND c.project_id = :project AND c.experiment = :experiment)
+    AS covariates,
+  (SELECT COUNT(*) FROM ev_stratum AS s
+   WHERE s.org_id = :org AND s.project_id = :project AND s.experiment = :experiment)
+    AS strata"""
+
+
+def experiment_inputs_sql(scope: ExperimentScope, dialect: str) -> str:
+    """One row (covariates, strata): how many covariate and stratum rows the experiment has,
+    which decides the CUPED covariate and whether results are post-stratified."""
+    values = {"org": scope.org_id, "project": scope.project_id, "experiment": scope.experiment}
+    return render(fragment(_INPUTS, **values), dialect)
 
 
 def latest_snapshot(session: Session, experiment_id: str, segment: str) -> ResultsSnapshot | None:

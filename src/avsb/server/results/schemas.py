@@ -11,6 +11,8 @@ from avsb.server.tools.schemas import ComparisonResult, CorrectionSummary
 
 Role = Literal["primary", "secondary", "guardrail"]
 Status = Literal["ok", "warning", "error"]
+Adjustment = Literal["none", "cuped", "post_stratification", "cuped+post_stratification"]
+_ADJUSTMENT = Field(description="The variance reduction the comparisons were computed with")
 
 
 class VariantValue(BaseModel):
@@ -30,7 +32,43 @@ class CupedOut(BaseModel):
     applied: bool
     variance_reduction: float | None = Field(
         description="1 - adjusted / unadjusted variance of the arm means, pooled over arms"
+        " (both post-stratified when the result is)"
     )
+    covariate: Literal["ingested", "pre_period"] | None = Field(
+        default=None,
+        description="ingested covariates, or the metric's own pre-period (numerator and"
+        " denominator for ratio and mean metrics)",
+    )
+    reason: str | None = Field(
+        default=None, description="Why CUPED was asked for but not applied to this comparison"
+    )
+
+
+class StratificationOut(BaseModel):
+    applied: bool
+    cells: int = Field(description="Strata analysed (small strata are pooled into one cell)")
+    variance_reduction: float | None = Field(
+        description="1 - post-stratified / unstratified variance of the arm means, pooled"
+    )
+    reason: str | None = Field(description="Why the result is not post-stratified")
+
+
+class PowerOut(BaseModel):
+    """A running comparison's power for the plan's effect, and the days still needed."""
+
+    variant: str
+    mde_pct: float | None = Field(description="The relative effect (percent) powered for")
+    mde_source: Literal["plan", "planned_sample_size"] | None = Field(
+        description="plan: the analysis plan's mde_pct; planned_sample_size: the effect its"
+        " planned units detect with the plan's power"
+    )
+    target_power: float
+    power: float | None = Field(description="Power of the test at the units so far")
+    required_units: int | None = Field(description="Units (all arms) for the target power")
+    remaining_units: int | None
+    daily_units: float | None = Field(description="Analysed units per day of exposures so far")
+    remaining_days: float | None = Field(description="At the observed daily units; 0 if done")
+    message: str
 
 
 class MetricError(BaseModel):
@@ -45,11 +83,16 @@ class MetricResultOut(BaseModel):
     role: Role
     type: str
     lower_is_better: bool
+    adjustment: Adjustment = _ADJUSTMENT
     cuped: CupedOut
+    stratification: StratificationOut
     variants: list[VariantValue]
     comparisons: list[ComparisonResult]
     correction: FamilyCorrection | None
     error: MetricError | None = Field(description="Why there are no comparisons, if so")
+    power: list[PowerOut] | None = Field(
+        default=None, description="Primary metrics: per variant, the power so far"
+    )
 
 
 class SrmOut(BaseModel):
@@ -104,6 +147,9 @@ class HealthOut(BaseModel):
 class HoldoutMetric(BaseModel):
     metric_id: str
     key: str
+    adjustment: Adjustment = _ADJUSTMENT
+    cuped: CupedOut
+    stratification: StratificationOut
     holdout: VariantValue
     treated: VariantValue
     comparison: ComparisonResult | None
@@ -131,6 +177,7 @@ class ResultsOut(BaseModel):
 
 class TimePoint(BaseModel):
     date: date
+    adjustment: Adjustment = _ADJUSTMENT
     variants: list[VariantValue]
     comparisons: list[ComparisonResult]
 

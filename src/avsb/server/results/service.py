@@ -32,9 +32,15 @@ from avsb.server.experiments import service as experiment_service
 from avsb.server.ingestion import repository as ingestion_repository
 from avsb.server.metrics import repository as metric_repository
 from avsb.server.models import Metric
-from avsb.server.results import health, readout, schemas, segments
-from avsb.server.results.readout import AnalysisSettings, DailyStats, MetricSpec, Readout
-from avsb.server.results.repository import late_events_sql
+from avsb.server.results import health, progress, readout, schemas, segments
+from avsb.server.results.readout import (
+    AnalysisSettings,
+    Covariate,
+    DailyStats,
+    MetricSpec,
+    Readout,
+)
+from avsb.server.results.repository import experiment_inputs_sql, late_events_sql
 from avsb.stats import Decision, DecisionInput, MetricResult, Reason, StoppingRule, decide
 
 _ROLES: tuple[readout.Role, ...] = ("primary", "secondary", "guardrail")
@@ -59,7 +65,15 @@ class Design:
 
 def _analysis_settings(pinned: dict[str, Any]) -> AnalysisSettings:
     defaults = AnalysisSettings()
-    names = ("method", "alpha", "two_sided", "cuped", "correction", "stopping_rule")
+    names: tuple[str, ...] = (
+        "method",
+        "alpha",
+        "two_sided",
+        "cuped",
+        "correction",
+        "stopping_rule",
+    )
+    names += ("power", "mde_pct")
     values = {name: pinned[name] for name in names if pinned.get(name) is not None}
     if values.get("stopping_rule") is None:
         values["stopping_rule"] = (
@@ -118,19 +132,53 @@ def unit_rules(store: EventStore, design: Design, config: Settings) -> UnitRules
     return replace(rules, bot_units=tuple(str(row[0]) for row in bots))
 
 
-def daily_stats(store: EventStore, design: Design, rules: UnitRules) -> dict[str, DailyStats]:
-    """Per metric, its sufficient statistics by variant and first-exposure day (one query)."""
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """Whether the experiment has ingested covariates and strata."""
+
+    covariates: bool
+    strata: bool
+
+
+def experiment_inputs(store: EventStore, design: Design) -> Inputs:
+    ((covariates, strata),) = store.query(experiment_inputs_sql(design.scope, store.dialect))
+    return Inputs(covariates=bool(covariates), strata=bool(strata))
+
+
+def _covariate(spec: MetricSpec, settings: AnalysisSettings, inputs: Inputs) -> Covariate | None:
+    """The CUPED covariate: ingested when the experiment has any, else the metric's own
+    pre-period; ratio and mean metrics always use their pre-period numerator and denominator."""
+    if not settings.cuped:
+        return None
+    if inputs.covariates and readout.stats_kind(spec.definition) != "ratio":
+        return "ingested"
+    return "pre_period"
+
+
+_SOURCES: dict[Covariate | None, CupedSource] = {
+    None: CupedSource.NONE,
+    "ingested": CupedSource.INGESTED,
+    "pre_period": CupedSource.PRE_PERIOD,
+}
+
+
+def daily_stats(
+    store: EventStore, design: Design, rules: UnitRules, inputs: Inputs
+) -> dict[str, DailyStats]:
+    """Per metric, its sufficient statistics by variant, first-exposure day and stratum (when
+    the experiment has strata): one query each."""
     out = {}
     for spec in design.metrics:
-        cuped = design.settings.cuped and readout.stats_kind(spec.definition) != "ratio"
+        covariate = _covariate(spec, design.settings, inputs)
         plan = AnalysisPlan(
             scope=design.scope,
             metric=spec.definition,
             group_by=GroupBy.DAY,
-            cuped=CupedSource.AUTO if cuped else CupedSource.NONE,
+            cuped=_SOURCES[covariate],
             rules=rules,
+            by_stratum=inputs.strata,
         )
-        out[spec.id] = DailyStats.from_rows(store.query(plan))
+        out[spec.id] = DailyStats.from_rows(store.query(plan), inputs.strata, covariate)
     return out
 
 
@@ -207,6 +255,7 @@ class Computed:
     readouts: tuple[Readout, ...]
     srm: health.Srm
     design: Design
+    power: dict[str, list[schemas.PowerOut]]  # primary metrics' power so far, by metric id
 
 
 def _readouts(design: Design, stats: dict[str, DailyStats]) -> list[Readout]:
@@ -214,8 +263,9 @@ def _readouts(design: Design, stats: dict[str, DailyStats]) -> list[Readout]:
     prepared = [
         readout.prepare(
             spec,
-            [stats[spec.id].total(key) for key in design.variants],
+            [stats[spec.id].by_stratum(key) for key in design.variants],
             readout.options_for(spec, design.settings, design.weights),
+            stats[spec.id].covariate,
         )
         for spec in design.metrics
     ]
@@ -238,15 +288,41 @@ def _holdout(
     return schemas.HoldoutOut(units=units, metrics=metrics)
 
 
+def _target(settings: AnalysisSettings) -> progress.Target:
+    return progress.Target(
+        alpha=settings.alpha,
+        power=settings.power,
+        two_sided=settings.two_sided,
+        mde_pct=settings.mde_pct,
+        planned_per_variant=settings.planned_per_variant,
+    )
+
+
+def _power(
+    design: Design, readouts: list[Readout], by_day: dict[str, dict[int, int]]
+) -> dict[str, list[schemas.PowerOut]]:
+    """Power so far of every primary metric, keyed by metric id."""
+    days = sorted({day for key in design.variants for day in by_day.get(key, {})})
+    units = sum(sum(by_day.get(key, {}).values()) for key in design.variants)
+    per_day = progress.daily_units(units, days)
+    target = _target(design.settings)
+    return {
+        r.spec.id: progress.power_so_far(r, design.variants, target, per_day)
+        for r in readouts
+        if r.spec.role == "primary"
+    }
+
+
 def compute(store: EventStore, design: Design, config: Settings) -> Computed:
     """The whole results answer: a few aggregation queries, then statistics on their rows."""
     rules = unit_rules(store, design, config)
-    stats = daily_stats(store, design, rules)
+    stats = daily_stats(store, design, rules, experiment_inputs(store, design))
     by_day = _units_by_day(store, design, rules, stats)
     counts = [sum(by_day.get(key, {}).values()) for key in design.variants]
     found_srm = health.srm(counts, design.weights, design.settings.method)
     diagnosis = _diagnosis(store, design, rules, by_day) if found_srm.out.srm_detected else None
     readouts = _readouts(design, stats)
+    powers = _power(design, readouts, by_day)
     unit_counts = _unit_counts(store, design, rules, config)
     out = schemas.ResultsOut(
         experiment_id=design.experiment_id,
@@ -259,18 +335,19 @@ def compute(store: EventStore, design: Design, config: Settings) -> Computed:
         if design.settings.method == "sequential"
         else None,
         srm=found_srm.out,
-        metrics=[readout.metric_out(r, design.variants) for r in readouts],
+        metrics=[readout.metric_out(r, design.variants, powers.get(r.spec.id)) for r in readouts],
         holdout=_holdout(design, stats, readouts, sum(by_day.get(HOLDOUT_VARIANT, {}).values())),
         health=health.health(
             unit_counts, health.srm_check(found_srm, diagnosis), config.late_event_hours
         ),
     )
-    return Computed(out, tuple(readouts), found_srm, design)
+    return Computed(out, tuple(readouts), found_srm, design, powers)
 
 
 def timeseries(store: EventStore, design: Design, config: Settings) -> schemas.TimeseriesOut:
     """Per metric, the cumulative estimate and interval at the end of each exposure day."""
-    stats = daily_stats(store, design, unit_rules(store, design, config))
+    rules = unit_rules(store, design, config)
+    stats = daily_stats(store, design, rules, experiment_inputs(store, design))
     out = []
     for spec in design.metrics:
         options = readout.options_for(spec, design.settings, design.weights)
@@ -318,4 +395,19 @@ def decision(computed: Computed) -> Decision:
         for r in computed.readouts
         if r.spec.role == "guardrail" and (found := _metric_result(r)) is not None
     )
-    return decide(DecisionInput(design.variants, result, computed.srm.result, stopping, guardrails))
+    verdict = decide(
+        DecisionInput(design.variants, result, computed.srm.result, stopping, guardrails)
+    )
+    if verdict.decision != "keep_running":
+        return verdict
+    return replace(verdict, reasons=(*verdict.reasons, *_power_reasons(computed, primary)))
+
+
+def _power_reasons(computed: Computed, primary: Readout) -> tuple[Reason, ...]:
+    """Why keep running, in numbers: each comparison of the first primary metric still short
+    of the plan's power, with its power so far and the days it still needs."""
+    return tuple(
+        Reason("underpowered", found.message, primary.spec.key, found.variant)
+        for found in computed.power.get(primary.spec.id, [])
+        if found.power is not None and found.power < found.target_power
+    )
