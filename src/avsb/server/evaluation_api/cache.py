@@ -102,6 +102,14 @@ class ConfigCache(BackgroundLoop):
         """The compiled config of a project, or None when it is not compiled (no I/O)."""
         return self._entries.get(project_id)
 
+    def is_pending(self, project_id: str) -> bool:
+        """Whether a project without a compiled config exists (it is being compiled, the
+        database was unreachable, or its stored config failed to compile); reads the database."""
+        if project_id in self._entries:
+            return False
+        with self._db.session(write=False) as session:
+            return repository.project_exists(session, project_id)
+
     def on_change(self, scope: str, _version: int) -> None:
         """Change-watcher listener: schedule a rebuild of the project whose config changed."""
         if scope.startswith(SCOPE_PREFIX):
