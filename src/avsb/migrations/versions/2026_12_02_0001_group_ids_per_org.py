@@ -22,11 +22,15 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = ("group_ids",)
 depends_on: str | Sequence[str] | None = None
 
-_COLUMNS = ("group_id", "org_id", "experiment_id", "variant_key", "created_at")
-
-
 def _rows() -> list[dict[str, object]]:
-    table = sa.table("variant_group_ids", *(sa.column(name) for name in _COLUMNS))
+    table = sa.table(
+        "variant_group_ids",
+        sa.column("group_id", sa.Integer()),
+        sa.column("org_id", sa.String()),
+        sa.column("experiment_id", sa.String()),
+        sa.column("variant_key", sa.String()),
+        sa.column("created_at", avsb.server.models.base.UTCDateTime(timezone=True)),
+    )
     return [dict(row._mapping) for row in op.get_bind().execute(sa.select(table))]
 
 
