@@ -231,6 +231,15 @@ class TestRetCodes:
                 # Then: 105, a server error to retry (seed 002), not 101 (fix the key)
                 assert (waiting.status_code, waiting.json()["ret_code"]) == (200, 105)
                 assert waiting.json()["msg"]
+                # and the other evaluation routes say 503 "retry", not "no such flag" / "no
+                # flags" (a client would serve its defaults as if they were the answers)
+                ofrep = client.post("/ofrep/v1/evaluate/flags/any", json={}, headers=bearer(sdk))
+                bulk = client.post("/ofrep/v1/evaluate/flags", json={}, headers=bearer(sdk))
+                config = client.get("/api/sdk/config", headers=bearer(sdk))
+                for refused in (ofrep, bulk, config):
+                    assert refused.status_code == 503, refused.text
+                    assert refused.headers["retry-after"] == "1"
+                assert config.json()["error"]["code"] == "config_not_ready"
                 patch = org.patch(org.org(f"/audiences/{audience['id']}"),
                                   json={"conditions": tree})  # fmt: skip
                 assert patch.status_code == 200, patch.text

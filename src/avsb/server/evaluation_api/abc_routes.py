@@ -29,7 +29,7 @@ from avsb.server.evaluation_api.asgi import (
     read_body,
     respond,
 )
-from avsb.server.evaluation_api.cache import CompiledProject
+from avsb.server.evaluation_api.cache import NOT_READY, CompiledProject
 from avsb.server.evaluation_api.state import EvaluationRuntime
 
 log = logging.getLogger("avsb.server.evaluation")
@@ -39,7 +39,7 @@ NO_PERMISSION = 101
 TRAFFIC_LIMIT = 102
 NO_PROJECT_ID = 103
 SERVER_ERROR = 104
-NOT_READY = 105
+CONFIG_NOT_READY = 105
 UNKNOWN = 0
 
 
@@ -185,7 +185,7 @@ class AbcEndpoint:
         own = principal.project_id or ""
         compiled = self.ev.cache.get(own)
         if compiled is None and await run_in_threadpool(self.ev.cache.is_pending, own):
-            raise AbcError(NOT_READY, "The project's configuration is not loaded yet; retry.")
+            raise AbcError(CONFIG_NOT_READY, NOT_READY)
         if compiled is None or not compiled.is_named(project):
             raise AbcError(NO_PERMISSION, f"This key has no access to project {project!r}.")
         unit_id = body.get("unit_id")

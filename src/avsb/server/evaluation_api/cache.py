@@ -28,6 +28,9 @@ log = logging.getLogger("avsb.server.evaluation")
 SCOPE_PREFIX = "project:"
 RETRY_SECONDS = 1.0
 """How long a project whose rebuild failed (database unreachable) waits before a retry."""
+NOT_READY = "The project's configuration is not loaded yet; retry."
+"""What the evaluation routes answer while `ConfigCache.is_pending` (ABC 105, HTTP 503)."""
+RETRY = {"Retry-After": "1"}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
