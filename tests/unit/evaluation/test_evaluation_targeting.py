@@ -252,3 +252,7 @@ class TestRegexPatterns:
     def test_value_with_unpaired_surrogate__searched__no_error(self) -> None:
         assert compile_pattern("^x")("x\ud800")
         assert not compile_pattern("^y")("x\ud800")
+
+    def test_dollar__end_of_value_only__multiline_flag_for_lines(self) -> None:
+        assert not compile_pattern("^a$")("a\n")
+        assert compile_pattern("(?m)^a$")("a\n")
