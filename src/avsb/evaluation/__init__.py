@@ -1,4 +1,4 @@
-"""The pure evaluation core: hashing, layers, targeting, flags and evaluate(); stdlib only.
+"""The pure evaluation core: hashing, layers, targeting, flags and evaluate(); no I/O.
 
 The server's evaluation routes and the SDK's in-process evaluator both call these
 functions, so local and remote answers cannot drift.

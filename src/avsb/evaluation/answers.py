@@ -55,17 +55,19 @@ def abc_experiments(assignments: Mapping[str, Assignment]) -> Json:
 
 
 def abc_flag(flag: FlagValue) -> Json:
-    """Return one flag's ABC answer; `relative_experiment` names the experiment that chose it."""
+    """Return one flag's ABC answer; `relative_experiment` names the experiment that chose it,
+    with `params` `{flag name: value}` as seed 002 shows (not the variant's own params)."""
     experiment = flag.experiment
+    value = flag_text(flag.value)
     relative = None
     if experiment is not None:
         relative = {
             "group_id": experiment.group_id,
             "group_key": experiment.variant_key,
             "exp_key": experiment.experiment_key,
-            "params": dict(experiment.params),
+            "params": {flag.key: value},
         }
-    return {"name": flag.key, "value": flag_text(flag.value), "relative_experiment": relative}
+    return {"name": flag.key, "value": value, "relative_experiment": relative}
 
 
 def abc_flags(flags: Mapping[str, FlagValue]) -> Json:

@@ -6,12 +6,12 @@ JSON forms: `{"attribute": a, "operator": op, "value": v}` (or `"values": [..]` 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias, TypeGuard
 
 from avsb.evaluation.errors import ConfigError
+from avsb.evaluation.patterns import MAX_PATTERN_LENGTH, pattern_problem
 from avsb.evaluation.semver import parse_semver
 from avsb.evaluation.values import canonical_string, parse_number
 
@@ -46,7 +46,7 @@ OPERATORS = (
 )
 MAX_DEPTH = 32
 """Deepest nesting of all/any/not accepted."""
-MAX_REGEX_LENGTH = 512
+MAX_REGEX_LENGTH = MAX_PATTERN_LENGTH
 """Longest regex pattern accepted, in characters."""
 
 
@@ -104,11 +104,11 @@ def _check_value(operator: str, value: object, path: str) -> Scalar:
         raise ConfigError(path, f"operator {operator!r} needs a version string, got {value!r}")
     if operator == "regex":
         if not isinstance(value, str) or len(value) > MAX_REGEX_LENGTH:
-            raise ConfigError(path, f"regex must be a string of at most {MAX_REGEX_LENGTH} chars")
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ConfigError(path, f"invalid regex {value!r}: {exc}") from None
+            message = f"regex must be a string of at most {MAX_REGEX_LENGTH} chars"
+            raise ConfigError(f"{path}.value", message)
+        problem = pattern_problem(value)  # RE2: matching takes time linear in the input
+        if problem is not None:
+            raise ConfigError(f"{path}.value", f"invalid regex {value!r}: {problem}")
     return value
 
 

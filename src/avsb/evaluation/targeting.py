@@ -10,7 +10,6 @@ attribute is missing, null, or has no usable value is false, whatever the operat
 from __future__ import annotations
 
 import operator as op
-import re
 from collections.abc import Callable, Mapping
 from typing import TypeAlias
 
@@ -24,6 +23,7 @@ from avsb.evaluation.conditions import (
     segment_refs,
 )
 from avsb.evaluation.errors import ConfigError
+from avsb.evaluation.patterns import MAX_SEARCH_LENGTH, compile_pattern
 from avsb.evaluation.semver import SemverKey, parse_semver
 from avsb.evaluation.values import canonical_string, parse_number
 
@@ -43,7 +43,7 @@ Predicate: TypeAlias = Callable[[Attributes, str], bool]
 SegmentDefinition: TypeAlias = frozenset[str] | Condition
 
 _MEMO_SIZE = 4096
-MAX_REGEX_INPUT = 4096
+MAX_REGEX_INPUT = MAX_SEARCH_LENGTH
 """Longest attribute string a regex is run on, in characters; longer ones do not match."""
 
 _NUMERIC: dict[str, Callable[[float, float], bool]] = {
@@ -113,12 +113,11 @@ def _compile_string_test(name: str, match_one: Callable[[str], bool]) -> Predica
 
 
 def _compile_regex(name: str, pattern: str) -> Predicate:
-    search = re.compile(pattern).search
-
-    def match_one(text: str) -> bool:
-        return len(text) <= MAX_REGEX_INPUT and search(text) is not None
-
-    return _compile_string_test(name, match_one)
+    try:
+        found = compile_pattern(pattern)  # RE2: linear in the input, never backtracks
+    except ValueError as exc:  # parse_condition rejects this; a hand-built Leaf may not
+        raise ConfigError(name, f"invalid regex {pattern!r}: {exc}") from None
+    return _compile_string_test(name, found)
 
 
 def _compile_numeric(

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from avsb.server.evaluation_api import abc_routes
+from avsb.server.models import Audience
 from tests.integration.design import factories as f
-from tests.integration.evaluation_api.support import SdkKey, abc, bearer, keyed_project, signed
-from tests.support.servers import ApiClient, ServerFactory, new_org_client
+from tests.integration.evaluation_api.support import (
+    SdkKey,
+    abc,
+    bearer,
+    create_sdk_key,
+    keyed_project,
+    runtime,
+    settle,
+    signed,
+)
+from tests.support.servers import ApiClient, LiveServer, ServerFactory, new_org_client
 
 US_ADULT = {"country": {"user_attrs": ["US"]}, "age": {"user_attrs": ["18"]}}
 
@@ -99,7 +111,8 @@ class TestGetFeatureFlags:
         variant = _variant(basic["button"], relative["group_key"])
         assert relative["exp_key"] == basic["button"]["key"]
         assert relative["group_id"] == variant["group_id"]
-        assert relative["params"] == variant["params"]
+        # seed 002: the params of the flag's answer are {flag name: value}
+        assert relative["params"] == {flags["bound"]["key"]: variant["params"]["color"]}
         assert bound == {"name": flags["bound"]["key"], "value": variant["params"]["color"],
                          "relative_experiment": relative}  # fmt: skip
         assert data[flags["plain"]["key"]] == {
@@ -124,20 +137,29 @@ class TestRetCodes:
         assert answer.json()["ret_code"] == 101
 
     @pytest.mark.parametrize(
-        ("route", "body"),
+        ("route", "body", "field"),
         [
-            ("get_experiments", b"{not json"),
-            ("get_experiments", b"[1, 2]"),
-            ("get_experiments", {"unit_id": 7}),
-            ("get_experiments", {}),
-            ("get_experiments", {"unit_id": "u", "filter_options": []}),
-            ("get_experiments", {"unit_id": "u", "filter_options": {"layer_keys": "x"}}),
-            ("get_feature_flags", {"unit_id": "u"}),
-            ("get_feature_flags", {"unit_id": "u", "feature_names": [1]}),
+            ("get_experiments", b"{not json", None),
+            ("get_experiments", b"[1, 2]", None),
+            ("get_experiments", {"unit_id": 7}, "unit_id"),
+            ("get_experiments", {}, "unit_id"),
+            ("get_experiments", {"unit_id": "u", "filter_options": []}, "filter_options"),
+            ("get_experiments", {"unit_id": "u", "filter_options": {"layer_keys": "x"}},
+             "filter_options.layer_keys"),
+            ("get_feature_flags", {"unit_id": "u"}, "feature_names"),
+            ("get_feature_flags", {"unit_id": "u", "feature_names": [1]}, "feature_names"),
+            ("get_experiments", {"unit_id": "u", "profiles": ["age", "18"]}, "profiles"),
+            ("get_experiments", {"unit_id": "u", "profiles": {"age": "18"}}, "profiles.age"),
+            ("get_experiments", {"unit_id": "u", "profiles": {"age": {"user_attrs": "18"}}},
+             "profiles.age.user_attrs"),
+            ("get_feature_flags", {"unit_id": "u", "feature_names": [],
+                                   "profiles": {"country": {"user_attrs": ["US"]},
+                                                "age": {"user_attrs": [18]}}},
+             "profiles.age.user_attrs"),
         ],
-    )
-    def test_malformed_body__400_with_ret_code(
-        self, org: ApiClient, basic: f.Json, key: SdkKey, route: str, body: Any
+    )  # fmt: skip
+    def test_malformed_body__400_with_ret_code_and_field(
+        self, org: ApiClient, basic: f.Json, key: SdkKey, route: str, body: Any, field: str | None
     ) -> None:
         if isinstance(body, dict):
             body = httpx.Request("POST", "/", json={"project_id": basic["project"]["id"], **body})
@@ -146,6 +168,16 @@ class TestRetCodes:
         assert r.status_code == 400
         assert r.json()["ret_code"] == 0
         assert r.json()["msg"]
+        assert r.json().get("field") == field
+
+    def test_profile_without_user_attrs__attribute_absent(
+        self, org: ApiClient, basic: f.Json, key: SdkKey
+    ) -> None:
+        body = {"project_id": basic["project"]["id"], "unit_id": "u2",
+                "profiles": {"country": {}, "age": {"user_attrs": ["18"]}}}  # fmt: skip
+        answer = abc(org, "get_experiments", key, body).json()
+        assert answer["ret_code"] == 100
+        assert answer["exp_data"][basic["targeted"]["key"]]["group_id"] == -1
 
     def test_traffic_limit__102_with_retry_after(self, servers: ServerFactory) -> None:
         server = servers.start(evaluation_rate_limit_per_minute=60, evaluation_rate_limit_burst=1)
@@ -176,6 +208,57 @@ class TestRetCodes:
             server.stop()
         assert (abc_answer.status_code, abc_answer.json()["ret_code"]) == (413, 0)
         assert (ofrep.status_code, set(ofrep.json())) == (413, {"errorDetails"})
+
+    def test_config_not_compiled__105_retry_then_100(
+        self, org: ApiClient, live_server: LiveServer, servers: ServerFactory
+    ) -> None:
+        # Given: a project whose stored rule RE2 cannot compile (a lookahead saved before RE2
+        # refused it), so a server starting now has no compiled config for it
+        pid = f.create_project(org)["id"]
+        tree = {"attribute": "name", "operator": "regex", "value": "^a"}
+        audience = f.create_audience(org, pid, conditions=tree)
+        sdk = create_sdk_key(org, pid)
+        legacy = {**tree, "value": "^(?=a)"}
+        with runtime(live_server).db.transaction() as session:
+            stmt = update(Audience).where(Audience.id == audience["id"])
+            session.execute(stmt.values(conditions=legacy))
+        fresh = servers.start()
+        try:
+            with fresh.client() as client:
+                body = {"project_id": pid, "unit_id": "u1"}
+                # When: it is asked for the project
+                waiting = abc(client, "get_experiments", sdk, body)
+                # Then: 105, a server error to retry (seed 002), not 101 (fix the key)
+                assert (waiting.status_code, waiting.json()["ret_code"]) == (200, 105)
+                assert waiting.json()["msg"]
+                # and the other evaluation routes say 503 "retry", not "no such flag" / "no
+                # flags" (a client would serve its defaults as if they were the answers)
+                ofrep = client.post("/ofrep/v1/evaluate/flags/any", json={}, headers=bearer(sdk))
+                bulk = client.post("/ofrep/v1/evaluate/flags", json={}, headers=bearer(sdk))
+                config = client.get("/api/sdk/config", headers=bearer(sdk))
+                for refused in (ofrep, bulk, config):
+                    assert refused.status_code == 503, refused.text
+                    assert refused.headers["retry-after"] == "1"
+                assert config.json()["error"]["code"] == "config_not_ready"
+                patch = org.patch(org.org(f"/audiences/{audience['id']}"),
+                                  json={"conditions": tree})  # fmt: skip
+                assert patch.status_code == 200, patch.text
+                fresh.app.state.runtime.evaluation.cache.wait_idle(10.0)  # its change poll
+                deadline = time.monotonic() + 10
+                while (answer := abc(client, "get_experiments", sdk, body)).json()[
+                    "ret_code"
+                ] == 105 and time.monotonic() < deadline:
+                    time.sleep(0.1)
+        finally:
+            fresh.stop()
+        assert answer.json()["ret_code"] == 100
+
+    def test_deleted_project__101(self, org: ApiClient) -> None:
+        sdk = keyed_project(org)
+        assert org.delete(org.org(f"/projects/{sdk.project_id}")).status_code == 204
+        settle(org.server)
+        answer = abc(org, "get_experiments", sdk, {"project_id": sdk.project_id, "unit_id": "u"})
+        assert (answer.status_code, answer.json()["ret_code"]) == (200, 101)
 
     def test_server_error__104_without_details(
         self, org: ApiClient, basic: f.Json, key: SdkKey, monkeypatch: pytest.MonkeyPatch

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from tests.integration.evaluation_api.support import abc, create_sdk_key, settle
 from tests.integration.workspace.workspaces import PUBLIC_URL, SEGMENT_SIZE, build_workspace
 from tests.support.servers import ApiClient, new_org_client
 
@@ -37,14 +38,16 @@ def _listed(api: ApiClient, path: str, **params: Any) -> dict[str, dict[str, Any
 
 
 def _assignment_facts(api: ApiClient) -> dict[str, Any]:
-    """Everything the evaluator hashes with, per resource key (ids and group ids aside)."""
+    """Everything the evaluator hashes with and answers, per resource key (ids aside)."""
     experiments = {
         key: {
             "salt": e["salt"],
             "status": e["status"],
             "traffic_percent": e["traffic_percent"],
             "allocation": e["allocation"],
-            "variants": [{k: v[k] for k in ("key", "weight", "params")} for v in e["variants"]],
+            "variants": [
+                {k: v[k] for k in ("key", "weight", "params", "group_id")} for v in e["variants"]
+            ],
             "started_at": e["started_at"],
         }
         for key, e in _listed(api, "/experiments").items()
@@ -103,9 +106,27 @@ def test_export_import_export__equal_and_assignments_kept(api: ApiClient, live_s
             p["id"] for p in api.get(api.org("/projects")).json()["data"]
         }
 
-        # and every salt, bucket range and status the evaluator uses is the same
+        # and every salt, bucket range, status and group id the evaluator uses is the same,
+        # so the ABC API answers the same group ids to clients that stored them
         assert _assignment_facts(target) == _assignment_facts(api)
+        assert _abc_answers(target, live_server) == _abc_answers(api, live_server)
         _check_target(target)
+
+
+def _abc_answers(api: ApiClient, live_server: Any) -> list[dict[str, Any]]:
+    """What POST /abc/get_experiments answers units of project "checkout"."""
+    (project,) = [p for p in api.get(api.org("/projects")).json()["data"] if p["key"] == "checkout"]
+    key = create_sdk_key(api, project["id"])
+    settle(live_server)
+    profiles = {"country": {"user_attrs": ["US"]}, "age": {"user_attrs": ["30"]}}
+    answers = []
+    for i in range(20):
+        body = {"project_id": "checkout", "unit_id": f"u{i}", "profiles": profiles}
+        answer = abc(api, "get_experiments", key, body).json()
+        assert answer["ret_code"] == 100, answer
+        answers.append(answer["exp_data"])
+    assert any(a["group_id"] != -1 for layers in answers for a in layers.values())
+    return answers
 
 
 def _check_target(target: ApiClient) -> None:

@@ -130,3 +130,29 @@ def test_validate__deeply_nested_tree__a_problem_not_a_500(api: ApiClient) -> No
     paths = [p["path"] for p in result["problems"]]
     assert paths
     assert all(path.startswith("$.projects[0].audiences[0]") for path in paths)
+
+
+def test_validate__regex_not_re2__problem_at_each_pattern(api: ApiClient) -> None:
+    # Given: patterns RE2 cannot compile (lookaround, backreference) in every rule tree
+    document = minimal()
+    project = document["projects"][0]
+    leaf = {"attribute": "name", "operator": "regex", "value": "^(?=admin)"}
+    project["audiences"][0]["conditions"]["any"][1] = leaf
+    conditions = {"key": "named", "name": "Named", "type": "conditions",
+                  "conditions": {"all": [{**leaf, "value": "(a)\\1"}]}}  # fmt: skip
+    project["segments"].append(conditions)
+    plain = {"key": "plain", "type": "boolean", "default_value": False,
+             "rules": [{"conditions": leaf, "value": True}]}  # fmt: skip
+    project["flags"].append(plain)
+
+    result = _validate(api, document)
+
+    at = "$.projects[0]"
+    assert {(p["path"], p["code"]) for p in result["problems"]} == {
+        (f"{at}.audiences[0].conditions.any[1].value", "invalid_value"),
+        (f"{at}.segments[1].conditions.all[0].value", "invalid_value"),
+        (f"{at}.flags[1].rules[0].conditions.value", "invalid_value"),
+    }
+    imported = api.post(api.org("/workspace/import"), json=document)
+    assert imported.status_code == 422, imported.text
+    assert api.get(api.org("/projects")).json()["data"] == []

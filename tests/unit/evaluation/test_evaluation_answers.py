@@ -70,3 +70,16 @@ def test_sdk_evaluation__every_layer_and_flag(compiled: CompiledConfig) -> None:
     assert set(answer["experiments"]) == set(compiled.layer_keys)
     assert set(answer["flags"]) == set(compiled.flag_keys)
     json.dumps(answer)  # plain JSON throughout
+
+
+def test_abc_flags__relative_experiment_params__flag_name_to_value(
+    compiled: CompiledConfig,
+) -> None:
+    # seed 002: "params": {"my_colour": "red"} beside "value": "red", for any unit the
+    # experiment chose the value of
+    answers = [abc_flags(evaluate_flags(compiled, f"u{i}", None, ["my_colour"]))["my_colour"]
+               for i in range(50)]  # fmt: skip
+    chosen = [a for a in answers if a["relative_experiment"] is not None]
+    assert chosen
+    for answer in chosen:
+        assert answer["relative_experiment"]["params"] == {"my_colour": answer["value"]}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import time
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,12 @@ from avsb.evaluation.conditions import (
     Leaf,
     condition_to_dict,
     parse_condition,
+)
+from avsb.evaluation.patterns import (
+    MAX_PATTERN_LENGTH,
+    MAX_SEARCH_LENGTH,
+    compile_pattern,
+    pattern_problem,
 )
 from avsb.evaluation.semver import parse_semver
 from avsb.evaluation.targeting import SegmentDefinition, compile_condition, compile_segments
@@ -212,3 +220,39 @@ class TestValues:
     )
     def test_parse_number__value__expected(self, value: object, expected: float | None) -> None:
         assert parse_number(value) == expected
+
+
+class TestRegexPatterns:
+    """RE2: linear-time search, and patterns RE2 cannot run refused when a tree is parsed."""
+
+    def test_nested_quantifier__long_input__linear(self) -> None:
+        found = compile_pattern("^(a+)+$")
+        started = time.perf_counter()
+        assert not found("a" * (MAX_SEARCH_LENGTH - 1) + "!")
+        assert time.perf_counter() - started < 1.0  # backtracking: 2^4095 steps
+
+    @pytest.mark.parametrize(
+        ("pattern", "reason"),
+        [
+            ("(?=a)", "not a valid RE2 pattern"),
+            ("(a)\\1", "not a valid RE2 pattern"),
+            ("\ud800", "surrogate"),
+            ("(?i)(?:[\\p{L}\\d]{3,20}\\.){2,5}", "RE2 instructions|not a valid RE2"),
+            ("a" * (MAX_PATTERN_LENGTH + 1), "at most 512"),
+        ],
+    )
+    def test_pattern_problem__refused(self, pattern: str, reason: str) -> None:
+        problem = pattern_problem(pattern)
+        assert problem is not None
+        assert re.search(reason, problem)
+        with pytest.raises(ConfigError) as caught:
+            parse_condition({"attribute": "a", "operator": "regex", "value": pattern})
+        assert caught.value.path == "conditions.value"
+
+    def test_value_with_unpaired_surrogate__searched__no_error(self) -> None:
+        assert compile_pattern("^x")("x\ud800")
+        assert not compile_pattern("^y")("x\ud800")
+
+    def test_dollar__end_of_value_only__multiline_flag_for_lines(self) -> None:
+        assert not compile_pattern("^a$")("a\n")
+        assert compile_pattern("(?m)^a$")("a\n")

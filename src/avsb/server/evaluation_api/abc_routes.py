@@ -2,8 +2,10 @@
 
 Every answer is `{"ret_code", "msg", ...}`: 100 success, 101 no permission (bad signature,
 unknown or revoked key, or a project that is not the key's), 102 traffic limit, 103 no
-`project_id`, 104 server error; HTTP 200 throughout, except a body that is not a JSON object
-of the documented fields: HTTP 400 with ret_code 0 (unknown).
+`project_id`, 104 server error (an unexpected failure), 105 server error (the key's project
+has no compiled config yet: retry, as the seed advises for 104 and 105); HTTP 200 throughout,
+except a body that is not a JSON object of the documented fields: HTTP 400 with ret_code 0
+(unknown) and `field`, the path of the faulty field.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from avsb.evaluation import assign_experiments, attributes_from_profiles, evaluate_flags
@@ -26,7 +29,7 @@ from avsb.server.evaluation_api.asgi import (
     read_body,
     respond,
 )
-from avsb.server.evaluation_api.cache import CompiledProject
+from avsb.server.evaluation_api.cache import NOT_READY, CompiledProject
 from avsb.server.evaluation_api.state import EvaluationRuntime
 
 log = logging.getLogger("avsb.server.evaluation")
@@ -36,6 +39,7 @@ NO_PERMISSION = 101
 TRAFFIC_LIMIT = 102
 NO_PROJECT_ID = 103
 SERVER_ERROR = 104
+CONFIG_NOT_READY = 105
 UNKNOWN = 0
 
 
@@ -46,10 +50,19 @@ class AbcError(Exception):
         super().__init__(msg)
         self.ret_code, self.msg, self.status = ret_code, msg, status
         self.headers: HeaderList = []
+        self.field: str | None = None
+
+    def body(self) -> bytes:
+        failure: dict[str, object] = {"ret_code": self.ret_code, "msg": self.msg}
+        if self.field is not None:
+            failure["field"] = self.field
+        return orjson.dumps(failure)
 
 
-def _bad_request(msg: str) -> AbcError:
-    return AbcError(UNKNOWN, msg, status=400)
+def _bad_request(msg: str, field: str | None = None) -> AbcError:
+    error = AbcError(UNKNOWN, msg, status=400)
+    error.field = field
+    return error
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +79,28 @@ def _string_list(value: object, name: str, *, required: bool = False) -> list[st
     if value is None and not required:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _bad_request(f"{name} must be a list of strings.")
+        raise _bad_request(f"{name} must be a list of strings.", name)
     return value
+
+
+def _profiles(profiles: object) -> dict[str, object]:
+    """The attributes of `profiles` (`{attr: {"user_attrs": [strings]}}`); a malformed one is
+    refused with its path, never dropped (a dropped attribute silently changes targeting)."""
+    if profiles is None:
+        return {}
+    if not isinstance(profiles, dict):
+        raise _bad_request("profiles must be an object of {attr: {user_attrs: [...]}}.", "profiles")
+    for name, profile in profiles.items():
+        where = f"profiles.{name}"
+        if not isinstance(profile, dict):
+            raise _bad_request(f"{where} must be an object with user_attrs.", where)
+        values = profile.get("user_attrs")
+        if values is not None and not (
+            isinstance(values, list) and all(isinstance(v, str) for v in values)
+        ):
+            message = f"{where}.user_attrs must be a list of strings (convert numbers first)."
+            raise _bad_request(message, f"{where}.user_attrs")
+    return attributes_from_profiles(profiles)
 
 
 def _parse(raw: bytes) -> Mapping[str, object]:
@@ -83,7 +116,7 @@ def _parse(raw: bytes) -> Mapping[str, object]:
 def _experiments(call: AbcCall, ev: EvaluationRuntime) -> bytes:
     options = call.body.get("filter_options")
     if options is not None and not isinstance(options, dict):
-        raise _bad_request("filter_options must be an object.")
+        raise _bad_request("filter_options must be an object.", "filter_options")
     options = options or {}
     assignments = assign_experiments(
         call.project.compiled,
@@ -122,8 +155,7 @@ class AbcEndpoint:
             body, headers = await self._handle(EvalRequest(scope), receive)
             await respond(send, 200, body, headers)
         except AbcError as exc:
-            failure = {"ret_code": exc.ret_code, "msg": exc.msg}
-            await respond(send, exc.status, orjson.dumps(failure), exc.headers)
+            await respond(send, exc.status, exc.body(), exc.headers)
         except AvsbError as exc:  # reading the body: a chunked body over the size limit
             failure = {"ret_code": UNKNOWN, "msg": exc.message}
             await respond(send, exc.status_code, orjson.dumps(failure), error_headers(exc))
@@ -150,12 +182,15 @@ class AbcEndpoint:
             project = str(project)
         if not isinstance(project, str) or not project:
             raise AbcError(NO_PROJECT_ID, "project_id is required.")
-        compiled = self.ev.cache.get(principal.project_id or "")
+        own = principal.project_id or ""
+        compiled = self.ev.cache.get(own)
+        if compiled is None and await run_in_threadpool(self.ev.cache.is_pending, own):
+            raise AbcError(CONFIG_NOT_READY, NOT_READY)
         if compiled is None or not compiled.is_named(project):
             raise AbcError(NO_PERMISSION, f"This key has no access to project {project!r}.")
         unit_id = body.get("unit_id")
         if not isinstance(unit_id, str) or not unit_id:
-            raise _bad_request("unit_id must be a non-empty string.")
-        attributes = attributes_from_profiles(body.get("profiles"))
+            raise _bad_request("unit_id must be a non-empty string.", "unit_id")
+        attributes = _profiles(body.get("profiles"))
         answer = self.answer(AbcCall(compiled, unit_id, attributes, body), self.ev)
         return answer, rate_headers(decision)

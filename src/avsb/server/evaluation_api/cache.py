@@ -28,6 +28,9 @@ log = logging.getLogger("avsb.server.evaluation")
 SCOPE_PREFIX = "project:"
 RETRY_SECONDS = 1.0
 """How long a project whose rebuild failed (database unreachable) waits before a retry."""
+NOT_READY = "The project's configuration is not loaded yet; retry."
+"""What the evaluation routes answer while `ConfigCache.is_pending` (ABC 105, HTTP 503)."""
+RETRY = {"Retry-After": "1"}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -101,6 +104,14 @@ class ConfigCache(BackgroundLoop):
     def get(self, project_id: str) -> CompiledProject | None:
         """The compiled config of a project, or None when it is not compiled (no I/O)."""
         return self._entries.get(project_id)
+
+    def is_pending(self, project_id: str) -> bool:
+        """Whether a project without a compiled config exists (it is being compiled, the
+        database was unreachable, or its stored config failed to compile); reads the database."""
+        if project_id in self._entries:
+            return False
+        with self._db.session(write=False) as session:
+            return repository.project_exists(session, project_id)
 
     def on_change(self, scope: str, _version: int) -> None:
         """Change-watcher listener: schedule a rebuild of the project whose config changed."""

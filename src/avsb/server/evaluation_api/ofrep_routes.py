@@ -4,7 +4,8 @@ bulk `POST /ofrep/v1/evaluate/flags` (with `ETag` / `If-None-Match` -> 304).
 A success is `{key, value, reason, variant, metadata}` with an OpenFeature reason; a failure
 is `{key, errorCode, errorDetails}`: 404 FLAG_NOT_FOUND, 400 PARSE_ERROR (body not JSON),
 INVALID_CONTEXT, TARGETING_KEY_MISSING, TYPE_MISMATCH (a variant param that does not
-convert); 401 / 403 / 429 (with `Retry-After` in seconds) / 500 carry `{errorDetails}`.
+convert); 401 / 403 / 429 (with `Retry-After` in seconds) / 500 / 503 (the key's project
+has no compiled config yet, with `Retry-After`) carry `{errorDetails}`.
 Values of a number flag whose default is a float are always JSON floats (`1.0`), so typed
 float resolution works; other number flags keep integers as integers.
 """
@@ -16,6 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from avsb.evaluation import ErrorCode, FlagValue, evaluate_flags
@@ -29,7 +31,7 @@ from avsb.server.evaluation_api.asgi import (
     read_body,
     respond,
 )
-from avsb.server.evaluation_api.cache import CompiledProject, content_etag
+from avsb.server.evaluation_api.cache import NOT_READY, RETRY, CompiledProject, content_etag
 from avsb.server.evaluation_api.state import EvaluationRuntime
 from avsb.server.kit.etags import if_none_match_hits
 
@@ -108,7 +110,14 @@ class _OfrepEndpoint(ABC):
             error = OfrepError(exc.status_code, None, exc.message)
             error.headers = error_headers(exc)
             raise error from None
-        return self.ev.cache.get(principal.project_id or ""), rate_headers(decision)
+        own = principal.project_id or ""
+        project = self.ev.cache.get(own)
+        if project is None and await run_in_threadpool(self.ev.cache.is_pending, own):
+            # Not "flag not found" / "no flags": a client would take the defaults for answers.
+            error = OfrepError(503, None, NOT_READY)
+            error.headers = [(b"retry-after", RETRY["Retry-After"].encode())]
+            raise error
+        return project, rate_headers(decision)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = EvalRequest(scope)

@@ -27,6 +27,10 @@ def project_ids(session: Session) -> list[str]:
     return list(session.scalars(select(Project.id).order_by(Project.id)))
 
 
+def project_exists(session: Session, project_id: str) -> bool:
+    return session.scalar(select(Project.id).where(Project.id == project_id)) is not None
+
+
 def config_version(session: Session, project_id: str) -> int:
     """The change version of a project's evaluation config (0 before its first change)."""
     stmt = select(ChangeVersion.version).where(ChangeVersion.scope == config_scope(project_id))

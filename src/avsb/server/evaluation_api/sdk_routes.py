@@ -1,7 +1,8 @@
 """`GET /api/sdk/config` (the compiled config for in-process SDKs, ETag / 304) and
 `POST /api/sdk/evaluate` (every experiment and flag for one unit, typed values).
 
-Errors use the AvsB envelope `{"error": {code, message, details, request_id}}`.
+Errors use the AvsB envelope `{"error": {code, message, details, request_id}}`; 503
+`config_not_ready` (with `Retry-After`) while the key's project has no compiled config.
 """
 
 from __future__ import annotations
@@ -11,11 +12,18 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from avsb.evaluation import evaluate
 from avsb.evaluation.answers import sdk_evaluation
-from avsb.server.errors import AvsbError, InternalError, NotFound, ValidationFailed
+from avsb.server.errors import (
+    AvsbError,
+    InternalError,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from avsb.server.evaluation_api.asgi import (
     EvalRequest,
     HeaderList,
@@ -25,7 +33,7 @@ from avsb.server.evaluation_api.asgi import (
     read_body,
     respond,
 )
-from avsb.server.evaluation_api.cache import CompiledProject
+from avsb.server.evaluation_api.cache import NOT_READY, RETRY, CompiledProject
 from avsb.server.evaluation_api.state import EvaluationRuntime
 from avsb.server.kit.etags import if_none_match_hits
 
@@ -68,9 +76,12 @@ class _SdkEndpoint(ABC):
         try:
             principal = await self.ev.gate.bearer(request.token(), request.ip)
             headers = rate_headers(await self.ev.gate.admit(principal))
-            project = self.ev.cache.get(principal.project_id or "")
+            own = principal.project_id or ""
+            project = self.ev.cache.get(own)
+            if project is None and await run_in_threadpool(self.ev.cache.is_pending, own):
+                raise ServiceUnavailable(NOT_READY, code="config_not_ready", headers=RETRY)
             if project is None:
-                raise NotFound(f"Project {principal.project_id!r} has no compiled config yet.")
+                raise NotFound(f"Project {own!r} no longer exists.")
             await self._answer(Answering(project, request, headers), receive, send)
         except Exception as exc:
             if not isinstance(exc, AvsbError):

@@ -47,6 +47,16 @@ def group_ids(session: Session, experiment_id: str) -> dict[str, int]:
     return {str(key): int(group_id) for key, group_id in session.execute(stmt)}
 
 
+def taken_group_ids(session: Session, org_id: str, group_ids: Collection[int]) -> set[int]:
+    """Those of ``group_ids`` some variant of the organisation holds (or once held)."""
+    if not group_ids:
+        return set()
+    stmt = select(VariantGroupId.group_id).where(
+        VariantGroupId.org_id == org_id, VariantGroupId.group_id.in_(sorted(set(group_ids)))
+    )
+    return {int(group_id) for group_id in session.scalars(stmt)}
+
+
 def plans_stmt(experiment_id: str) -> Select[ExperimentPlan]:
     return select(ExperimentPlan).where(ExperimentPlan.experiment_id == experiment_id)
 

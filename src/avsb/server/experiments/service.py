@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Mapping, Set
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -28,6 +29,9 @@ from avsb.server.models.scoped import RESTORE_HOOKS
 from avsb.server.projects import service as project_service
 
 LIVE = frozenset({"running", "paused"})
+GROUP_ID_MIN = 1_000_000
+GROUP_ID_MAX = 2**31 - 1
+"""Group ids are drawn from [GROUP_ID_MIN, GROUP_ID_MAX]: 32-bit, exact in JSON everywhere."""
 FROZEN = ("key", "variants", "salt", "exclusion_group_id", "audience_id")
 _ROLES = ("primary", "secondary", "guardrail")
 
@@ -122,15 +126,45 @@ def check_editable(status: str, before: dict[str, Any], after: dict[str, Any]) -
         )
 
 
+def new_group_ids(
+    session: Session, org_id: str, count: int, avoid: Set[int] = frozenset()
+) -> list[int]:
+    """``count`` numbers no variant of the organisation holds (nor ``avoid``).
+
+    Random in [GROUP_ID_MIN, GROUP_ID_MAX], so concurrent creations in one organisation do not
+    race for a counter; a number once given is never given again in its organisation.
+    """
+    chosen: list[int] = []
+    while len(chosen) < count:
+        wanted = {
+            secrets.randbelow(GROUP_ID_MAX - GROUP_ID_MIN + 1) + GROUP_ID_MIN
+            for _ in range(count - len(chosen))
+        }
+        wanted -= avoid | set(chosen)
+        chosen += sorted(wanted - repository.taken_group_ids(session, org_id, wanted))
+    return chosen
+
+
 def with_group_ids(
-    session: Session, experiment: Experiment, variants: list[dict[str, Any]]
+    session: Session,
+    experiment: Experiment,
+    variants: list[dict[str, Any]],
+    preset: Mapping[str, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """``variants`` with their stable group ids; a new variant key gets a new id."""
+    """``variants`` with their stable group ids. A variant key the experiment never had gets
+    ``preset[key]`` (a workspace import: the caller checked it is free) or a new number."""
     known = repository.group_ids(session, experiment.id)
+    preset = preset or {}
+    keys = [key for key in dict.fromkeys(v["key"] for v in variants) if key not in known]
+    fresh = iter(new_group_ids(session, experiment.org_id, sum(k not in preset for k in keys)))
     rows = [
-        VariantGroupId(org_id=experiment.org_id, experiment_id=experiment.id, variant_key=key)
-        for key in dict.fromkeys(v["key"] for v in variants)
-        if key not in known
+        VariantGroupId(
+            org_id=experiment.org_id,
+            experiment_id=experiment.id,
+            variant_key=key,
+            group_id=preset[key] if key in preset else next(fresh),
+        )
+        for key in keys
     ]
     if rows:
         session.add_all(rows)
@@ -156,14 +190,21 @@ def _allocation(
     return group_service.allocate(session, experiment, group_id, percent)
 
 
-def create(session: Session, ctx: ChangeContext, body: ExperimentCreate) -> Experiment:
+def create(
+    session: Session,
+    ctx: ChangeContext,
+    body: ExperimentCreate,
+    *,
+    group_ids: Mapping[str, int] | None = None,
+) -> Experiment:
+    """A draft; ``group_ids`` (variant key -> number, free in the org) is a workspace import's."""
     refs.project_for(session, ctx.org_id, body.project_id)
     spec = body.model_dump()
     spec["salt"] = spec["salt"] or secrets.token_hex(8)
     _check_design(session, body.project_id, spec)
     experiment = Experiment(id=new_id("exp"), org_id=ctx.org_id, status="draft", **spec)
     _check_salt(session, experiment, experiment.salt)
-    experiment.variants = with_group_ids(session, experiment, spec["variants"])
+    experiment.variants = with_group_ids(session, experiment, spec["variants"], group_ids)
     group_id, percent = spec["exclusion_group_id"], spec["traffic_percent"]
     experiment.allocation = _allocation(session, experiment, group_id, percent)
     resources.create(session, ctx, experiment)

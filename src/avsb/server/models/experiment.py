@@ -61,16 +61,15 @@ Index("ix_experiments_project_id_status", Experiment.project_id, Experiment.stat
 
 
 class VariantGroupId(Base):
-    """One row per (experiment, variant key), never deleted: ids are never reused."""
+    """One row per (experiment, variant key), never deleted: a number is never reused in its
+    organisation. Numbers are unique per organisation (not server-wide), so a workspace import
+    keeps the numbers of its document."""
 
     __tablename__ = "variant_group_ids"
-    __table_args__ = (
-        UniqueConstraint("experiment_id", "variant_key"),
-        {"sqlite_autoincrement": True},
-    )
+    __table_args__ = (UniqueConstraint("experiment_id", "variant_key"),)
 
-    group_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    org_id: Mapped[str] = mapped_column(String(40), index=True)
+    org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    group_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     experiment_id: Mapped[str] = mapped_column(String(40))
     variant_key: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -22,6 +22,7 @@ from avsb.server.metrics import service as metric_service
 from avsb.server.segments import service as segment_service
 from avsb.server.templates import service as template_service
 from avsb.server.webhooks import service as webhook_service
+from avsb.server.workspace import group_ids
 from avsb.server.workspace.parsing import Item, Parsed, ProjectPart
 from avsb.server.workspace.problems import Problems, dotted, join
 
@@ -234,4 +235,5 @@ def check(parsed: Parsed, problems: Problems, *, allow_private: bool) -> None:
     _duplicates(projects, "key", problems, "The project key")
     for part in parsed.projects:
         _project(part, problems, allow_private)
+    group_ids.check(parsed, problems)
     _webhooks(parsed.webhooks, problems, allow_private)

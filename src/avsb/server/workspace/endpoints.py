@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import Body, Depends, Request
+from fastapi import Body, Depends, Query, Request
 from starlette.responses import Response
 
 from avsb.server.auth.principal import Principal
@@ -25,6 +25,15 @@ WorkspaceWrite = Annotated[Principal, Depends(require("workspace:write"))]
 Document = Annotated[
     dict[str, Any],
     Body(description="A workspace document as the export answers it: see WorkspaceDocument"),
+]
+
+
+OnGroupIdConflict = Annotated[
+    Literal["refuse", "renumber"],
+    Query(
+        description="When the organisation already holds a group id of the document: refuse "
+        "the import (409 group_id_conflict) or give those variants new numbers"
+    ),
 ]
 
 
@@ -68,9 +77,14 @@ def import_workspace(
     principal: WorkspaceWrite,
     session: SessionDep,
     request: Request,
+    on_group_id_conflict: OnGroupIdConflict = "refuse",
 ) -> Response:
     ctx = change_context(request, principal, org_id)
     result = workspace_service.import_document(
-        session, ctx, body, allow_private=_allow_private(request)
+        session,
+        ctx,
+        body,
+        allow_private=_allow_private(request),
+        on_group_id_conflict=on_group_id_conflict,
     )
     return one(request, result, status_code=201)

@@ -66,7 +66,10 @@ def _plan(plan: ExperimentPlan, names: Names) -> dict[str, Any]:
         "actor": {"type": plan.actor_type, "name": plan.actor_name},
         "metrics": metric_roles(content.get("metrics") or {}, names["metrics"]),
         "analysis": {k: v for k, v in content.items() if k not in ("metrics", "variants")},
-        "variants": [{"key": v["key"], "weight": v["weight"]} for v in content.get("variants", [])],
+        "variants": [
+            {"key": v["key"], "weight": v["weight"], "group_id": v.get("group_id")}
+            for v in content.get("variants", [])
+        ],
     }
 
 
@@ -84,7 +87,8 @@ def _decision(decision: Mapping[str, Any] | None, names: Names) -> dict[str, Any
 
 def _experiment(e: Experiment, names: Names, plans: Sequence[ExperimentPlan]) -> dict[str, Any]:
     out = _design(e.snapshot(), names)
-    out["variants"] = [{k: v[k] for k in ("key", "weight", "params")} for v in e.variants]
+    keep = ("key", "weight", "params", "group_id")  # group ids: kept by an import
+    out["variants"] = [{k: v[k] for k in keep} for v in e.variants]
     out.update(
         status=e.status,
         allocation=e.allocation,

@@ -42,6 +42,7 @@ from avsb.server.templates import service as template_service
 from avsb.server.templates.schemas import TemplateCreate
 from avsb.server.webhooks import service as webhook_service
 from avsb.server.webhooks.schemas import WebhookCreate
+from avsb.server.workspace import group_ids
 from avsb.server.workspace.parsing import Item, ProjectPart
 from avsb.server.workspace.problems import Problems
 from avsb.server.workspace.references import segments_in_tree
@@ -79,12 +80,21 @@ def import_webhook(
 class ProjectImport:
     """One project of the document: created resources' ids by kind and key."""
 
-    def __init__(self, session: Session, ctx: ChangeContext, counts: Counter[str]) -> None:
+    def __init__(
+        self,
+        session: Session,
+        ctx: ChangeContext,
+        counts: Counter[str],
+        numbers: Mapping[group_ids.Owner, int],
+    ) -> None:
         self.session = session
         self.ctx = ctx
         self.counts = counts
+        self.numbers = numbers
         self.ids: dict[str, dict[str, str]] = defaultdict(dict)
+        self.group_ids: dict[str, dict[str, int]] = {}
         self.project_id = ""
+        self.project_key = ""
 
     def _body(self, model: type[B], data: Mapping[str, Any], **refs: Any) -> B:
         """``model``'s create body from a document resource; ``refs`` replace its keys."""
@@ -112,7 +122,7 @@ class ProjectImport:
     def run(self, part: ProjectPart, data: Mapping[str, Any]) -> Project:
         spec = ProjectCreate.model_validate({k: data[k] for k in ProjectCreate.model_fields})
         project = project_service.create(self.session, self.ctx, spec.model_dump())
-        self.project_id = project.id
+        self.project_id, self.project_key = project.id, project.key
         self.counts["projects"] += 1
         items = part.items
         self.groups(items["exclusion_groups"])
@@ -164,14 +174,19 @@ class ProjectImport:
             self._created("metrics", item, metric.id)
 
     def experiments(self, items: list[Item]) -> dict[str, Experiment]:
-        """Drafts holding their exported bucket ranges; those with ranges go first, so the
-        ranges planned for the others are planned around them."""
+        """Drafts holding their exported bucket ranges and group ids; those with ranges go
+        first, so the ranges planned for the others are planned around them."""
         out: dict[str, Experiment] = {}
         for item in sorted(items, key=lambda i: i.data["allocation"] is None):
             data = item.data
+            numbers = group_ids.of_experiment(self.numbers, self.project_key, data["key"])
+            self.group_ids[data["key"]] = numbers
+            variants = [{k: v[k] for k in ("key", "weight", "params")} for v in data["variants"]]
             with located(item.path):
-                body = self._body(ExperimentCreate, data, **self._design(data))
-                experiment = experiment_service.create(self.session, self.ctx, body)
+                body = self._body(ExperimentCreate, data, variants=variants, **self._design(data))
+                experiment = experiment_service.create(
+                    self.session, self.ctx, body, group_ids=numbers
+                )
             if data["status"] == "archived":
                 experiment.allocation = None
             elif data["allocation"] is not None:
@@ -235,9 +250,11 @@ class ProjectImport:
         }
 
     def _plan(self, experiment: Experiment, plan: Mapping[str, Any]) -> ExperimentPlan:
-        """A plan version with ids for keys; variants get the experiment's new group ids."""
+        """A plan version with ids for keys; variants get the experiment's group ids (those of
+        the document, or new ones for a variant the document does not number)."""
         arms = [{"key": v["key"], "weight": v["weight"], "params": {}} for v in plan["variants"]]
-        numbered = experiment_service.with_group_ids(self.session, experiment, arms)
+        numbers = self.group_ids.get(experiment.key)
+        numbered = experiment_service.with_group_ids(self.session, experiment, arms, numbers)
         content = {
             "metrics": self._metrics(plan["metrics"]),
             **plan["analysis"],

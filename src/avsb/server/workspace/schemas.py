@@ -8,6 +8,7 @@ models are derived from the create bodies, so a field's rules are written once.
 
 from __future__ import annotations
 
+import copy
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, create_model
@@ -20,6 +21,7 @@ from avsb.server.experiments.schemas import (
     ExperimentDesign,
     MetricRoles,
     Status,
+    Variant,
 )
 from avsb.server.flags.schemas import MAX_RULES, FlagCreate, FlagRule
 from avsb.server.kit.schemas import Rfc3339, StrictModel
@@ -66,9 +68,25 @@ _DESIGN_REFS: dict[str, Any] = {
 }
 
 
+GroupId = Annotated[
+    int | None,
+    Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="The variant's stable number (ABC group_id): kept by an import, new if null",
+    ),
+]
+
+
+class WorkspaceVariant(Variant):
+    group_id: GroupId
+
+
 class WorkspacePlanVariant(StrictModel):
     key: Key
     weight: float
+    group_id: GroupId
 
 
 class WorkspacePlan(StrictModel):
@@ -97,8 +115,9 @@ Metric = _derive("WorkspaceMetric", MetricCreate, ())
 Experiment = _derive(
     "WorkspaceExperiment",
     ExperimentCreate,
-    _REFS,
+    (*_REFS, "variants"),
     **_DESIGN_REFS,
+    variants=(list[WorkspaceVariant], copy.copy(ExperimentCreate.model_fields["variants"])),
     status=(Status, "draft"),
     allocation=(list[BucketRange] | None, Field(default=None, max_length=10_000)),
     started_at=(Rfc3339 | None, None),
@@ -174,6 +193,19 @@ class WorkspaceImportedProject(BaseModel):
     id: str
 
 
+class RenumberedGroupId(BaseModel):
+    project: str = Field(description="Project key")
+    experiment: str = Field(description="Experiment key")
+    variant: str = Field(description="Variant key")
+    from_group_id: int = Field(description="The number in the document, held in this org")
+    to_group_id: int = Field(description="The new number the variant got")
+
+
 class WorkspaceImport(BaseModel):
     counts: dict[str, int] = Field(description="Resources created, by kind")
     projects: list[WorkspaceImportedProject]
+    renumbered_group_ids: list[RenumberedGroupId] = Field(
+        default_factory=list,
+        description="Group ids of the document this org already held, renumbered on request "
+        "(on_group_id_conflict=renumber); empty when every number was kept",
+    )
