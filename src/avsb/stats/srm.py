@@ -51,9 +51,10 @@ def _probabilities(observed: Sequence[float], weights: Sequence[float] | None) -
         return [1.0 / len(observed)] * len(observed)
     require(len(weights) == len(observed), "weights", "need one weight per observed count")
     require(all(math.isfinite(w) and w > 0 for w in weights), "weights", "must all be > 0")
-    total = math.fsum(weights)
-    require(math.isfinite(total), "weights", "their sum must be finite")
-    probabilities = [w / total for w in weights]
+    # Scaled by the largest weight first, so weights near the double range still add up.
+    largest = max(weights)
+    total = math.fsum(w / largest for w in weights)
+    probabilities = [w / largest / total for w in weights]
     require(all(p > 0 for p in probabilities), "weights", "are too far apart to compare")
     return probabilities
 
