@@ -188,6 +188,7 @@ class RatioStatistic:
         """Unit-level variance of the ratio by the delta method (so var(mean) = this / n)."""
         require(self.n >= 2, "n", f"need at least 2 units to estimate a variance, got {self.n}")
         n, mean_den = self.n, self.denominator_sum / self.n
+        require(mean_den != 0, "denominator_sum", "its mean per unit is too small for doubles")
         ratio = self.mean
         var_num = _centred(self.numerator_sum_squares, self.numerator_sum, self.numerator_sum, n)
         var_den = _centred(

@@ -210,6 +210,9 @@ class ComparisonResult(BaseModel):
     significant: bool
     difference_type: Literal["relative", "absolute"]
     test: str
+    notes: list[str] = Field(
+        default_factory=list, description="why the scale or the test differs from the request"
+    )
 
 
 class SrmSummary(BaseModel):
