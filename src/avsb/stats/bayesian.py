@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.polynomial import legendre
-from scipy import optimize, special
+from scipy import special
 
 from avsb.stats import _dist
 from avsb.stats.errors import StatsInputError, require
@@ -297,21 +297,42 @@ def _beta_var(a: float, b: float) -> float:
 def _beta_lift_interval(
     treatment: tuple[float, float], control_quantiles: np.ndarray, test: TestConfig, relative: bool
 ) -> Interval:
-    """Quantiles of the lift: root of P(lift <= d) = q, the CDF integrated over p_c.
+    """Quantiles of the lift: roots of P(lift <= d) = q, the CDF integrated over p_c.
 
-    Absolute: P(p_t <= p_c + d); relative: P(p_t <= p_c (1 + d)).
+    Absolute: P(p_t <= p_c + d); relative: P(p_t <= p_c (1 + d)). Newton steps on the CDF
+    (its derivative is the integrated Beta density), kept inside a shrinking bracket.
     """
+    a_t, b_t = treatment
+    x = control_quantiles
+    slope = x if relative else np.ones_like(x)
+    log_norm = float(special.betaln(a_t, b_t))
 
-    def cdf(d: float) -> float:
-        moved = control_quantiles * (1.0 + d) if relative else control_quantiles + d
-        return float(np.dot(_W, special.betainc(treatment[0], treatment[1], np.clip(moved, 0, 1))))
+    def cdf_pdf(d: float) -> tuple[float, float]:
+        moved = np.clip(x * (1.0 + d) if relative else x + d, 0.0, 1.0)
+        cdf = float(np.dot(_W, special.betainc(a_t, b_t, moved)))
+        inside = (moved > 0.0) & (moved < 1.0)
+        safe = np.where(inside, moved, 0.5)
+        log_pdf = special.xlogy(a_t - 1, safe) + special.xlog1py(b_t - 1, -safe) - log_norm
+        pdf = float(np.dot(_W, np.where(inside, np.exp(log_pdf), 0.0) * slope))
+        return cdf, pdf
 
-    low, high = (-1.0, 1.0)
-    if relative:
-        high = 1.0 / float(control_quantiles.min())  # p_t <= 1 <= p_c (1 + high) at every node
+    high = 1.0 / float(x.min()) if relative else 1.0  # where P(lift <= high) = 1 at every node
+    mean_t = a_t / (a_t + b_t)
+    centre = float(np.dot(_W, mean_t / x - 1.0)) if relative else float(np.dot(_W, mean_t - x))
 
     def quantile(q: float) -> float:
-        return float(optimize.brentq(lambda d: cdf(d) - q, low, high, xtol=1e-12, rtol=1e-10))
+        lo, hi, d = -1.0, high, centre
+        for _ in range(100):
+            cdf, pdf = cdf_pdf(d)
+            if cdf < q:
+                lo = d
+            else:
+                hi = d
+            step = d - (cdf - q) / pdf if pdf > 0 else math.nan
+            d = step if lo < step < hi else (lo + hi) / 2
+            if abs(cdf - q) < 1e-12 or hi - lo < 1e-13 * max(1.0, abs(d)):
+                break
+        return d
 
     if test.two_sided:
         return (quantile(test.alpha / 2), quantile(1 - test.alpha / 2))

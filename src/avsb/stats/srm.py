@@ -58,7 +58,7 @@ def _probabilities(observed: Sequence[float], weights: Sequence[float] | None) -
     require(
         min(weights) >= largest / MAX_WEIGHT_RATIO,
         "weights",
-        f"the largest is more than {MAX_WEIGHT_RATIO:.0e} times the smallest; no split is that uneven",
+        f"the largest is over {MAX_WEIGHT_RATIO:.0e} times the smallest: no split is that uneven",
     )
     total = math.fsum(w / largest for w in weights)
     probabilities = [w / largest / total for w in weights]
