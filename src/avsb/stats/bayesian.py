@@ -1,15 +1,16 @@
 """Bayesian readout: posterior of the lift, chance to win, expected losses, credible interval.
 
 0/1 metrics with a flat prior use the exact posteriors: each rate is Beta(1 + x, 1 + n - x)
-(uniform prior), and the chance to win, the expected losses and the interval of p_t - p_c (or
-p_t / p_c - 1) are integrals over the control rate done by 128-point Gauss–Legendre quadrature
-over its posterior's bulk (mean +- 12 SD): deterministic, no draws. Other metrics (and 0/1
-metrics with a normal prior on the lift) use the normal model of the absolute difference
-d = m_t - m_c, d_hat ~ N(d, SE^2) (as GrowthBook's gbstats effect model does); a prior
-N(mu0, s0^2) on the relative lift is a prior on d / m_c, so the model is solved in units of the control mean and the precisions add.
-The chance to win is P(d > 0) (or < 0 when lower is better), which does not depend on how the
-lift is shown; a relative credible interval is Fieller's interval for d / m_c under the joint
-normal posterior of (d, m_c).
+(uniform prior), and the chance to win, the expected losses and the interval of p_t - p_c
+(or p_t / p_c - 1) are integrals over the control rate, by 128-point Gauss–Legendre
+quadrature over its posterior's bulk (mean +- 12 SD): deterministic, no draws.
+
+Other metrics (and 0/1 metrics with a normal prior on the lift) use the normal model of the
+absolute difference d = m_t - m_c, d_hat ~ N(d, SE^2), as GrowthBook's gbstats effect model
+does. A prior N(mu0, s0^2) on the relative lift is a prior on d / m_c, so the model is solved
+in units of the control mean and the precisions add. The chance to win is P(d > 0) (or < 0
+when lower is better), which does not depend on how the lift is shown; a relative credible
+interval is Fieller's interval for d / m_c under the joint normal posterior of (d, m_c).
 """
 
 from __future__ import annotations
