@@ -262,3 +262,21 @@ def test_finding7__extreme_finite_input__422_never_500(
     api: ApiClient, path: str, body: Mapping[str, object]
 ) -> None:
     _error(api, path, body)
+
+
+def test_finding3__calculate_and_sensitivity_size_the_same_test(api: ApiClient) -> None:
+    body = {
+        "metric_type": "binary",
+        "baseline_value": 0.042,
+        "mde_pct": 5,
+        "expected_daily_traffic": 12000,
+        "audience_share_in_test": 0.6,
+    }
+    plan = _data(api, "/api/v1/calculate", body)
+    days = plan["total_sample_size"] / (12000 * 0.6)
+    sensitivity_body = {k: v for k, v in body.items() if k != "mde_pct"} | {"days": days}
+
+    found = _data(api, "/api/tools/sensitivity", sensitivity_body)
+
+    assert plan["sample_size_per_variant"] == [146639, 146639]
+    assert found["mde_pct"] == pytest.approx(5, rel=1e-4)
