@@ -228,34 +228,47 @@ def beta_binomial_test(
     """Beta(1, 1)-Binomial posteriors of both rates; summaries of the lift by quadrature.
 
     The lift is p_t - p_c, or p_t / p_c - 1 when `difference_type` is relative and the control
-    has a conversion (with none, E[1 / p_c] is infinite: the answer is absolute, with a note).
+    has at least 2 conversions (with fewer, E[1 / p_c] or E[1 / p_c^2] is infinite: the answer
+    is absolute, with a note). Every integral runs over the narrower posterior's nodes, where
+    the integrand (a CDF or partial moment of the wider one) is smooth.
     """
-    a_c, b_c = 1.0 + control.sum, 1.0 + control.n - control.sum
-    a_t, b_t = 1.0 + treatment.sum, 1.0 + treatment.n - treatment.sum
+    c = (1.0 + control.sum, 1.0 + control.n - control.sum)
+    t = (1.0 + treatment.sum, 1.0 + treatment.n - treatment.sum)
     notes: tuple[str, ...] = ()
     relative = difference_type == "relative"
-    if relative and control.sum <= 0:
+    if relative and control.sum < 2:
         relative = False
         notes = (
-            "relative lift needs control conversions (with none its posterior mean is "
-            "infinite): the effect is reported as the absolute difference of rates",
+            "relative lift needs at least 2 control conversions (with fewer its posterior "
+            "mean or variance is infinite): the effect is reported as the absolute difference",
         )
-    p_up = _chance_treatment_higher((a_c, b_c), (a_t, b_t))
-    x, w = _beta_nodes(a_c, b_c)  # the control rate's nodes and posterior weights
-    mean_t, mean_c = a_t / (a_t + b_t), a_c / (a_c + b_c)
-    # E[max(p_t - x, 0)] at each node x, from the Beta's partial first moment.
-    upside = mean_t * special.betaincc(a_t + 1, b_t, x) - x * special.betaincc(a_t, b_t, x)
-    if relative:
-        gain_up = float(np.dot(w, upside / x))
-        inverse_mean_c = (a_c + b_c - 1.0) / (a_c - 1.0)  # E[1 / p_c] for a_c > 1
-        delta = mean_t * inverse_mean_c - 1.0
-        sd = math.sqrt(
-            max(float(np.dot(w, _ratio_second_moment(a_t, b_t, x))) - (delta + 1) ** 2, 0.0)
+    outer_is_control = _beta_var(*c) <= _beta_var(*t)
+    nodes, w = _beta_nodes(*(c if outer_is_control else t))
+    mean_t, mean_c = t[0] / (t[0] + t[1]), c[0] / (c[0] + c[1])
+    if outer_is_control:  # x = p_c at the nodes; moments of p_t given p_t > x
+        p_up = float(np.dot(w, special.betaincc(t[0], t[1], nodes)))
+        upside = mean_t * special.betaincc(t[0] + 1, t[1], nodes) - nodes * special.betaincc(
+            t[0], t[1], nodes
         )
-    else:
+        gain_up = float(np.dot(w, upside / nodes if relative else upside))
+    else:  # y = p_t at the nodes; moments of p_c given p_c < y
+        below = special.betainc(c[0], c[1], nodes)
+        p_up = float(np.dot(w, below))
+        if relative:  # E[max(y / p_c - 1, 0)] = y E[1 / p_c; p_c < y] - P(p_c < y)
+            inverse = (c[0] + c[1] - 1.0) / (c[0] - 1.0)
+            upside = nodes * inverse * special.betainc(c[0] - 1, c[1], nodes) - below
+        else:  # E[max(y - p_c, 0)] = y P(p_c < y) - E[p_c; p_c < y]
+            upside = nodes * below - mean_c * special.betainc(c[0] + 1, c[1], nodes)
         gain_up = float(np.dot(w, upside))
+    if relative:
+        inverse_mean_c = (c[0] + c[1] - 1.0) / (c[0] - 1.0)  # E[1 / p_c]
+        inverse_square_c = inverse_mean_c * (c[0] + c[1] - 2.0) / (c[0] - 2.0) if c[0] > 2 else 0
+        second_t = t[0] * (t[0] + 1) / ((t[0] + t[1]) * (t[0] + t[1] + 1))
+        delta = mean_t * inverse_mean_c - 1.0
+        sd = math.sqrt(max(second_t * inverse_square_c - (delta + 1) ** 2, 0.0))
+    else:
         delta = mean_t - mean_c
-        sd = math.sqrt(_beta_var(a_t, b_t) + _beta_var(a_c, b_c))
+        sd = math.sqrt(_beta_var(*t) + _beta_var(*c))
     gain_down = gain_up - delta
     test = config.test
     if test.lower_is_better:
@@ -265,7 +278,7 @@ def beta_binomial_test(
     return BayesianResult(
         estimate=delta,
         posterior_sd=sd,
-        ci=_beta_lift_interval((a_t, b_t), (x, w), test, relative),
+        ci=_beta_lift_interval(c, t, (nodes, w, outer_is_control), (delta, sd), test, relative),
         chance_to_win=min(max(chance, 0.0), 1.0),
         risk_control=max(risk_control, 0.0),
         risk_variant=max(risk_variant, 0.0),
@@ -274,15 +287,6 @@ def beta_binomial_test(
         test="beta_binomial",
         notes=notes,
     )
-
-
-def _chance_treatment_higher(control: tuple[float, float], treatment: tuple[float, float]) -> float:
-    """P(p_t > p_c), integrating over the quantiles of the narrower posterior (smooth integrand)."""
-    if _beta_var(*treatment) < _beta_var(*control):
-        y, w = _beta_nodes(*treatment)
-        return float(np.dot(w, special.betainc(control[0], control[1], y)))
-    x, w = _beta_nodes(*control)
-    return float(np.dot(w, special.betaincc(treatment[0], treatment[1], x)))
 
 
 def _beta_nodes(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
@@ -299,52 +303,51 @@ def _beta_nodes(a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
     return x, w / w.sum()
 
 
-def _ratio_second_moment(a_t: float, b_t: float, x: np.ndarray) -> np.ndarray:
-    """E[p_t^2] / x^2 at each control node: the integrand of E[(p_t / p_c)^2]."""
-    second = a_t * (a_t + 1) / ((a_t + b_t) * (a_t + b_t + 1))
-    return np.asarray(second / (x * x))
-
-
 def _beta_var(a: float, b: float) -> float:
     return a * b / ((a + b) ** 2 * (a + b + 1))
 
 
+def _beta_cdf_pdf(a: float, b: float, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Beta(a, b) CDF and density at points (clipped to [0, 1]; density 0 outside (0, 1))."""
+    clipped = np.clip(points, 0.0, 1.0)
+    inside = (clipped > 0.0) & (clipped < 1.0)
+    safe = np.where(inside, clipped, 0.5)
+    log_pdf = special.xlogy(a - 1, safe) + special.xlog1py(b - 1, -safe) - special.betaln(a, b)
+    return special.betainc(a, b, clipped), np.where(inside, np.exp(log_pdf), 0.0)
+
+
 def _beta_lift_interval(
-    treatment: tuple[float, float],
-    control: tuple[np.ndarray, np.ndarray],
+    c: tuple[float, float],
+    t: tuple[float, float],
+    outer: tuple[np.ndarray, np.ndarray, bool],
+    moments: tuple[float, float],
     test: TestConfig,
     relative: bool,
 ) -> Interval:
-    """Quantiles of the lift: roots of P(lift <= d) = q, the CDF integrated over p_c.
+    """Quantiles of the lift: roots of P(lift <= d) = q, integrated over the outer posterior.
 
-    Absolute: P(p_t <= p_c + d); relative: P(p_t <= p_c (1 + d)). Newton steps on the CDF
-    (its derivative is the integrated Beta density), kept inside a shrinking bracket.
+    Over control nodes x: P(p_t <= x + d) (relative: x (1 + d)); over treatment nodes y:
+    P(p_c >= y - d) (relative: y / (1 + d)). Newton steps on the CDF (its derivative is the
+    integrated Beta density) from the normal guess, kept inside a shrinking bracket.
     """
-    a_t, b_t = treatment
-    x, w = control
-    slope = x if relative else np.ones_like(x)
-    log_norm = float(special.betaln(a_t, b_t))
+    nodes, w, outer_is_control = outer
 
     def cdf_pdf(d: float) -> tuple[float, float]:
-        moved = np.clip(x * (1.0 + d) if relative else x + d, 0.0, 1.0)
-        cdf = float(np.dot(w, special.betainc(a_t, b_t, moved)))
-        inside = (moved > 0.0) & (moved < 1.0)
-        safe = np.where(inside, moved, 0.5)
-        log_pdf = special.xlogy(a_t - 1, safe) + special.xlog1py(b_t - 1, -safe) - log_norm
-        pdf = float(np.dot(w, np.where(inside, np.exp(log_pdf), 0.0) * slope))
-        return cdf, pdf
+        if outer_is_control:
+            moved = nodes * (1.0 + d) if relative else nodes + d
+            cdf, pdf = _beta_cdf_pdf(*t, moved)
+            slope = nodes if relative else np.ones_like(nodes)
+            return float(np.dot(w, cdf)), float(np.dot(w, pdf * slope))
+        moved = nodes / (1.0 + d) if relative else nodes - d
+        cdf, pdf = _beta_cdf_pdf(*c, moved)
+        slope = nodes / (1.0 + d) ** 2 if relative else np.ones_like(nodes)
+        return float(np.dot(w, 1.0 - cdf)), float(np.dot(w, pdf * slope))
 
-    high = 1.0 / float(x.min()) if relative else 1.0  # where P(lift <= high) = 1 at every node
-    mean_t = a_t / (a_t + b_t)
-    centre = float(np.dot(w, mean_t / x - 1.0)) if relative else float(np.dot(w, mean_t - x))
-    spread = math.sqrt(_beta_var(a_t, b_t) + float(np.dot(w, (x - np.dot(w, x)) ** 2)))
-    if relative:
-        spread /= float(np.dot(w, x))
+    centre, spread = moments
 
     def quantile(q: float) -> float:
-        # Start from the normal approximation's quantile: a few Newton steps from the root.
-        lo, hi = -1.0, high
-        d = min(max(centre + _dist.normal_ppf(q) * spread, lo + 1e-12), hi - 1e-12)
+        lo, hi = -1.0, math.inf
+        d = max(centre + _dist.normal_ppf(q) * spread, -1.0 + 1e-12)
         for _ in range(200):
             cdf, pdf = cdf_pdf(d)
             if abs(cdf - q) < 1e-11 or hi - lo < 1e-14 * max(1.0, abs(d)):
@@ -354,7 +357,10 @@ def _beta_lift_interval(
             else:
                 hi = d
             step = d - (cdf - q) / pdf if pdf > 0 else math.nan
-            d = step if lo < step < hi else (lo + hi) / 2
+            if lo < step < hi:
+                d = step
+            else:  # bisect, or step out to find the upper end of the bracket
+                d = (lo + hi) / 2 if math.isfinite(hi) else max(2 * d - lo, d + 1.0)
         return d
 
     if test.two_sided:
