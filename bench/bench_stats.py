@@ -19,6 +19,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 from gbstats.bayesian.tests import EffectBayesianABTest, EffectBayesianConfig
@@ -181,15 +182,10 @@ def main() -> None:
             paths.append(
                 (
                     f"avsb analyze_metric, {method}, {kind}",
-                    lambda m=method, k=kind, d=data: run_avsb_analysis(d, m, k),
+                    partial(run_avsb_analysis, data, method, kind),
                 )
             )
-            paths.append(
-                (
-                    f"gbstats {method}, {kind}",
-                    lambda m=method, k=kind, d=data: run_gbstats(d, m, k),
-                )
-            )
+            paths.append((f"gbstats {method}, {kind}", partial(run_gbstats, data, method, kind)))
     paths.append(("scipy vectorised, one call over all", lambda: run_scipy_vectorised(pairs)))
 
     print(f"load average before: {_load()}")
