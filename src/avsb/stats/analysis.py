@@ -2,22 +2,27 @@
 
 The recipe: (1) turn each arm's sufficient statistics into an estimate (CUPED-adjusted and
 post-stratified when asked); (2) check the split for SRM; (3) compare each variant with the
-control by the chosen method, falling back to exact answers for 0/1 metrics with no control
-conversions; (4) correct the family of comparisons and widen the intervals to match.
+control by the chosen method: one test of the absolute difference, its effect and interval shown
+on the requested scale when that scale is meaningful (a relative lift needs a control mean
+clearly above 0; otherwise the answer is absolute with a note); 0/1 metrics with small expected
+counts get Fisher's exact test, and Bayesian 0/1 metrics the exact Beta posteriors; (4) correct
+the family of comparisons and widen the intervals to match.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from avsb.stats import _dist
 from avsb.stats import cuped as cuped_module
 from avsb.stats.bayesian import (
     BayesianConfig,
     BayesianResult,
     NormalPrior,
-    bayesian_test,
+    bayesian_contrast,
     beta_binomial_test,
 )
 from avsb.stats.errors import StatsInputError, require
@@ -27,16 +32,18 @@ from avsb.stats.frequentist import (
     EffectEstimate,
     Interval,
     TestConfig,
-    confidence_interval,
-    difference,
-    welch_test,
+    contrast,
+    fixed_contrast,
+    fixed_interval,
+    fixed_test,
 )
 from avsb.stats.multiple_testing import CorrectionMethod, MultipleTestingResult, correct
 from avsb.stats.sequential import (
     DEFAULT_TUNING_PARAMETER,
     SequentialConfig,
-    sequential_interval,
-    sequential_test,
+    sequential_contrast,
+    sequential_contrast_interval,
+    sequential_contrast_test,
 )
 from avsb.stats.srm import DEFAULT_SRM_THRESHOLD, SrmResult, srm_test
 from avsb.stats.statistics import (
@@ -93,6 +100,10 @@ class Comparison:
     significant: bool
     difference_type: DifferenceType
     test: str
+    notes: tuple[str, ...] = ()
+    # treatment - control on the metric's own scale: its sign is the direction of the effect
+    # whatever scale `estimate` is on (None when built by hand without it).
+    absolute_estimate: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +122,7 @@ class _Tested:
 
     result: EffectEstimate | BayesianResult
     interval_at: Callable[[float], Interval]
+    absolute_estimate: float
 
 
 def analyze_metric(cells: Cells, options: AnalysisOptions) -> MetricAnalysis:
@@ -166,9 +178,25 @@ def _finish(
     comparisons = []
     position = offset
     for index, item in enumerate(tested, start=1):
-        comparisons.append(_shape(index, item, family, position))
+        comparison = _shape(index, item, family, position)
+        _check_finite(comparison, index)
+        comparisons.append(comparison)
         position += isinstance(item.result, EffectEstimate)
     return MetricAnalysis(tuple(comparisons), srm, family, arms)
+
+
+def _check_finite(comparison: Comparison, index: int) -> None:
+    """No NaN or infinity leaves the engine: such a result means the input left double range."""
+    numbers = [comparison.estimate, comparison.standard_error]
+    numbers += [
+        v for v in (*comparison.ci, comparison.p_value, comparison.chance_to_win) if v is not None
+    ]
+    numbers += [v for v in (comparison.risk_control, comparison.risk_variant) if v is not None]
+    if not all(math.isfinite(v) for v in numbers):
+        raise StatsInputError(
+            f"strata.0.arms.{index}.sum_squares",
+            "the values are too large for double precision; rescale the metric",
+        )
 
 
 def _check_shape(cells: Cells, options: AnalysisOptions) -> None:
@@ -245,42 +273,62 @@ def _compare(
 ) -> _Tested:
     """Test arm `index` against arm 0 by the options' method."""
     test = options.test
-    if options.metric_type == "binary":
-        control, treatment = _pooled_counts(cells, 0), _pooled_counts(cells, index)
-        if needs_exact_test(control, treatment):
-            return _exact(control, treatment, options)
+    control_arm, treatment_arm = arms[0], arms[index]
+    absolute = treatment_arm.mean - control_arm.mean
     try:
-        diff = difference(arms[0], arms[index], test.difference_type)
+        if options.metric_type == "binary":
+            control, treatment = _pooled_counts(cells, 0), _pooled_counts(cells, index)
+            exact_posterior = not options.cuped and len(cells) == 1 and options.prior is None
+            if options.method == "bayesian" and exact_posterior:
+                config = BayesianConfig(test, None)
+                bayes = beta_binomial_test(control, treatment, config, test.difference_type)
+                return _Tested(bayes, lambda _alpha: bayes.ci, absolute)
+            if options.method != "bayesian" and needs_exact_test(control, treatment):
+                return _exact(control, treatment, options, absolute)
         if options.method == "bayesian":
-            config = BayesianConfig(test, options.prior)
-            bayes = bayesian_test(diff, arms[0].mean, config)
-            return _Tested(bayes, lambda _alpha: bayes.ci)
+            critical = _dist.normal_ppf(1 - test.alpha / 2 if test.two_sided else 1 - test.alpha)
+            item = contrast(control_arm, treatment_arm, test.difference_type, critical)
+            bayes = bayesian_contrast(item, BayesianConfig(test, options.prior))
+            if options.metric_type == "binary" and options.prior is not None:
+                note = "a normal prior on the lift was given: the normal model is used"
+                bayes = replace(bayes, notes=(*bayes.notes, note))
+            return _Tested(bayes, lambda _alpha: bayes.ci, absolute)
         if options.method == "sequential":
             sequential = SequentialConfig(test, options.sequential_tuning_parameter)
-            n = arms[0].n + arms[index].n
+            item = sequential_contrast(control_arm, treatment_arm, sequential)
             return _Tested(
-                sequential_test(diff, n, sequential),
-                lambda alpha: sequential_interval(diff, n, sequential, alpha),
+                sequential_contrast_test(item, sequential),
+                lambda alpha: sequential_contrast_interval(item, sequential, alpha),
+                absolute,
             )
+        item = fixed_contrast(control_arm, treatment_arm, test)
         return _Tested(
-            welch_test(diff, test),
-            lambda alpha: confidence_interval(diff, replace(test, alpha=alpha)),
+            fixed_test(item, test),
+            lambda alpha: fixed_interval(item, replace(test, alpha=alpha)),
+            absolute,
         )
     except StatsInputError as error:
         raise _locate(error, index) from None
 
 
 def _exact(
-    control: ProportionStatistic, treatment: ProportionStatistic, options: AnalysisOptions
+    control: ProportionStatistic,
+    treatment: ProportionStatistic,
+    options: AnalysisOptions,
+    absolute: float,
 ) -> _Tested:
-    """The 0/1 fallback: Fisher + Newcombe, or Beta–Binomial posteriors when Bayesian."""
+    """The small-count 0/1 test: Fisher + Newcombe on the absolute difference of rates."""
     test = options.test
-    if options.method == "bayesian":
-        bayes = beta_binomial_test(control, treatment, BayesianConfig(test, options.prior))
-        return _Tested(bayes, lambda _alpha: bayes.ci)
+    result = exact_test(control, treatment, test)
+    note = (
+        "some cell of the 2x2 table expects fewer than 5 units: Fisher's exact test on the "
+        "absolute difference of rates"
+    )
+    result = replace(result, notes=(note,))
     return _Tested(
-        exact_test(control, treatment, test),
+        result,
         lambda alpha: newcombe_interval(control, treatment, replace(test, alpha=alpha)),
+        absolute,
     )
 
 
@@ -324,6 +372,8 @@ def _shape(
             significant=result.significant,
             difference_type=result.difference_type,
             test=result.test,
+            notes=result.notes,
+            absolute_estimate=item.absolute_estimate,
         )
     adjusted, ci, significant = None, result.ci, result.significant
     if correction is not None:
@@ -343,6 +393,8 @@ def _shape(
         significant=significant,
         difference_type=result.difference_type,
         test=result.test,
+        notes=result.notes,
+        absolute_estimate=item.absolute_estimate,
     )
 
 

@@ -63,7 +63,7 @@ def simulate_thompson(
         draws = rng.beta(
             config.prior_alpha + wins, config.prior_beta + losses, size=(config.batch_size, arms)
         )
-        counts = np.bincount(np.argmax(draws, axis=1), minlength=arms)
+        counts = np.bincount(_argmax_random_ties(draws, rng), minlength=arms)
         converted = rng.binomial(counts, rates)
         wins += converted
         losses += counts - converted
@@ -80,6 +80,17 @@ def simulate_thompson(
         posterior_means=tuple(float(m) for m in means),
         best_arm=int(np.argmax(rates)),
     )
+
+
+def _argmax_random_ties(draws: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each row's largest column, ties broken uniformly at random (seeded by `rng`).
+
+    Plain argmax takes the first of equal draws, which sends every tie to the lowest arm (and
+    draws do tie: a posterior piled up at 0 or 1 returns exactly 0.0 or 1.0).
+    """
+    top = draws == draws.max(axis=1, keepdims=True)
+    keys = np.where(top, rng.random(draws.shape), -1.0)
+    return np.asarray(np.argmax(keys, axis=1))
 
 
 def uniform_regret(true_rates: Sequence[float], units: int) -> float:

@@ -27,6 +27,7 @@ from avsb.stats.statistics import (
     ArmEstimate,
     RatioAdjustedStatistic,
     RegressionAdjustedStatistic,
+    checked_arm,
     estimate_arm,
 )
 
@@ -35,7 +36,11 @@ def cuped_theta(arms: Sequence[RegressionAdjustedStatistic]) -> float:
     """The pooled regression slope of outcome on covariate; 0 when the covariate never varies."""
     require(len(arms) >= 1, "arms", "need at least one arm")
     cross = sum(arm.centred_cross for arm in arms if arm.n)
-    spread = sum(arm.covariate_sum_squares - arm.covariate_sum**2 / arm.n for arm in arms if arm.n)
+    spread = sum(
+        arm.covariate_sum_squares - arm.covariate_sum * (arm.covariate_sum / arm.n)
+        for arm in arms
+        if arm.n
+    )
     # Relative to the raw sum of squares, a spread this small is rounding noise, not variance.
     scale = sum(arm.covariate_sum_squares for arm in arms)
     if spread <= 1e-12 * max(scale, 1.0):
@@ -57,9 +62,9 @@ def cuped_adjust(stat: RegressionAdjustedStatistic, theta: float, centre: float)
     var_y = stat.post.variance
     var_x = stat.pre.variance
     cov_xy = stat.centred_cross / (n - 1)
-    unit_variance = max(var_y + theta**2 * var_x - 2 * theta * cov_xy, 0.0)
+    unit_variance = max(var_y + theta * theta * var_x - 2 * theta * cov_xy, 0.0)
     mean = stat.mean - theta * (stat.covariate_sum / n - centre)
-    return ArmEstimate(mean, unit_variance / n, float(n - 1), n)
+    return checked_arm(ArmEstimate(mean, unit_variance / n, float(n - 1), n))
 
 
 def cuped_estimates(arms: Sequence[RegressionAdjustedStatistic]) -> tuple[ArmEstimate, ...]:

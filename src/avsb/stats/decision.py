@@ -74,11 +74,24 @@ class Decision:
     reasons: tuple[Reason, ...]
 
 
+def direction(comparison: Comparison) -> float:
+    """The effect as treatment - control on the metric's own scale when known.
+
+    Its sign is the direction of the change whatever scale the estimate is shown on, so a
+    relative lift against a negative control mean can never flip better into worse.
+    """
+    if comparison.absolute_estimate is not None:
+        return comparison.absolute_estimate
+    return comparison.estimate
+
+
 def verdict(comparison: Comparison, lower_is_better: bool) -> Verdict:
     """better / worse when significant in that direction (metric direction applied), else flat."""
     if not comparison.significant:
         return "flat"
-    return "better" if directional(comparison.estimate, lower_is_better) > 0 else "worse"
+    if comparison.chance_to_win is not None:  # Bayesian: the posterior says which way
+        return "better" if comparison.chance_to_win > 0.5 else "worse"
+    return "better" if directional(direction(comparison), lower_is_better) > 0 else "worse"
 
 
 def decide(inputs: DecisionInput) -> Decision:
@@ -111,7 +124,7 @@ def decide(inputs: DecisionInput) -> Decision:
         return Decision("keep_running", None, tuple(reasons))
     if not winners:
         return Decision("no_ship", None, tuple(reasons))
-    best = max(winners, key=lambda c: directional(c.estimate, primary.lower_is_better))
+    best = max(winners, key=lambda c: directional(direction(c), primary.lower_is_better))
     return Decision("ship", keys[best.variant_index], tuple(reasons))
 
 
@@ -187,5 +200,6 @@ __all__ = [
     "StoppingKind",
     "StoppingRule",
     "decide",
+    "direction",
     "verdict",
 ]

@@ -1,8 +1,8 @@
 """Exact small-count answers for 0/1 metrics: Fisher's exact test and Newcombe's interval.
 
-Used when an arm has no conversions (with none in the control the relative lift is undefined;
-with none in the variant its delta-method SE is 0) or neither arm varies: instead of returning
-no answer, the comparison switches to the absolute difference of rates.
+Used when some cell of the 2x2 table expects fewer than 5 units (Cochran's rule, symmetric in
+the arms and in conversions vs non-conversions), where the normal approximation fails; the
+comparison is then on the absolute difference of rates.
 """
 
 from __future__ import annotations
@@ -99,12 +99,21 @@ def exact_test(
     )
 
 
+# Cochran's rule: the normal approximation needs every expected cell of the 2x2 table >= 5.
+MIN_EXPECTED_COUNT = 5.0
+
+
 def needs_exact_test(control: ProportionStatistic, treatment: ProportionStatistic) -> bool:
-    """True when an arm has no conversions or neither arm varies: no normal approximation."""
-    # No control conversions: the relative lift is undefined; none in the variant: its
-    # delta-method SE is 0.
-    degenerate = all(s.sum in (0, s.n) for s in (control, treatment))
-    return control.sum == 0 or treatment.sum == 0 or degenerate
+    """True when some cell of the 2x2 table expects fewer than 5 units under no difference.
+
+    The smallest expected cell is min(n_c, n_t) * min(conversions, non-conversions) / n, so the
+    rule treats the two arms alike and conversions like non-conversions: relabelling either
+    never changes which test runs (0/100 vs 3/100 and 100/100 vs 97/100 both get Fisher).
+    """
+    total = control.n + treatment.n
+    successes = control.sum + treatment.sum
+    smallest = min(control.n, treatment.n) * (min(successes, total - successes) / total)
+    return smallest < MIN_EXPECTED_COUNT
 
 
 def _log_binomial(n: float, k: np.ndarray | np.float64) -> np.ndarray:
@@ -113,6 +122,7 @@ def _log_binomial(n: float, k: np.ndarray | np.float64) -> np.ndarray:
 
 
 __all__ = [
+    "MIN_EXPECTED_COUNT",
     "exact_test",
     "fisher_exact_log_p",
     "needs_exact_test",

@@ -1,14 +1,19 @@
-"""Fixed-horizon frequentist comparison: Welch's t-test on the absolute or relative lift.
+"""Fixed-horizon frequentist comparison: one Welch t-test on the absolute difference.
 
-The difference of two independent arm means has variance v_t + v_c (each var(mean)); the
-relative lift m_t / m_c - 1 has, by the delta method, variance v_t / m_c^2 + m_t^2 v_c / m_c^4.
-Either way the degrees of freedom are Welch–Satterthwaite's over the two variance terms.
+The difference of two independent arm means has variance v_t + v_c (each var(mean)) and
+Welch–Satterthwaite degrees of freedom. That test gives the one p-value of a comparison,
+whatever scale the effect is shown on. A relative lift m_t / m_c - 1 is shown with Fieller's
+(1954) interval, the set of ratios r for which m_t - r m_c = 0 is not rejected: it excludes 0
+exactly when the absolute test rejects, and it misses evenly on both sides where the
+symmetric delta-method interval (variance v_t / m_c^2 + m_t^2 v_c / m_c^4) leans low. A control
+mean that is <= 0, or not clearly away from 0, has no meaningful relative lift: the comparison is
+then reported on the absolute scale with a note saying why.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from avsb.stats import _dist
@@ -71,6 +76,7 @@ class EffectEstimate:
     difference_type: DifferenceType
     test: str
     df: float | None = None
+    notes: tuple[str, ...] = ()
 
 
 def difference(
@@ -90,10 +96,111 @@ def difference(
             "control.mean", "relative lift is undefined when the control mean is 0"
         )
     mc, mt = control.mean, treatment.mean
-    term_t = treatment.variance / mc**2
-    term_c = mt**2 * control.variance / mc**4
+    # Ratios first, then squares: no intermediate m^4 to overflow.
+    se_t = math.sqrt(treatment.variance) / mc
+    se_c = mt / mc * math.sqrt(control.variance) / mc
+    term_t, term_c = se_t * se_t, se_c * se_c
     df = satterthwaite_df([(term_t, treatment.df), (term_c, control.df)])
     return Difference(mt / mc - 1.0, term_t + term_c, df, "relative")
+
+
+@dataclass(frozen=True, slots=True)
+class Contrast:
+    """A variant against the control: the absolute difference (what is tested) and the scale
+    the effect is reported on (`scale`), with notes saying why a requested scale was changed."""
+
+    control: ArmEstimate
+    treatment: ArmEstimate
+    absolute: Difference
+    scale: DifferenceType
+    notes: tuple[str, ...] = ()
+
+
+def contrast(
+    control: ArmEstimate, treatment: ArmEstimate, requested: DifferenceType, critical: float
+) -> Contrast:
+    """Treatment vs control; relative only when the control mean is > 0 and, at the test's
+    critical value, clearly away from 0 (else Fieller's set is unbounded): absolute otherwise."""
+    absolute = difference(control, treatment, "absolute")
+    check_finite_difference(absolute)
+    if requested == "absolute":
+        return Contrast(control, treatment, absolute, "absolute")
+    mean = control.mean
+    if mean <= 0:
+        note = (
+            f"relative lift needs a positive control mean (got {mean:.6g}): the effect is "
+            "reported as the absolute difference, so its sign always means treatment - control"
+        )
+        return Contrast(control, treatment, absolute, "absolute", (note,))
+    if critical * math.sqrt(control.variance) >= mean:
+        note = (
+            f"the control mean {mean:.6g} is within {critical:.3g} standard errors of 0, so the "
+            "relative lift is unbounded: the effect is reported as the absolute difference"
+        )
+        return Contrast(control, treatment, absolute, "absolute", (note,))
+    return Contrast(control, treatment, absolute, "relative")
+
+
+def check_finite_difference(diff: Difference) -> None:
+    """Raise StatsInputError when the difference or its variance left double range."""
+    if not (math.isfinite(diff.estimate) and math.isfinite(diff.variance)):
+        raise StatsInputError(
+            "variance", "the values are too large for double precision; rescale the metric"
+        )
+
+
+def ratio_bounds(
+    q: float, sn: float, sd: float, corr: float, critical: float
+) -> tuple[float, float] | None:
+    """Fieller's (1954) bounds for N / D, in units of D's mean (so D's mean is 1).
+
+    q = mean(N) / mean(D), sn and sd the SDs of N and D over mean(D), corr their correlation:
+    the set {r : |q - r| <= critical * sd(N - r D)} solved as a quadratic in r. None when it
+    is unbounded (critical * sd >= 1: D is not clearly away from 0).
+    """
+    a = 1.0 - (critical * sd) * (critical * sd)
+    if a <= 0.0 or critical * sd >= 1.0:
+        return None
+    centre = q - critical * critical * corr * sn * sd
+    # The discriminant, rearranged as a sum of squares so it never goes negative or overflows.
+    half = critical * math.hypot(
+        sn * math.sqrt(a * max(1.0 - corr * corr, 0.0)), sd * q - corr * sn
+    )
+    return ((centre - half) / a, (centre + half) / a)
+
+
+def relative_interval(
+    item: Contrast, critical_two_sided: float, critical_one_sided: float, config: TestConfig
+) -> Interval:
+    """Fieller interval of the relative lift at the given critical values (None = open end).
+
+    Written for N = m_t - m_c and D = m_c, whose correlation is -sqrt(v_c / (v_t + v_c)).
+    """
+    mean = item.control.mean
+    se_diff = math.hypot(math.sqrt(item.treatment.variance), math.sqrt(item.control.variance))
+    se_control = math.sqrt(item.control.variance)
+    corr = -se_control / se_diff if se_diff > 0 else 0.0
+    q = item.absolute.estimate / mean
+    moments = (q, se_diff / mean, se_control / mean, corr)
+    return fieller_interval(moments, critical_two_sided, critical_one_sided, config)
+
+
+def fieller_interval(
+    moments: tuple[float, float, float, float],
+    critical_two_sided: float,
+    critical_one_sided: float,
+    config: TestConfig,
+) -> Interval:
+    """Two- or one-sided Fieller interval of N / D; moments = (q, sn, sd, corr) as in
+    `ratio_bounds`; an unbounded set gives None ends."""
+    critical = critical_two_sided if config.two_sided else critical_one_sided
+    bounds = ratio_bounds(*moments, critical)
+    lower, upper = (None, None) if bounds is None else bounds
+    if config.two_sided:
+        return (lower, upper)
+    if config.lower_is_better:
+        return (None, upper)
+    return (lower, None)
 
 
 def check_variance(diff: Difference) -> None:
@@ -141,6 +248,42 @@ def welch_test(diff: Difference, config: TestConfig) -> EffectEstimate:
     )
 
 
+def t_critical(alpha: float, df: float) -> tuple[float, float]:
+    """(two-sided, one-sided) critical values of Student's t with df degrees of freedom."""
+    return _dist.t_ppf(1.0 - alpha / 2, df), _dist.t_ppf(1.0 - alpha, df)
+
+
+def fixed_contrast(control: ArmEstimate, treatment: ArmEstimate, config: TestConfig) -> Contrast:
+    """The contrast a fixed-horizon test reports, deciding the scale at the test's level."""
+    df = difference(control, treatment, "absolute").df
+    two, one = t_critical(config.alpha, df)
+    return contrast(control, treatment, config.difference_type, two if config.two_sided else one)
+
+
+def fixed_interval(item: Contrast, config: TestConfig) -> Interval:
+    """The Welch interval on the contrast's scale at level 1 - config.alpha."""
+    if item.scale == "absolute":
+        return confidence_interval(item.absolute, config)
+    two, one = t_critical(config.alpha, item.absolute.df)
+    return relative_interval(item, two, one, config)
+
+
+def fixed_test(item: Contrast, config: TestConfig) -> EffectEstimate:
+    """Welch's t-test of the absolute difference; effect and interval on the contrast's scale."""
+    tested = welch_test(item.absolute, config)
+    if item.scale == "absolute":
+        return replace(tested, notes=item.notes)
+    relative = difference(item.control, item.treatment, "relative")
+    return replace(
+        tested,
+        estimate=relative.estimate,
+        standard_error=relative.standard_error,
+        ci=fixed_interval(item, config),
+        difference_type="relative",
+        notes=item.notes,
+    )
+
+
 def compare(
     control: MetricStatistic, treatment: MetricStatistic, config: TestConfig
 ) -> EffectEstimate:
@@ -151,10 +294,11 @@ def compare(
             arms.append(estimate_arm(stat))
         except StatsInputError as error:
             raise error.within(role) from None
-    return welch_test(difference(arms[0], arms[1], config.difference_type), config)
+    return fixed_test(fixed_contrast(arms[0], arms[1], config), config)
 
 
 __all__ = [
+    "Contrast",
     "Difference",
     "DifferenceType",
     "EffectEstimate",
@@ -163,7 +307,15 @@ __all__ = [
     "check_variance",
     "compare",
     "confidence_interval",
+    "contrast",
     "difference",
     "directional",
+    "fieller_interval",
+    "fixed_contrast",
+    "fixed_interval",
+    "fixed_test",
+    "ratio_bounds",
+    "relative_interval",
+    "t_critical",
     "welch_test",
 ]

@@ -1,6 +1,7 @@
 """Planning: sample size, duration and sensitivity for the test the analysis will run.
 
-The analysis runs an unpooled (Welch) test, so planning uses the same variance: for arms with
+The analysis tests every comparison once, by Welch's unpooled test of the absolute difference
+(whatever scale the lift is shown on), so planning sizes that same test: for arms with
 traffic shares f_c, f_t and N units in all, var(effect) = K / N with
 K = var_c / f_c + var_t / f_t (var = p(1 - p) for a 0/1 metric, sd^2 otherwise). With
 lambda = |delta| sqrt(N / K) the power of a two-sided test is
@@ -239,7 +240,11 @@ def _plan(
     comparisons = traffic.variants_count - 1
     alpha = comparison_alpha(config, traffic.variants_count)
     sides = "two-sided" if config.two_sided else "one-sided"
-    test = "unpooled two-proportion z-test" if metric == "binary" else "Welch z-test"
+    test = (
+        "unpooled two-proportion z-test of the absolute difference"
+        if metric == "binary"
+        else "Welch z-test of the absolute difference"
+    )
     correction = f", Bonferroni over {comparisons} comparisons" if alpha < config.alpha else ""
     return SampleSizePlan(
         sample_size_per_variant=per_variant,

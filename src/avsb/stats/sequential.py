@@ -11,22 +11,30 @@ always-valid p-value is min(1, 1 / M). One-sided tests mix over a half-normal in
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from scipy import optimize, special
 
 from avsb.stats import _dist
 from avsb.stats.errors import require
 from avsb.stats.frequentist import (
+    Contrast,
     Difference,
     EffectEstimate,
     Interval,
     TestConfig,
     check_variance,
+    contrast,
+    difference,
     directional,
+    relative_interval,
 )
+from avsb.stats.statistics import ArmEstimate
 
 DEFAULT_TUNING_PARAMETER = 5000.0
+# The units to be narrowest at: fewer than one unit or more than any experiment has is no setting.
+MIN_TUNING = 1.0
+MAX_TUNING = 1e15
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +45,12 @@ class SequentialConfig:
     tuning_parameter: float = DEFAULT_TUNING_PARAMETER
 
     def __post_init__(self) -> None:
-        require(self.tuning_parameter > 0, "sequential_tuning_parameter", "must be > 0")
+        tuning = self.tuning_parameter
+        require(
+            MIN_TUNING <= tuning <= MAX_TUNING,
+            "sequential_tuning_parameter",
+            f"must be in [{MIN_TUNING:g}, {MAX_TUNING:g}] units, got {tuning}",
+        )
 
 
 def sequential_rho(alpha: float, tuning_parameter: float) -> float:
@@ -48,7 +61,8 @@ def sequential_rho(alpha: float, tuning_parameter: float) -> float:
 
 def _mixing(n: int, config: SequentialConfig) -> float:
     """a = rho^2 n, the mixture's weight on the data so far."""
-    return sequential_rho(config.test.alpha, config.tuning_parameter) ** 2 * n
+    rho = sequential_rho(config.test.alpha, config.tuning_parameter)
+    return rho * rho * n
 
 
 def _log_mixture(z: float, a: float, two_sided: bool) -> float:
@@ -111,9 +125,57 @@ def sequential_test(diff: Difference, n: int, config: SequentialConfig) -> Effec
     )
 
 
+def sequential_critical(n: int, config: SequentialConfig, alpha: float | None = None) -> float:
+    """The boundary in standard errors after n units: the sequential 'critical value'."""
+    require(n >= 2, "n", f"need at least 2 units, got {n}")
+    test = config.test
+    level = test.alpha if alpha is None else alpha
+    return _boundary(_mixing(n, config), level, test.two_sided)
+
+
+def sequential_contrast(
+    control: ArmEstimate, treatment: ArmEstimate, config: SequentialConfig
+) -> Contrast:
+    """The contrast a sequential test reports, the scale decided at its current boundary."""
+    n = control.n + treatment.n
+    return contrast(control, treatment, config.test.difference_type, sequential_critical(n, config))
+
+
+def sequential_contrast_interval(
+    item: Contrast, config: SequentialConfig, alpha: float | None = None
+) -> Interval:
+    """Always-valid interval on the contrast's scale (relative: Fieller at the boundary)."""
+    n = item.control.n + item.treatment.n
+    if item.scale == "absolute":
+        return sequential_interval(item.absolute, n, config, alpha)
+    critical = sequential_critical(n, config, alpha)
+    return relative_interval(item, critical, critical, config.test)
+
+
+def sequential_contrast_test(item: Contrast, config: SequentialConfig) -> EffectEstimate:
+    """Always-valid p-value of the absolute difference; effect and interval on the item's scale."""
+    n = item.control.n + item.treatment.n
+    tested = sequential_test(item.absolute, n, config)
+    if item.scale == "absolute":
+        return replace(tested, notes=item.notes)
+    relative = difference(item.control, item.treatment, "relative")
+    return replace(
+        tested,
+        estimate=relative.estimate,
+        standard_error=relative.standard_error,
+        ci=sequential_contrast_interval(item, config),
+        difference_type="relative",
+        notes=item.notes,
+    )
+
+
 __all__ = [
     "DEFAULT_TUNING_PARAMETER",
     "SequentialConfig",
+    "sequential_contrast",
+    "sequential_contrast_interval",
+    "sequential_contrast_test",
+    "sequential_critical",
     "sequential_interval",
     "sequential_rho",
     "sequential_test",

@@ -21,6 +21,8 @@ from avsb.stats.errors import require
 DEFAULT_SRM_THRESHOLD = 0.001
 # Prior concentration of the Dirichlet around the configured split (as in Optimizely's ssrm).
 DEFAULT_CONCENTRATION = 10_000.0
+# Beyond this ratio of weights an arm expects less than 1e-12 of the traffic: no real split.
+MAX_WEIGHT_RATIO = 1e12
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +53,15 @@ def _probabilities(observed: Sequence[float], weights: Sequence[float] | None) -
         return [1.0 / len(observed)] * len(observed)
     require(len(weights) == len(observed), "weights", "need one weight per observed count")
     require(all(math.isfinite(w) and w > 0 for w in weights), "weights", "must all be > 0")
-    total = math.fsum(weights)
-    require(math.isfinite(total), "weights", "their sum must be finite")
-    probabilities = [w / total for w in weights]
-    require(all(p > 0 for p in probabilities), "weights", "are too far apart to compare")
+    # Scaled by the largest weight first, so weights near the double range still add up.
+    largest = max(weights)
+    require(
+        min(weights) >= largest / MAX_WEIGHT_RATIO,
+        "weights",
+        f"the largest is over {MAX_WEIGHT_RATIO:.0e} times the smallest: no split is that uneven",
+    )
+    total = math.fsum(w / largest for w in weights)
+    probabilities = [w / largest / total for w in weights]
     return probabilities
 
 

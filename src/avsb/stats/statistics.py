@@ -23,8 +23,12 @@ def _check_finite(**values: float) -> None:
 
 
 def _centred(sum_xy: float, sum_x: float, sum_y: float, n: int) -> float:
-    """The centred cross product sum((x - mean x)(y - mean y)) from raw sums."""
-    return sum_xy - sum_x * sum_y / n
+    """The centred cross product sum((x - mean x)(y - mean y)) from raw sums.
+
+    sum_x * (sum_y / n), not sum_x * sum_y / n: the product of two sums overflows long before
+    the centred value does (|sum_x * mean_y| <= sqrt(sum_x^2 sum_y^2) by Cauchy–Schwarz).
+    """
+    return sum_xy - sum_x * (sum_y / n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,14 +188,15 @@ class RatioStatistic:
         """Unit-level variance of the ratio by the delta method (so var(mean) = this / n)."""
         require(self.n >= 2, "n", f"need at least 2 units to estimate a variance, got {self.n}")
         n, mean_den = self.n, self.denominator_sum / self.n
+        require(mean_den != 0, "denominator_sum", "its mean per unit is too small for doubles")
         ratio = self.mean
         var_num = _centred(self.numerator_sum_squares, self.numerator_sum, self.numerator_sum, n)
         var_den = _centred(
             self.denominator_sum_squares, self.denominator_sum, self.denominator_sum, n
         )
         cov = _centred(self.cross_sum, self.numerator_sum, self.denominator_sum, n)
-        linearised = (var_num - 2 * ratio * cov + ratio**2 * var_den) / (n - 1)
-        return max(linearised / mean_den**2, 0.0)
+        linearised = (var_num - 2 * ratio * cov + ratio * ratio * var_den) / (n - 1)
+        return max(linearised / mean_den / mean_den, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,13 +318,26 @@ def estimate_arm(stat: MetricStatistic) -> ArmEstimate:
         stat = stat.post
     elif isinstance(stat, RatioAdjustedStatistic):
         stat = stat.ratio
-    return ArmEstimate(stat.mean, stat.variance / stat.n, float(stat.n - 1), stat.n)
+    return checked_arm(ArmEstimate(stat.mean, stat.variance / stat.n, float(stat.n - 1), stat.n))
+
+
+TOO_LARGE = "the values are too large for double precision; rescale the metric (e.g. to thousands)"
+
+
+def checked_arm(arm: ArmEstimate) -> ArmEstimate:
+    """The estimate itself, or StatsInputError when its mean or variance left double range."""
+    require(math.isfinite(arm.mean) and math.isfinite(arm.variance), "sum_squares", TOO_LARGE)
+    return arm
 
 
 def satterthwaite_df(components: list[tuple[float, float]]) -> float:
     """Welch–Satterthwaite df of a sum of variance terms [(variance, df)], inf if all are 0."""
-    total = sum(v for v, _ in components)
-    denominator = sum(v * v / df for v, df in components if v > 0)
+    # Scaled by the largest term so squaring never overflows or underflows.
+    largest = max((v for v, _ in components), default=0.0)
+    if not largest > 0.0 or not math.isfinite(largest):
+        return math.inf
+    total = sum(v / largest for v, _ in components)
+    denominator = sum((v / largest) ** 2 / df for v, df in components if v > 0)
     if denominator <= 0.0:
         return math.inf
     return total * total / denominator
@@ -334,6 +352,7 @@ __all__ = [
     "RegressionAdjustedStatistic",
     "SampleMeanStatistic",
     "StatsInputError",
+    "checked_arm",
     "estimate_arm",
     "satterthwaite_df",
 ]

@@ -194,13 +194,16 @@ class TestErrors:
 
         assert caught.value.field == "strata.0.arms.1.sum_squares"
 
-    def test_relative_lift_of_zero_mean_control__names_difference_type(self) -> None:
+    def test_relative_lift_of_zero_mean_control__answers_absolute_with_a_note(self) -> None:
+        # Was: a StatsInputError on difference_type. A zero control mean has no relative lift,
+        # but the absolute difference is still a valid answer; the note says why.
         arms = [SampleMeanStatistic(10, 0.0, 10.0), SampleMeanStatistic(10, 5.0, 12.0)]
 
-        with pytest.raises(StatsInputError) as caught:
-            analyze_metric([arms], AnalysisOptions())
+        result = analyze_metric([arms], AnalysisOptions()).comparisons[0]
 
-        assert caught.value.field == "difference_type"
+        assert result.difference_type == "absolute"
+        assert result.estimate == pytest.approx(0.5)
+        assert "positive control mean" in result.notes[0]
 
     def test_wrong_statistic_type__raises(self) -> None:
         with pytest.raises(StatsInputError, match="ProportionStatistic"):

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from avsb.stats import (
+    AnalysisOptions,
     BanditConfig,
     Comparison,
     DecisionInput,
     MetricResult,
+    SampleMeanStatistic,
     StatsInputError,
     StoppingRule,
+    analyze_metric,
     decide,
     simulate_thompson,
     srm_test,
@@ -174,3 +179,39 @@ class TestDecision:
         )
 
         assert decision.decision == "no_ship"
+
+
+class TestDirectionNeverInverted:
+    """Finding 1 of issue #11: a negative control mean must not turn "better" into "worse"."""
+
+    @pytest.mark.parametrize("method", ["frequentist", "bayesian", "sequential"])
+    def test_negative_means_higher_is_better__ships(self, method: str) -> None:
+        control = SampleMeanStatistic(1000, -4950.0, 4950.0 * 4.95 + 999 * 4.0)
+        variant = SampleMeanStatistic(1000, -4000.0, 4000.0 * 4.0 + 999 * 4.0)
+        options = AnalysisOptions(method=method)  # type: ignore[arg-type]
+        analysis = analyze_metric([[control, variant]], options)
+        stopping = StoppingRule(
+            "sequential" if method == "sequential" else "fixed_horizon", 2000, 2000
+        )
+
+        decision = decide(
+            DecisionInput(
+                ("control", "a"),
+                MetricResult("score", analysis.comparisons),
+                analysis.srm,
+                stopping,
+            )
+        )
+
+        assert decision.decision == "ship"
+        assert decision.variant == "a"
+
+    def test_relative_estimate_against_its_absolute_sign__absolute_wins(self) -> None:
+        # A hand-built relative lift of -19% whose absolute difference is +0.95.
+        flipped = replace(_comparison(1, -0.19, True), absolute_estimate=0.95)
+
+        decision = decide(
+            DecisionInput(("control", "a"), MetricResult("m", (flipped,)), BALANCED, REACHED)
+        )
+
+        assert decision.decision == "ship"

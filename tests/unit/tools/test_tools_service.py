@@ -8,7 +8,6 @@ import pytest
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
-from avsb.server.errors import ValidationFailed
 from avsb.server.tools import schemas, service
 from avsb.stats import SampleMeanStatistic, TestConfig, compare
 
@@ -146,22 +145,20 @@ class TestAnalyze:
 
         assert adjusted["standard_error"] < plain["standard_error"]
 
-    def test_relative_lift_of_zero_control__tool_input_error_at_difference_type(self) -> None:
+    def test_relative_lift_of_zero_control__absolute_answer_with_note(self) -> None:
+        # Was a 422 at difference_type: a zero control mean has no relative lift, but the
+        # absolute difference is a valid answer, so the tool gives it and says why.
         variants = [
             {"key": "control", "n": 10, "sum": 0.0, "sum_squares": 10.0},
             {"key": "b", "n": 10, "sum": 5.0, "sum_squares": 12.0},
         ]
 
-        with pytest.raises(service.ToolInputError) as caught:
-            _analyze(metric_type="continuous", variants=variants)
+        result = _analyze(metric_type="continuous", variants=variants)
 
-        error = caught.value
-        assert isinstance(error, ValidationFailed)
-        assert isinstance(error, service.ToolInputError)
-        assert error.status_code == 422
-        assert error.code == "validation_error"
-        assert error.path == "difference_type"
-        assert error.details["fields"][0]["path"] == "difference_type"
+        (comparison,) = result["comparisons"]
+        assert comparison["difference_type"] == "absolute"
+        assert comparison["estimate"] == pytest.approx(0.5)
+        assert "positive control mean" in comparison["notes"][0]
 
     def test_matches_direct_engine_call(self) -> None:
         variants = [

@@ -47,7 +47,7 @@ class VariantStats(_Request):
     """One arm's sufficient statistics; which fields count depends on the metric type."""
 
     key: str = Field(min_length=1, max_length=200)
-    n: int = Field(ge=2, description="units in the arm; at least 2")
+    n: int = Field(ge=2, le=10**15, description="units in the arm; 2 to 10^15")
     sum: float = 0.0
     sum_squares: float | None = Field(None, ge=0, description="required for continuous")
     covariate_sum: float = 0.0
@@ -151,24 +151,29 @@ def _check_variant(metric: MetricType, v: VariantStats, loc: Loc, errors: _Error
     elif metric == "continuous":
         if v.sum_squares is None:
             errors.add((*loc, "sum_squares"), "required for a continuous metric", None)
-        elif v.sum_squares < v.sum**2 / v.n * (1 - 1e-9):
+        elif v.sum_squares < v.sum * (v.sum / v.n) * (1 - 1e-9):
             errors.add((*loc, "sum_squares"), "must be >= sum^2 / n", v.sum_squares)
     elif v.denominator_sum == 0:
         errors.add((*loc, "denominator_sum"), "must be nonzero for a ratio", v.denominator_sum)
 
 
 def _unit_variance(metric: MetricType, v: VariantStats) -> float:
+    """The spread sum((y - mean)^2), 0 when it is rounding noise; products ordered so a
+    large sum gives inf (caught later as a clear error), never an OverflowError."""
     if metric == "ratio":
         n, ratio = v.n, v.numerator_sum / v.denominator_sum
+        residual = v.numerator_sum - ratio * v.denominator_sum
         spread = (
             v.numerator_sum_squares
             - 2 * ratio * v.numerator_denominator_cross_sum
-            + ratio**2 * v.denominator_sum_squares
-        ) - (v.numerator_sum - ratio * v.denominator_sum) ** 2 / n
-        scale = v.numerator_sum_squares + ratio**2 * v.denominator_sum_squares
+            + ratio * ratio * v.denominator_sum_squares
+        ) - residual * (residual / n)
+        scale = v.numerator_sum_squares + ratio * ratio * v.denominator_sum_squares
     else:
         squares = v.sum_squares or 0.0
-        spread, scale = squares - v.sum**2 / v.n, squares
+        spread, scale = squares - v.sum * (v.sum / v.n), squares
+    if math.isnan(spread):
+        return math.inf
     return 0.0 if spread <= 1e-12 * max(scale, 1e-300) else spread
 
 
@@ -205,6 +210,9 @@ class ComparisonResult(BaseModel):
     significant: bool
     difference_type: Literal["relative", "absolute"]
     test: str
+    notes: list[str] = Field(
+        default_factory=list, description="why the scale or the test differs from the request"
+    )
 
 
 class SrmSummary(BaseModel):
@@ -319,7 +327,7 @@ class SensitivityResult(BaseModel):
 
 
 class SrmRequest(_Request):
-    observed: list[Annotated[int, Field(ge=0)]] = Field(min_length=2, max_length=100)
+    observed: list[Annotated[int, Field(ge=0, le=10**15)]] = Field(min_length=2, max_length=100)
     weights: list[PositiveFloat] | None = None
     threshold: Level = 0.001
     sequential: bool = Field(False, description="decide by the anytime-valid sequential test")

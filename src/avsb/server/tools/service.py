@@ -48,18 +48,18 @@ def analyze(req: schemas.AnalyzeRequest) -> schemas.AnalyzeResult:
     groups = req.groups()
     keys = [v.key for v in groups[0][1]]
     cells = [[_statistic(req, v, (*loc, i)) for i, v in enumerate(vs)] for loc, vs in groups]
-    options = analysis.AnalysisOptions(
-        metric_type=req.metric_type,
-        method=req.method,
-        test=TestConfig(req.alpha, req.two_sided, req.lower_is_better, req.difference_type),
-        prior=None if req.prior is None else NormalPrior(req.prior.mean, req.prior.sd),
-        sequential_tuning_parameter=req.sequential_tuning_parameter,
-        cuped=req.cuped,
-        correction=req.correction,
-        srm_weights=None if req.weights is None else tuple(req.weights),
-        srm_threshold=req.srm_threshold,
-    )
     try:
+        options = analysis.AnalysisOptions(
+            metric_type=req.metric_type,
+            method=req.method,
+            test=TestConfig(req.alpha, req.two_sided, req.lower_is_better, req.difference_type),
+            prior=None if req.prior is None else NormalPrior(req.prior.mean, req.prior.sd),
+            sequential_tuning_parameter=req.sequential_tuning_parameter,
+            cuped=req.cuped,
+            correction=req.correction,
+            srm_weights=None if req.weights is None else tuple(req.weights),
+            srm_threshold=req.srm_threshold,
+        )
         result = analysis.analyze_metric(cells, options)
     except StatsInputError as error:
         raise ToolInputError(
@@ -135,6 +135,7 @@ def comparison_result(keys: list[str], c: analysis.Comparison) -> schemas.Compar
         significant=c.significant,
         difference_type=c.difference_type,
         test=c.test,
+        notes=list(c.notes),
     )
 
 
