@@ -129,7 +129,15 @@ def delete(session: Session, ctx: ChangeContext, obj: Revisioned) -> None:
         session, ctx, action, (obj.__resource_type__, obj.id), audit.diff(obj.snapshot(), None)
     )
     session.delete(obj)
-    _flush(session, obj)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a foreign key still points here: not a uniqueness clash
+        kind = obj.__resource_type__.replace("_", " ")
+        raise Conflict(
+            f"The {kind} is still referenced by other resources; remove those first.",
+            code="still_referenced",
+            details={"resource": obj.__resource_type__},
+        ) from exc
 
 
 def list_revisions(session: Session, obj: Revisioned) -> list[Revision]:

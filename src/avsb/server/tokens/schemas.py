@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from avsb.server.auth.scopes import is_valid
+from avsb.server.kit.idempotency import SECRET_FIELD
 from avsb.server.kit.schemas import Rfc3339, StrictModel
 
 MAX_GRACE_SECONDS = 7 * 24 * 3600
@@ -66,4 +67,7 @@ class TokenOut(BaseModel):
 
 
 class TokenCreated(TokenOut):
-    token: str = Field(description="The secret: shown once, never again")
+    token: str = Field(
+        description="The secret: shown once, never again (never stored for an idempotent replay)",
+        json_schema_extra=SECRET_FIELD,
+    )
