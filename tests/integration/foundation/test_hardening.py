@@ -137,6 +137,16 @@ class TestNoEscalationThroughTokens:
         assert f.fields(r) == ["scopes"]
 
 
+def test_token_patch__null_fields_422_not_500(api: ApiClient) -> None:
+    """Found by schemathesis: ``scopes: null`` was a 500."""
+    target = _token(api, ["projects:read"])
+    for field in ("scopes", "name", "description"):
+        r = api.patch(api.org(f"/tokens/{target['id']}"), json={field: None})
+        assert f.fields(r) == [field]
+    cleared = api.patch(api.org(f"/tokens/{target['id']}"), json={"expires_at": None})
+    assert cleared.status_code == 200, cleared.text
+
+
 class TestNoSecretsAtRest:
     """Item 3: an answer carrying a secret is never kept in the idempotency records."""
 
