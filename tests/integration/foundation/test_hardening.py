@@ -147,6 +147,39 @@ def test_token_patch__null_fields_422_not_500(api: ApiClient) -> None:
     assert cleared.status_code == 200, cleared.text
 
 
+class TestNoEscalationThroughWebhooks:
+    """Same class as item 1: a subscription delivers data, so it needs the right to read it."""
+
+    def test_webhooks_write_alone__cannot_subscribe_to_experiments(self, api: ApiClient) -> None:
+        only = _token(api, ["webhooks:write"])
+        with _as(api, only["token"]) as c:
+            for events, missing in [
+                (["*"], ["experiments:read", "flags:read", "results:read"]),
+                (["experiment.started"], ["experiments:read"]),
+                (["srm.detected", "flag.updated"], ["flags:read", "results:read"]),
+            ]:
+                r = c.post(api.org("/webhooks"), json={"url": PUBLIC_URL, "event_types": events})
+                assert _refused(r, 403, "scope_escalation")["details"]["scopes"] == missing
+            ok = c.post(
+                api.org("/webhooks"), json={"url": PUBLIC_URL, "event_types": ["webhook.test"]}
+            )
+            assert ok.status_code == 201, ok.text
+
+    def test_redirecting_or_rekeying_a_subscription__needs_its_rights(self, api: ApiClient) -> None:
+        hook = api.post(api.org("/webhooks"), json={"url": PUBLIC_URL, "event_types": ["*"]})
+        hook_id = hook.json()["data"]["id"]
+        only = _token(api, ["webhooks:write"])
+        with _as(api, only["token"]) as c:
+            moved = c.patch(api.org(f"/webhooks/{hook_id}"), json={"url": PUBLIC_URL + "/mine"})
+            _refused(moved, 403, "scope_escalation")
+            _refused(c.post(api.org(f"/webhooks/{hook_id}/rotate-secret")), 403, "scope_escalation")
+        assert api.get(api.org(f"/webhooks/{hook_id}")).json()["data"]["url"] == PUBLIC_URL
+        able = _token(api, ["webhooks:write", "experiments:read", "flags:read", "results:read"])
+        with _as(api, able["token"]) as c:
+            moved = c.patch(api.org(f"/webhooks/{hook_id}"), json={"url": PUBLIC_URL + "/b"})
+            assert moved.status_code == 200, moved.text
+
+
 class TestNoSecretsAtRest:
     """Item 3: an answer carrying a secret is never kept in the idempotency records."""
 
@@ -437,3 +470,40 @@ class TestDeleteStillReferenced:
         assert error["details"]["used_by"] == [made["id"]]
         assert made["id"] in error["message"]
         assert "unique" not in error["message"]
+
+
+def test_foreign_key_violations__named_as_such(api: ApiClient, database: Database) -> None:
+    """The fallback under the services' own checks, on the real database: a foreign key that
+    still points at a deleted row is ``still_referenced``, one pointing nowhere on insert is
+    ``reference_missing``; neither is the "same unique fields" answer of a unique clash."""
+    from avsb.server.errors import Conflict
+    from avsb.server.kit import resources
+    from avsb.server.kit.context import system_context
+    from avsb.server.kit.ids import new_id
+    from avsb.server.models import Metric, Project
+
+    project = f.create_project(api)
+    metric = f.create_metric(api, project["id"])
+    ctx = system_context(api.org_id)
+    with database.session(write=True) as session:
+        row = session.get(Project, project["id"])
+        assert row is not None
+        with pytest.raises(Conflict) as refused:
+            resources.delete(session, ctx, row)
+        assert refused.value.code == "still_referenced"
+        session.rollback()
+    with database.session(write=True) as session:
+        orphan = Metric(
+            id=new_id("met"),
+            org_id=api.org_id,
+            project_id="prj_gone",
+            key=f.unique("k"),
+            name="n",
+            type="binary",
+            event_name="e",
+        )
+        with pytest.raises(Conflict) as missing:
+            resources.create(session, ctx, orphan)
+        assert missing.value.code == "reference_missing"
+        session.rollback()
+    assert api.get(api.org(f"/metrics/{metric['id']}")).status_code == 200

@@ -52,10 +52,22 @@ async def read_in_org(
     return rows[0]
 
 
+def _is_foreign_key(exc: IntegrityError) -> bool:
+    """A foreign-key violation (PostgreSQL SQLSTATE 23503, SQLite's message), not a unique one."""
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) == "23503" or "FOREIGN KEY constraint" in str(orig)
+
+
 def _flush(session: Session, obj: Revisioned) -> None:
     try:
         session.flush()
     except IntegrityError as exc:
+        if _is_foreign_key(exc):  # what it refers to went away meanwhile
+            raise Conflict(
+                f"A resource this {obj.__resource_type__} refers to no longer exists.",
+                code="reference_missing",
+                details={"resource": obj.__resource_type__},
+            ) from exc
         raise Conflict(
             f"A {obj.__resource_type__} with the same unique fields already exists.",
             details={"resource": obj.__resource_type__},
