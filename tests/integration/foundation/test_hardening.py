@@ -269,14 +269,23 @@ class TestKeysAndReferences:
         body = {**base, "body": {"variants": f.variants(), "metrics": {"primary": [mine["id"]]}}}
         assert api.post(api.org("/templates"), json=body).status_code == 201
 
-    def test_delete_project__revokes_its_sdk_keys(self, api: ApiClient) -> None:
+    def test_delete_project__revokes_its_sdk_keys_and_deletes_its_webhooks(
+        self, api: ApiClient
+    ) -> None:
         project = f.create_project(api)
         sdk = api.post(
             api.org("/tokens"), json={"name": "w", "kind": "sdk", "project_id": project["id"]}
         ).json()["data"]
+        hook = api.post(
+            api.org("/webhooks"),
+            json={"url": PUBLIC_URL, "event_types": ["*"], "project_id": project["id"]},
+        ).json()["data"]
         with _as(api, sdk["token"]) as c:
             assert c.get("/api/sdk/config").status_code == 200
         assert api.delete(api.org(f"/projects/{project['id']}")).status_code == 204
+        assert api.get(api.org(f"/webhooks/{hook['id']}")).status_code == 404
+        gone = api.get(api.org("/audit"), params={"resource_id": hook["id"]}).json()["data"]
+        assert "webhook.deleted" in [e["action"] for e in gone]
         assert api.get(api.org(f"/tokens/{sdk['id']}")).json()["data"]["status"] == "revoked"
         with _as(api, sdk["token"]) as c:
             assert c.get("/api/sdk/config").status_code == 401

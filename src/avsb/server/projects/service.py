@@ -14,6 +14,7 @@ from avsb.server.models import Project
 from avsb.server.models.base import utcnow
 from avsb.server.projects import repository
 from avsb.server.tokens import service as token_service
+from avsb.server.webhooks import service as webhook_service
 
 
 def config_scope(project_id: str) -> str:
@@ -73,7 +74,8 @@ MAX_LISTED = 20
 
 
 def delete(session: Session, ctx: ChangeContext, project: Project) -> None:
-    """Delete an empty project; its SDK keys are revoked with it (they could reach nothing).
+    """Delete an empty project; its SDK keys are revoked and its webhooks deleted with it (they
+    could reach nothing), each change audited.
 
     409 ``project_not_empty`` naming what still lives in it otherwise.
     """
@@ -86,5 +88,7 @@ def delete(session: Session, ctx: ChangeContext, project: Project) -> None:
             details={"used_by": contents[:MAX_LISTED]},
         )
     token_service.revoke_project_keys(session, ctx, project.id)
+    for webhook in webhook_service.of_project(session, ctx.org_id, project.id):
+        webhook_service.delete(session, ctx, webhook)  # audited, not a silent cascade
     resources.delete(session, ctx, project)
     changes.bump(session, config_scope(project.id))

@@ -92,6 +92,11 @@ def check_event_rights(principal: Principal, event_types: Sequence[str]) -> None
         )
 
 
+def of_project(session: Session, org_id: str, project_id: str) -> list[Webhook]:
+    """The subscriptions bound to one project."""
+    return list(session.scalars(repository.list_stmt(org_id, project_id, None)))
+
+
 def create(session: Session, ctx: ChangeContext, spec: dict[str, Any]) -> tuple[Webhook, str]:
     """A new subscription and its signing secret (the only answer that shows the secret)."""
     _check_project(session, ctx.org_id, spec.get("project_id"))
