@@ -36,6 +36,7 @@ def test_schemathesis__no_server_errors_and_schema_conformance(
 ) -> None:
     live = servers.start()
     examples = int(os.environ.get("AVSB_SCHEMATHESIS_EXAMPLES", "25"))
+    seed = os.environ.get("AVSB_SCHEMATHESIS_SEED", "20261122")
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG.format(examples=examples))
     with new_org_client(live) as api:
@@ -47,7 +48,7 @@ def test_schemathesis__no_server_errors_and_schema_conformance(
             [
                 sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run",
                 f"{live.url}/openapi.json", "--checks", CHECKS, "--workers", "1",
-                "--phases", "examples,coverage,fuzzing,stateful", "--seed", os.environ.get("AVSB_SCHEMATHESIS_SEED", "20261122"),
+                "--phases", "examples,coverage,fuzzing,stateful", "--seed", seed,
                 "--suppress-health-check", "all",
             ],
             env=env, capture_output=True, text=True, timeout=900, check=False,
