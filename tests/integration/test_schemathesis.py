@@ -1,5 +1,6 @@
-"""A schemathesis run against /openapi.json of a live server: no 5xx, every response matches
-its documented status, content type, headers and schema."""
+"""A schemathesis run against /openapi.json of a live server with every check schemathesis has:
+no 5xx, every response matches its documented status, content type, headers and schema, the
+methods a path does not serve answer 405 with an ``Allow`` naming exactly those it does."""
 
 from __future__ import annotations
 
@@ -10,20 +11,7 @@ from pathlib import Path
 
 from tests.support.servers import ServerFactory, new_org_client
 
-CHECKS = ",".join(
-    (
-        "not_a_server_error",
-        "status_code_conformance",
-        "content_type_conformance",
-        "response_headers_conformance",
-        "response_schema_conformance",
-        "negative_data_rejection",
-        "unsupported_method",
-        "ignored_auth",
-        "use_after_free",
-        "ensure_resource_availability",
-    )
-)
+CHECKS = "all"  # every check schemathesis has, conformance and Allow/unsupported-method ones too
 
 CONFIG = """
 [generation]
@@ -34,6 +22,12 @@ max-examples = {examples}
 
 [headers]
 Authorization = "Bearer ${{AVSB_ST_TOKEN}}"
+
+# A schema-valid request may still break a rule no schema can state (an expiry in the past, a
+# revoked token rotated, a webhook URL that is not http(s), a cursor this server did not sign):
+# such requests get the structured 400/422 of DESIGN.md, which is correct, not a failure.
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "412", "422", "429"]
 """
 
 
@@ -42,6 +36,7 @@ def test_schemathesis__no_server_errors_and_schema_conformance(
 ) -> None:
     live = servers.start()
     examples = int(os.environ.get("AVSB_SCHEMATHESIS_EXAMPLES", "25"))
+    seed = os.environ.get("AVSB_SCHEMATHESIS_SEED", "20261122")
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG.format(examples=examples))
     with new_org_client(live) as api:
@@ -53,10 +48,13 @@ def test_schemathesis__no_server_errors_and_schema_conformance(
             [
                 sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run",
                 f"{live.url}/openapi.json", "--checks", CHECKS, "--workers", "1",
-                "--phases", "examples,coverage,fuzzing,stateful", "--seed", "20261122",
+                "--phases", "examples,coverage,fuzzing,stateful", "--seed", seed,
                 "--suppress-health-check", "all",
             ],
             env=env, capture_output=True, text=True, timeout=900, check=False,
         )  # fmt: skip
+    report = os.environ.get("AVSB_SCHEMATHESIS_REPORT")
+    if report:  # the whole output, for reading every failure
+        Path(report).write_text(result.stdout + result.stderr)
     tail = (result.stdout + result.stderr)[-6000:]
     assert result.returncode == 0, tail

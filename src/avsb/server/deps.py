@@ -14,7 +14,6 @@ from avsb.server.auth.principal import Principal
 from avsb.server.auth.ratelimit import RateDecision
 from avsb.server.auth.scopes import family_of, grants
 from avsb.server.errors import (
-    BadRequest,
     Forbidden,
     NotFound,
     RateLimited,
@@ -103,10 +102,7 @@ async def authenticate(request: Request, family: str) -> tuple[Principal, RateDe
 
 
 async def _reserve_key(request: Request, rt: Runtime, principal: Principal, key: str) -> None:
-    if len(key) > idempotency.MAX_KEY_LENGTH:
-        raise BadRequest(
-            "Idempotency-Key must be at most 255 characters.", code="invalid_idempotency_key"
-        )
+    idempotency.check_key(key)
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     fp = idempotency.fingerprint(request.method, path, await request.body())
     reservation = idempotency.Reservation(principal.token_id, key)

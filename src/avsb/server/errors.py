@@ -88,6 +88,10 @@ class IdempotencyInProgress(Conflict):
     code = "idempotency_in_progress"
 
 
+class IdempotencySecretWithheld(Conflict):
+    code = "idempotency_secret_withheld"
+
+
 class PreconditionFailed(AvsbError):
     status_code = 412
     code = "precondition_failed"

@@ -165,5 +165,6 @@ class TestRebuild:
         assert org.delete(org.org(f"/projects/{key.project_id}")).status_code == 204
         settle(live_server)
         r = org.get("/api/sdk/config", headers=bearer(key))
-        assert r.status_code == 404
-        assert r.json()["error"]["code"] == "not_found"
+        # Deleting the project revoked its SDK keys (docs/security.md): the key is refused.
+        assert r.status_code == 401
+        assert r.json()["error"]["code"] == "unauthorized"

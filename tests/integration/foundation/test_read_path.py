@@ -245,8 +245,10 @@ def _linear(routes: list[Any], scope: dict[str, Any]) -> Any:
 
 
 def _indexed(index: Any, scope: dict[str, Any]) -> Any:
+    """The route the index runs as it is; None when it leaves the request to FastAPI or
+    answers a method the path's routes lack itself (HEAD, OPTIONS, 405)."""
     match, child = index.matches(scope)
-    return child["route"] if match is Match.FULL else None
+    return child["route"] if match is Match.FULL and child["avsb.dispatch"] is None else None
 
 
 def test_the_index_keeps_first_match_order() -> None:
@@ -266,7 +268,6 @@ def test_the_index_keeps_first_match_order() -> None:
         ("POST", "/a/b", "literal_post"),
         ("GET", "/a/zz/c", "deeper"),
         ("GET", "/a/b/c", "deeper"),
-        ("DELETE", "/a/b", None),  # method not allowed: left to FastAPI (405)
         ("GET", "/a/", None),  # empty segment: no route (FastAPI redirects or 404s)
         ("GET", "/nope", None),
     ]
@@ -274,6 +275,17 @@ def test_the_index_keeps_first_match_order() -> None:
         found = _indexed(index, _scope(method, path))
         assert (found.name if found else None) == name, (method, path)
         assert found is _linear(list(router.routes), _scope(method, path))
+    # A method the path's routes lack is answered by the index from all of them: HEAD as the
+    # first GET route, anything else with the union of their methods.
+    match, child = index.matches(_scope("HEAD", "/a/b"))
+    assert (match, child["route"].name, child["avsb.dispatch"]) == (
+        Match.FULL,
+        "param_first",
+        "head",
+    )
+    match, child = index.matches(_scope("DELETE", "/a/b"))
+    assert child["avsb.dispatch"] == ("allow", "GET, HEAD, POST, OPTIONS")
+    assert _linear(list(router.routes), _scope("DELETE", "/a/b")) is None
     assert RouteIndex(router.routes, bypass=lambda: True).matches(_scope("GET", "/a/b")) == (
         Match.NONE,
         {},

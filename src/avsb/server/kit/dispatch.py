@@ -9,8 +9,14 @@ finds the same route with a walk down a tree of path segments.
 It picks exactly the route FastAPI would: the candidates the tree yields are a superset of
 the routes that can match (a segment holding a parameter matches any segment), each is
 confirmed with the route's own ``matches`` in the routers' order, and the first full match
-wins. Everything else (no route, a method not allowed, redirect to a trailing slash,
-dependency overrides in tests) is left to FastAPI's own routing behind it.
+wins. No route, a redirect to a trailing slash and dependency overrides in tests are left
+to FastAPI's own routing behind it.
+
+A path that is served, but not with the request's method, is answered here, from every route
+of that path (FastAPI would only consult the first route whose path matches, so its ``Allow``
+missed the methods of the others): HEAD runs the GET route without sending the body
+(RFC 9110 9.3.2), OPTIONS answers 204 with ``Allow``, any other method 405 with ``Allow``
+listing every method served at the path.
 """
 
 from __future__ import annotations
@@ -19,8 +25,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from avsb.server.errors import MethodNotAllowed
+from avsb.server.responses import error_body
+
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_DISPATCH = "avsb.dispatch"  # scope key: how ``handle`` answers a method the routes lack
+
+
+def allow_header(methods: Iterable[str]) -> str:
+    """The ``Allow`` value for the methods of the routes of one path: HEAD wherever GET is,
+    OPTIONS always, in a stable order."""
+    allowed = {m.upper() for m in methods} | {"OPTIONS"}
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    rank = {m: i for i, m in enumerate(_METHOD_ORDER)}
+    return ", ".join(sorted(allowed, key=lambda m: (rank.get(m, len(rank)), m)))
 
 
 @dataclass(slots=True)
@@ -82,16 +106,66 @@ class RouteIndex(BaseRoute):
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http" or self._bypass():
             return Match.NONE, {}
+        partial: list[tuple[Route, Scope]] = []
         for _, route in self._candidates(scope["path"]):
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
                 child_scope.setdefault("route", route)  # FastAPI's routes name themselves
+                child_scope[_DISPATCH] = None
                 return match, child_scope
-        return Match.NONE, {}
+            if match is Match.PARTIAL:
+                partial.append((route, child_scope))
+        if not partial:
+            return Match.NONE, {}
+        return Match.FULL, self._other_method(scope, partial)
+
+    @staticmethod
+    def _other_method(scope: Scope, partial: list[tuple[Route, Scope]]) -> Scope:
+        """The child scope for a path whose routes do not take the request's method."""
+        if scope["method"] == "HEAD":
+            as_get = {**scope, "method": "GET"}
+            for route, _ in partial:
+                match, child_scope = route.matches(as_get)
+                if match is Match.FULL:
+                    child_scope.setdefault("route", route)
+                    child_scope[_DISPATCH] = "head"
+                    return child_scope
+        methods = [m for route, _ in partial for m in (route.methods or ())]
+        route, child_scope = partial[0]
+        child_scope.setdefault("route", route)
+        child_scope[_DISPATCH] = ("allow", allow_header(methods))
+        return child_scope
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         route: BaseRoute = scope["route"]  # the route ``matches`` found
-        await route.handle(scope, receive, send)
+        how = scope.get(_DISPATCH)
+        if how is None:
+            await route.handle(scope, receive, send)
+        elif how == "head":
+            await route.handle({**scope, "method": "GET"}, receive, _without_body(send))
+        else:
+            allow: str = how[1]
+            if scope["method"] == "OPTIONS":
+                response = Response(status_code=204, headers={"Allow": allow})
+            else:
+                error = MethodNotAllowed(
+                    f"{scope['method']} is not allowed here; allowed: {allow}.",
+                    headers={"Allow": allow},
+                )
+                response = error_body(Request(scope), error)
+            await response(scope, receive, send)
 
     def url_path_for(self, name: str, /, **path_params: Any) -> Any:
         raise NoMatchFound(name, path_params)  # the routers behind answer for their routes
+
+
+def _without_body(send: Send) -> Send:
+    """``send`` for a HEAD answered by the GET route: the same status and headers (with the
+    GET's ``Content-Length``), no body bytes."""
+
+    async def sender(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return sender

@@ -49,16 +49,30 @@ class CursorSigner:
         return f"{body}.{self._mac(payload)}"
 
     def decode(self, scope: str, cursor: str) -> str:
-        """The ``after`` key of a cursor, or ``InvalidCursor`` when tampered or foreign."""
+        """The ``after`` key of a cursor, or ``InvalidCursor`` when tampered or foreign.
+
+        Anything a client sends is checked before it is trusted: the text must be the ASCII
+        the encoder produces (comparing a non-ASCII MAC would raise), the MAC must match, and
+        only then is the payload parsed.
+        """
+        if not cursor.isascii():
+            raise InvalidCursor("The cursor is malformed.")
         try:
             body, mac = cursor.split(".", 1)
             payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError) as exc:  # binascii.Error is a ValueError
             raise InvalidCursor("The cursor is malformed.") from exc
-        if not hmac.compare_digest(mac, self._mac(payload)):
+        if not hmac.compare_digest(mac.encode(), self._mac(payload).encode()):
             raise InvalidCursor("The cursor was not issued by this server or was altered.")
-        data = orjson.loads(payload)
-        if data.get("s") != scope or not isinstance(data.get("a"), str):
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidCursor("The cursor is malformed.") from exc
+        if (
+            not isinstance(data, dict)
+            or data.get("s") != scope
+            or not isinstance(data.get("a"), str)
+        ):
             raise InvalidCursor("The cursor belongs to a different list.")
         return str(data["a"])
 

@@ -52,10 +52,22 @@ async def read_in_org(
     return rows[0]
 
 
+def _is_foreign_key(exc: IntegrityError) -> bool:
+    """A foreign-key violation (PostgreSQL SQLSTATE 23503, SQLite's message), not a unique one."""
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) == "23503" or "FOREIGN KEY constraint" in str(orig)
+
+
 def _flush(session: Session, obj: Revisioned) -> None:
     try:
         session.flush()
     except IntegrityError as exc:
+        if _is_foreign_key(exc):  # what it refers to went away meanwhile
+            raise Conflict(
+                f"A resource this {obj.__resource_type__} refers to no longer exists.",
+                code="reference_missing",
+                details={"resource": obj.__resource_type__},
+            ) from exc
         raise Conflict(
             f"A {obj.__resource_type__} with the same unique fields already exists.",
             details={"resource": obj.__resource_type__},
@@ -129,7 +141,15 @@ def delete(session: Session, ctx: ChangeContext, obj: Revisioned) -> None:
         session, ctx, action, (obj.__resource_type__, obj.id), audit.diff(obj.snapshot(), None)
     )
     session.delete(obj)
-    _flush(session, obj)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a foreign key still points here: not a uniqueness clash
+        kind = obj.__resource_type__.replace("_", " ")
+        raise Conflict(
+            f"The {kind} is still referenced by other resources; remove those first.",
+            code="still_referenced",
+            details={"resource": obj.__resource_type__},
+        ) from exc
 
 
 def list_revisions(session: Session, obj: Revisioned) -> list[Revision]:

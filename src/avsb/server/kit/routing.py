@@ -31,19 +31,22 @@ from avsb.server.runtime import runtime_of
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
-def _finish_ok(request: Request, response: Response) -> Response:
+def _finish_ok(request: Request, response: Response, secret: bool) -> Response:
+    """Commit the request's transaction with the idempotency record of a successful answer
+    (only an id when the answer carries a ``secret``); an answer of 400 or more is an error
+    that changed nothing, and its key is released."""
     session: Session | None = getattr(request.state, "db", None)
     reservation: idempotency.Reservation | None = getattr(request.state, "idempotency", None)
     db = runtime_of(request).db
-    storable = reservation is not None and hasattr(response, "body")
+    storable = reservation is not None and hasattr(response, "body") and response.status_code < 400
     try:
         if session is not None:
             if storable and reservation is not None:
-                idempotency.complete(session, reservation, response)
+                idempotency.complete(session, reservation, response, secret=secret)
             session.commit()
         elif storable and reservation is not None:
             with db.transaction() as own:
-                idempotency.complete(own, reservation, response)
+                idempotency.complete(own, reservation, response, secret=secret)
     except Exception as exc:
         if session is not None:
             session.rollback()
@@ -58,20 +61,16 @@ def _finish_ok(request: Request, response: Response) -> Response:
     return response
 
 
-def _finish_error(request: Request, response: Response) -> None:
+def _finish_error(request: Request) -> None:
+    """Roll back; an error changed nothing, so its key is released for the corrected request
+    (a 422 stored under the key would turn the fixed body into a 409 for 24 hours)."""
     session: Session | None = getattr(request.state, "db", None)
     reservation: idempotency.Reservation | None = getattr(request.state, "idempotency", None)
     if session is not None:
         session.rollback()
         session.close()
-    if reservation is None:
-        return
-    db = runtime_of(request).db
-    if response.status_code < 500:
-        with db.transaction() as own:
-            idempotency.complete(own, reservation, response)
-    else:
-        idempotency.release(db, reservation)
+    if reservation is not None:
+        idempotency.release(runtime_of(request).db, reservation)
 
 
 def _request_only(dep: Dependant) -> bool:
@@ -171,6 +170,7 @@ class AvsbRoute(APIRoute):
 
     def get_route_handler(self) -> Handler:
         full = super().get_route_handler()
+        secret = idempotency.carries_secret(self.response_model)
         dependant, provider = _effective(self)
         direct = _direct_handler(dependant)
 
@@ -184,7 +184,7 @@ class AvsbRoute(APIRoute):
                 response = await inner(request)
             except Exception as exc:
                 response = response_for_exception(request, exc)
-                await run_in_threadpool(_finish_error, request, response)
+                await run_in_threadpool(_finish_error, request)
             else:
                 state = request.scope.get("state") or {}  # what request.state holds, unwrapped
                 session: Session | None = state.get("db")
@@ -192,7 +192,7 @@ class AvsbRoute(APIRoute):
                 if session is not None and not reserved and request.method in SAFE_METHODS:
                     session.close()  # a read: nothing to commit; returns the connection
                 elif session is not None or reserved:
-                    response = await run_in_threadpool(_finish_ok, request, response)
+                    response = await run_in_threadpool(_finish_ok, request, response, secret)
             rate: RateDecision | None = (request.scope.get("state") or {}).get("rate")
             if rate is not None and rate.allowed:
                 response.raw_headers.extend(rate.raw_headers())  # nothing else sets them

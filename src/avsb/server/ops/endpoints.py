@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 import avsb
 from avsb.server.auth.principal import Principal
-from avsb.server.deps import authenticate
+from avsb.server.deps import require
 from avsb.server.kit.routing import AvsbRouter
 from avsb.server.kit.schemas import ERROR_RESPONSES, Envelope
 from avsb.server.responses import JSONBytes
@@ -47,15 +47,12 @@ async def readyz(request: Request) -> Response:
     return JSONBytes(b'{"status":"database_unreachable"}', status_code=503)
 
 
-async def _any_token(request: Request) -> Principal:
-    principal, _ = await authenticate(request, "diagnostics")
-    return principal
+# Any service or admin token; SDK keys are public (shipped in clients) and get no diagnostics.
+_ServiceToken = Annotated[Principal, Depends(require(None, family="diagnostics"))]
 
 
 @router.get("/api/v1/diagnostics", responses=ERROR_RESPONSES)
-async def diagnostics(
-    request: Request, _principal: Annotated[Principal, Depends(_any_token)]
-) -> Envelope[DiagnosticsOut]:
+async def diagnostics(request: Request, _principal: _ServiceToken) -> Envelope[DiagnosticsOut]:
     rt = runtime_of(request)
     s = rt.settings
     return Envelope(

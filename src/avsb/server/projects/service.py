@@ -12,6 +12,9 @@ from avsb.server.kit.context import ChangeContext
 from avsb.server.kit.ids import new_id
 from avsb.server.models import Project
 from avsb.server.models.base import utcnow
+from avsb.server.projects import repository
+from avsb.server.tokens import service as token_service
+from avsb.server.webhooks import service as webhook_service
 
 
 def config_scope(project_id: str) -> str:
@@ -67,6 +70,25 @@ def unarchive(session: Session, ctx: ChangeContext, project: Project) -> Project
     return project
 
 
+MAX_LISTED = 20
+
+
 def delete(session: Session, ctx: ChangeContext, project: Project) -> None:
+    """Delete an empty project; its SDK keys are revoked and its webhooks deleted with it (they
+    could reach nothing), each change audited.
+
+    409 ``project_not_empty`` naming what still lives in it otherwise.
+    """
+    contents = repository.contents(session, project.id, MAX_LISTED + 1)
+    if contents:
+        listed = ", ".join(contents[:MAX_LISTED]) + (", ..." if len(contents) > MAX_LISTED else "")
+        raise Conflict(
+            f"The project still holds {listed}; delete those first (or archive the project).",
+            code="project_not_empty",
+            details={"used_by": contents[:MAX_LISTED]},
+        )
+    token_service.revoke_project_keys(session, ctx, project.id)
+    for webhook in webhook_service.of_project(session, ctx.org_id, project.id):
+        webhook_service.delete(session, ctx, webhook)  # audited, not a silent cascade
     resources.delete(session, ctx, project)
     changes.bump(session, config_scope(project.id))

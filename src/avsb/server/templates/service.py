@@ -14,7 +14,7 @@ from avsb.server.experiments.schemas import ExperimentCreate
 from avsb.server.kit import resources
 from avsb.server.kit.context import ChangeContext
 from avsb.server.kit.ids import new_id
-from avsb.server.models import Experiment, Template
+from avsb.server.models import Audience, ExclusionGroup, Experiment, Metric, Template
 from avsb.server.templates.schemas import TemplateCreate, TemplateOut, TemplateUse
 
 
@@ -27,15 +27,30 @@ def get(session: Session, org_id: str, template_id: str) -> Template:
 
 
 def check_body(body: dict[str, Any]) -> None:
-    """The design's own rules; its references are checked when it is used in a project."""
+    """The design's own rules (its references: ``check_references``)."""
     experiment_service.check_variants(body["variants"], "body.variants")
     experiment_service.check_analysis(body["analysis"], "body.analysis")
+
+
+def check_references(session: Session, project_id: str, body: dict[str, Any]) -> None:
+    """The audience, exclusion group and metrics a design names must be in the template's own
+    project: a template never stores ids of another project or organisation (they are checked
+    again in the target project when it is used)."""
+    for role, metric_ids in body["metrics"].items():
+        for i, metric_id in enumerate(metric_ids):
+            refs.in_project(session, Metric, project_id, metric_id, f"body.metrics.{role}.{i}")
+    if body["audience_id"] is not None:
+        refs.in_project(session, Audience, project_id, body["audience_id"], "body.audience_id")
+    if body["exclusion_group_id"] is not None:
+        group_id = body["exclusion_group_id"]
+        refs.in_project(session, ExclusionGroup, project_id, group_id, "body.exclusion_group_id")
 
 
 def create(session: Session, ctx: ChangeContext, body: TemplateCreate) -> Template:
     refs.project_for(session, ctx.org_id, body.project_id)
     spec = body.model_dump()
     check_body(spec["body"])
+    check_references(session, body.project_id, spec["body"])
     template = Template(id=new_id("tpl"), org_id=ctx.org_id, **spec)
     return resources.create(session, ctx, template)
 
@@ -43,8 +58,9 @@ def create(session: Session, ctx: ChangeContext, body: TemplateCreate) -> Templa
 def update(
     session: Session, ctx: ChangeContext, template: Template, spec: dict[str, Any]
 ) -> Template:
-    if "body" in spec:
+    if spec.get("body") is not None:
         check_body(spec["body"])
+        check_references(session, template.project_id, spec["body"])
     return resources.update(session, ctx, template, spec)
 
 

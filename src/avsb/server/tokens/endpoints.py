@@ -88,7 +88,9 @@ def rotate_token(
     token = token_service.get(session, principal, org_id, token_id)
     check_if_match(request, make_etag(token.id, token.version))
     grace = body.grace_period_seconds if body else 0
-    secret = token_service.rotate(session, change_context(request, principal, org_id), token, grace)
+    secret = token_service.rotate(
+        session, change_context(request, principal, org_id), principal, token, grace
+    )
     created = TokenCreated.model_validate({**token_service.as_dict(token), "token": secret})
     return one(request, created, etag=make_etag(token.id, token.version))
 
@@ -99,7 +101,7 @@ def revoke_token(
 ) -> Response:
     token = token_service.get(session, principal, org_id, token_id)
     check_if_match(request, make_etag(token.id, token.version))
-    token_service.revoke(session, change_context(request, principal, org_id), token)
+    token_service.revoke(session, change_context(request, principal, org_id), principal, token)
     return _out(request, token)
 
 
@@ -109,5 +111,5 @@ def delete_token(
 ) -> Response:
     token = token_service.get(session, principal, org_id, token_id)
     check_if_match(request, make_etag(token.id, token.version))
-    token_service.delete(session, change_context(request, principal, org_id), token)
+    token_service.delete(session, change_context(request, principal, org_id), principal, token)
     return Response(status_code=204)

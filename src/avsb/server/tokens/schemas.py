@@ -6,6 +6,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from avsb.server.auth.scopes import is_valid
+from avsb.server.design.schemas import PatchModel
+from avsb.server.kit.idempotency import SECRET_FIELD
 from avsb.server.kit.schemas import Rfc3339, StrictModel
 
 MAX_GRACE_SECONDS = 7 * 24 * 3600
@@ -29,7 +31,9 @@ class TokenCreate(StrictModel):
     _scopes = field_validator("scopes")(_check_scopes)
 
 
-class TokenPatch(StrictModel):
+class TokenPatch(PatchModel):
+    __nullable__ = frozenset({"expires_at"})  # null: never expires
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     scopes: list[str] | None = Field(default=None, max_length=64)
@@ -66,4 +70,7 @@ class TokenOut(BaseModel):
 
 
 class TokenCreated(TokenOut):
-    token: str = Field(description="The secret: shown once, never again")
+    token: str = Field(
+        description="The secret: shown once, never again (never stored for an idempotent replay)",
+        json_schema_extra=SECRET_FIELD,
+    )

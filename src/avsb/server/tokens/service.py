@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from avsb.server.auth import secrets
 from avsb.server.auth.authenticator import TOKEN_SCOPE
 from avsb.server.auth.principal import Principal
-from avsb.server.auth.scopes import grants
+from avsb.server.auth.scopes import grants, is_valid
 from avsb.server.errors import Forbidden, NotFound, field_error
 from avsb.server.kit import changes, resources
 from avsb.server.kit.context import ChangeContext
@@ -52,17 +52,59 @@ def list_stmt(org_id: str, kind: str | None) -> Select[ApiToken]:
     return stmt
 
 
-def _check_grantable(principal: Principal, scopes: list[str]) -> None:
-    """A token may only hand out scopes it holds itself (admin tokens hold everything)."""
+# What an SDK key can reach, in scopes: the compiled evaluation config of its project holds
+# its flags, experiments, audiences, segments and exclusion groups, and the key records
+# exposures (events) that feed the results. Minting, rotating, revoking or editing one takes
+# all of these (docs/security.md).
+SDK_KEY_RIGHTS: tuple[str, ...] = (
+    "flags:read",
+    "experiments:read",
+    "audiences:read",
+    "segments:read",
+    "exclusion_groups:read",
+    "events:write",
+)
+
+
+def rights_of(token: ApiToken) -> list[str]:
+    """The scopes a token carries: its own for a service token, ``SDK_KEY_RIGHTS`` for an
+    SDK key, ``*`` for an admin token."""
+    if token.is_admin:
+        return ["*"]
+    if token.kind == "sdk":
+        return list(SDK_KEY_RIGHTS)
+    return list(token.scopes)
+
+
+def _check_grantable(principal: Principal, scopes: list[str], what: str = "grant") -> None:
+    """A token may only hand out (or take control of) rights it holds itself; admin tokens
+    hold everything."""
     if principal.is_admin:
         return
     excess = [s for s in scopes if not grants(principal.scopes, s)]
     if excess:
-        raise Forbidden(
-            "A token cannot grant scopes it does not hold itself.",
-            code="scope_escalation",
-            details={"scopes": excess},
-        )
+        message = {
+            "grant": "A token cannot grant scopes it does not hold itself.",
+            "control": "A token cannot manage a token that carries scopes it does not hold.",
+        }[what]
+        raise Forbidden(message, code="scope_escalation", details={"scopes": excess})
+
+
+def check_control(principal: Principal, token: ApiToken) -> None:
+    """403 ``scope_escalation`` unless ``principal`` holds every right ``token`` carries.
+
+    Rotating hands out the target's secret; revoking, deleting or editing it (its expiry, its
+    scopes) changes what it can do: all need the target's rights, like creating it did.
+    """
+    _check_grantable(principal, rights_of(token), "control")
+
+
+def clean_scopes(scopes: list[str]) -> list[str]:
+    """Known scopes, sorted and once each; 422 naming the unknown ones otherwise."""
+    bad = [s for s in scopes if not is_valid(s)]
+    if bad:
+        raise field_error("scopes", f"unknown scopes: {', '.join(bad)}")
+    return sorted(set(scopes))
 
 
 def _check_expiry(expires_at: datetime | None) -> None:
@@ -82,10 +124,13 @@ def create(
         project = session.get(Project, project_id) if project_id else None
         if project is None or project.org_id != ctx.org_id:
             raise field_error("project_id", "An SDK key needs a project of this organisation.")
-        scopes = []
+        if scopes:
+            raise field_error("scopes", "SDK keys have no scopes.")
+        _check_grantable(principal, list(SDK_KEY_RIGHTS))
     else:
         if project_id is not None:
             raise field_error("project_id", "Only SDK keys are bound to a project.")
+        scopes = clean_scopes(scopes)
         if not scopes:
             raise field_error("scopes", "A service token needs at least one scope.")
         _check_grantable(principal, scopes)
@@ -116,9 +161,11 @@ def patch(
     token: ApiToken,
     spec: dict[str, Any],
 ) -> ApiToken:
+    check_control(principal, token)
     if "scopes" in spec:
         if token.kind == "sdk":
             raise field_error("scopes", "SDK keys have no scopes.")
+        spec = {**spec, "scopes": clean_scopes(spec["scopes"])}
         if not spec["scopes"]:
             raise field_error("scopes", "A service token needs at least one scope.")
         _check_grantable(principal, spec["scopes"])
@@ -129,8 +176,11 @@ def patch(
     return token
 
 
-def rotate(session: Session, ctx: ChangeContext, token: ApiToken, grace_seconds: int) -> str:
+def rotate(
+    session: Session, ctx: ChangeContext, principal: Principal, token: ApiToken, grace_seconds: int
+) -> str:
     """A new secret; the old one keeps working for ``grace_seconds``."""
+    check_control(principal, token)
     if token.revoked_at is not None:
         raise field_error("id", "A revoked token cannot be rotated.", "revoked")
     secret = secrets.generate(token.kind)
@@ -150,7 +200,23 @@ def rotate(session: Session, ctx: ChangeContext, token: ApiToken, grace_seconds:
     return secret
 
 
-def revoke(session: Session, ctx: ChangeContext, token: ApiToken) -> ApiToken:
+def revoke(session: Session, ctx: ChangeContext, principal: Principal, token: ApiToken) -> ApiToken:
+    check_control(principal, token)
+    return _revoke(session, ctx, token)
+
+
+def revoke_project_keys(session: Session, ctx: ChangeContext, project_id: str) -> list[str]:
+    """Revoke the SDK keys of a project being deleted (each audited); their ids."""
+    stmt = select(ApiToken).where(
+        ApiToken.kind == "sdk", ApiToken.project_id == project_id, ApiToken.revoked_at.is_(None)
+    )
+    keys = list(session.scalars(stmt.order_by(ApiToken.id)))
+    for key in keys:
+        _revoke(session, ctx, key)
+    return [key.id for key in keys]
+
+
+def _revoke(session: Session, ctx: ChangeContext, token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.sdk_secret = token.sdk_previous_secret = None
         resources.update(
@@ -168,6 +234,7 @@ def get(session: Session, principal: Principal, org_id: str, token_id: str) -> A
     return token
 
 
-def delete(session: Session, ctx: ChangeContext, token: ApiToken) -> None:
+def delete(session: Session, ctx: ChangeContext, principal: Principal, token: ApiToken) -> None:
+    check_control(principal, token)
     resources.delete(session, ctx, token)
     changes.bump(session, TOKEN_SCOPE)

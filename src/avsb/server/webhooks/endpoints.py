@@ -68,6 +68,7 @@ def create_webhook(
     session: SessionDep,
     request: Request,
 ) -> Response:
+    webhook_service.check_event_rights(principal, body.event_types)
     # The URL is vetted (with DNS) before the transaction starts, so no lock waits on DNS.
     webhook_service.vet_url(body.url, allow_private=_allow_private(request))
     ctx = change_context(request, principal, org_id)
@@ -107,9 +108,12 @@ def patch_webhook(
     request: Request,
 ) -> Response:
     spec = body.model_dump(exclude_unset=True)
+    if spec.get("event_types") is not None:
+        webhook_service.check_event_rights(principal, spec["event_types"])
     if spec.get("url") is not None:
         webhook_service.vet_url(spec["url"], allow_private=_allow_private(request))
     webhook = webhook_service.get(session, org_id, webhook_id)
+    webhook_service.check_event_rights(principal, webhook.event_types)  # e.g. a new URL
     check_if_match(request, make_etag(webhook.id, webhook.version))
     webhook_service.update(session, change_context(request, principal, org_id), webhook, spec)
     return _out(request, webhook)
@@ -130,6 +134,7 @@ def rotate_webhook_secret(
     org_id: str, webhook_id: str, principal: WebhooksWrite, session: SessionDep, request: Request
 ) -> Response:
     webhook = webhook_service.get(session, org_id, webhook_id)
+    webhook_service.check_event_rights(principal, webhook.event_types)
     check_if_match(request, make_etag(webhook.id, webhook.version))
     ctx = change_context(request, principal, org_id)
     secret = webhook_service.rotate_secret(session, ctx, webhook)

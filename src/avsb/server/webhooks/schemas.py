@@ -5,6 +5,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from avsb.server.kit.idempotency import SECRET_FIELD
 from avsb.server.kit.schemas import StrictModel
 
 EventType = Literal[
@@ -82,7 +83,9 @@ class WebhookOut(BaseModel):
 
 
 class WebhookWithSecretOut(WebhookOut):
-    secret: str = Field(description="The signing secret; shown only in this answer")
+    secret: str = Field(
+        description="The signing secret; shown only in this answer", json_schema_extra=SECRET_FIELD
+    )
 
 
 class AttemptOut(BaseModel):

@@ -13,7 +13,9 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from avsb.server.errors import InvalidTransition, NotFound, field_error
+from avsb.server.auth.principal import Principal
+from avsb.server.auth.scopes import grants
+from avsb.server.errors import Forbidden, InvalidTransition, NotFound, field_error
 from avsb.server.kit import audit, resources
 from avsb.server.kit.context import ChangeContext
 from avsb.server.kit.ids import new_id
@@ -54,6 +56,45 @@ def _check_project(session: Session, org_id: str, project_id: str | None) -> Non
     project = session.get(Project, project_id)
     if project is None or project.org_id != org_id:
         raise field_error("project_id", f"No project with id {project_id!r} in this organisation.")
+
+
+# What a receiver learns from each event type, in scopes: subscribing is reading.
+_EVENT_RIGHTS: dict[str, str] = {
+    "experiment.": "experiments:read",
+    "flag.": "flags:read",
+    "results.": "results:read",
+    "srm.": "results:read",
+}
+
+
+def event_rights(event_types: Sequence[str]) -> list[str]:
+    """The read scopes a subscription to ``event_types`` delivers the data of."""
+    wanted = EVENT_TYPES if "*" in event_types else set(event_types)
+    return sorted(
+        {
+            scope
+            for event in wanted
+            for prefix, scope in _EVENT_RIGHTS.items()
+            if event.startswith(prefix)
+        }
+    )
+
+
+def check_event_rights(principal: Principal, event_types: Sequence[str]) -> None:
+    """403 ``scope_escalation`` unless the caller may read what the subscription delivers
+    (``webhooks:write`` alone must not become a way to read experiments, flags or results)."""
+    missing = [s for s in event_rights(event_types) if not grants(principal.scopes, s)]
+    if missing and not principal.is_admin:
+        raise Forbidden(
+            "A token cannot subscribe to events carrying data it cannot read itself.",
+            code="scope_escalation",
+            details={"scopes": missing},
+        )
+
+
+def of_project(session: Session, org_id: str, project_id: str) -> list[Webhook]:
+    """The subscriptions bound to one project."""
+    return list(session.scalars(repository.list_stmt(org_id, project_id, None)))
 
 
 def create(session: Session, ctx: ChangeContext, spec: dict[str, Any]) -> tuple[Webhook, str]:
