@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         default=0.2, ge=0.0, le=1.0, description="Each retry delay is scaled by 1 +/- this"
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    webhook_max_retry_after_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="A receiver's Retry-After (on 429 / 503) delays the next attempt up to this",
+    )
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     webhook_batch_size: int = Field(default=20, ge=1, le=1000)
     webhook_retention_days: int = Field(default=30, ge=1)
