@@ -22,7 +22,7 @@ from avsb.server.db import Database
 from avsb.server.errors import (
     NotFound,
     PayloadTooLarge,
-    ServiceUnavailable,
+    StoreUnavailable,
     ValidationFailed,
     field_error,
 )
@@ -241,11 +241,16 @@ class Ingestor:
         try:
             store = self.events.get()
             return store.append(batch)
+        except StoreUnavailable as exc:
+            log.warning("event store append failed: %s", exc.__cause__ or exc)
+            message = (
+                "The event store could not take the batch; nothing was acknowledged, retry it."
+            )
+            raise StoreUnavailable(message) from exc
         except Exception:
             log.exception("event store append failed")
-            raise ServiceUnavailable(
-                "The event store could not take the batch; nothing was acknowledged, retry it.",
-                code="event_store_unavailable",
+            raise StoreUnavailable(
+                "The event store could not take the batch; nothing was acknowledged, retry it."
             ) from None
 
 
