@@ -41,8 +41,9 @@ def _storm(urls: list[str], token: str, requests: int) -> Counter[int]:
         url = urls[index % len(urls)]
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
-            client.get("/health")  # connect before the barrier: requests land together
-            barrier.wait(timeout=30)
+            # No connection made before the barrier: an idle one may be closed by the server
+            # (keep-alive timeout) while slow threads are still being started.
+            barrier.wait(timeout=60)
             mine = range(index, requests, THREADS)
             return [client.get("/api/me").status_code for _ in mine]
 
