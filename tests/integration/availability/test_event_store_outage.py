@@ -12,15 +12,19 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 
 from avsb.server.db import Database, migrate
 from tests.integration.design import factories as f
+from tests.integration.evaluation_api.support import abc, create_sdk_key, settle
 from tests.support.servers import ApiClient, LiveServer, ServerFactory, new_org_client
 
 from .postgres import OwnPostgres, own_postgres
@@ -153,33 +157,79 @@ def _outage(pg: OwnPostgres, load: Load, server: LiveServer, api: ApiClient, exp
     _wait(lambda: len(load.acked) >= since + CLIENTS * BATCH, 20)
 
 
+@contextmanager
+def _avsb_on(pg: OwnPostgres, data_dir: Path, **settings: Any) -> Iterator[LiveServer]:
+    """An AvsB server whose metadata database and event store are both on ``pg``."""
+    meta_url = pg.create_database("avsb_meta").replace("://", "+psycopg://", 1)
+    db = Database(meta_url, pool_size=4)
+    migrate(db)
+    factory = ServerFactory(db.url, data_dir)
+    try:
+        yield factory.start(events_url=pg.create_database("avsb_events"), **settings)
+    finally:
+        factory.close()
+        db.dispose()
+
+
 def test_postgres_restart_and_terminated_backends__ingestion_resumes_exactly_once(
     tmp_path: Path,
 ) -> None:
-    with own_postgres() as pg:
-        meta_url = pg.create_database("avsb_meta").replace("://", "+psycopg://", 1)
-        events_dsn = pg.create_database("avsb_events")
-        db = Database(meta_url, pool_size=4)
-        migrate(db)
-        factory = ServerFactory(db.url, tmp_path / "data")
+    with (
+        own_postgres() as pg,
+        _avsb_on(pg, tmp_path / "data") as server,
+        new_org_client(server) as api,
+    ):
+        project = f.create_project(api)
+        experiment = f.create_experiment(api, project["id"])
+        load = Load(server, api, project["id"])
+        load.start()
         try:
-            server = factory.start(events_url=events_dsn)
-            with new_org_client(server) as api:
-                project = f.create_project(api)
-                experiment = f.create_experiment(api, project["id"])
-                load = Load(server, api, project["id"])
-                load.start()
-                try:
-                    _outage(pg, load, server, api, experiment["id"])
-                finally:
-                    load.finish()
-                stored = _stored(events_dsn, api.org_id, project["id"])
+            _outage(pg, load, server, api, experiment["id"])
         finally:
-            factory.close()
-            db.dispose()
+            load.finish()
+        stored = _stored(pg.dsn("avsb_events"), api.org_id, project["id"])
     assert set(stored) == load.acked  # nothing acknowledged lost, nothing unacknowledged kept
     assert set(stored.values()) == {1}  # nothing twice
     # Failures were 503s with Retry-After, never a 500 or a dropped connection.
     assert set(load.failures) <= {503}, load.failures
     assert load.failures[503] > 0
     assert load.missing_retry_after == 0
+
+
+def test_exposures_logged_while_store_down__written_once_it_is_back(tmp_path: Path) -> None:
+    """The exposure buffer keeps what it cannot write and drains after the restart: nothing
+    logged during the outage is dropped. (Rate limits in memory, so that evaluation answers
+    need no database while it is down.)"""
+    settings = {"rate_limit_storage": "memory", "exposure_flush_seconds": 0.2}
+    with (
+        own_postgres() as pg,
+        _avsb_on(pg, tmp_path / "data", **settings) as server,
+        new_org_client(server) as api,
+    ):
+        project_id = f.create_project(api)["id"]
+        experiment = f.create_experiment(api, project_id, traffic_percent=100)
+        f.act(api, experiment["id"], "start")
+        key = create_sdk_key(api, project_id)
+        settle(server)
+        units = [f"unit-{i}" for i in range(30)]
+
+        def ask(unit: str) -> None:
+            body = {"project_id": project_id, "unit_id": unit}
+            answer = abc(api, "get_experiments", key, body).json()
+            assert answer["ret_code"] == 100, answer
+
+        ask(units[0])  # the key's secrets and token are cached from here on
+        pg.stop()
+        for unit in units[1:]:
+            ask(unit)
+        time.sleep(1.0)  # flushes fail meanwhile
+        pg.start()
+
+        def written() -> set[str]:
+            with psycopg.connect(pg.dsn("avsb_events")) as conn:
+                rows = conn.execute(
+                    "SELECT unit_id FROM ev_exposure WHERE project_id = %s", (project_id,)
+                ).fetchall()
+            return {str(row[0]) for row in rows}
+
+        _wait(lambda: written() == set(units), 15)
