@@ -213,23 +213,26 @@ def test_exposures_logged_while_store_down__written_once_it_is_back(tmp_path: Pa
         settle(server)
         units = [f"unit-{i}" for i in range(30)]
 
+        def written() -> set[str]:
+            with psycopg.connect(pg.dsn("avsb_events")) as conn:
+                try:
+                    rows = conn.execute(
+                        "SELECT unit_id FROM ev_exposure WHERE project_id = %s", (project_id,)
+                    ).fetchall()
+                except psycopg.errors.UndefinedTable:  # the store is opened on first use
+                    return set()
+            return {str(row[0]) for row in rows}
+
         def ask(unit: str) -> None:
             body = {"project_id": project_id, "unit_id": unit}
             answer = abc(api, "get_experiments", key, body).json()
             assert answer["ret_code"] == 100, answer
 
         ask(units[0])  # the key's secrets and token are cached from here on
+        _wait(lambda: written() == {units[0]}, 15)
         pg.stop()
         for unit in units[1:]:
             ask(unit)
         time.sleep(1.0)  # flushes fail meanwhile
         pg.start()
-
-        def written() -> set[str]:
-            with psycopg.connect(pg.dsn("avsb_events")) as conn:
-                rows = conn.execute(
-                    "SELECT unit_id FROM ev_exposure WHERE project_id = %s", (project_id,)
-                ).fetchall()
-            return {str(row[0]) for row in rows}
-
         _wait(lambda: written() == set(units), 15)
