@@ -88,8 +88,9 @@ class ServerFactory:
         app = create_app(settings, database=db)
         port = free_port()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-        )
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+            proxy_headers=False,  # as `avsb serve`: AVSB_TRUSTED_PROXIES decides
+        )  # fmt: skip
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -56,6 +56,7 @@ def serve(
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
+        proxy_headers=False,  # X-Forwarded-For is AvsB's to judge: AVSB_TRUSTED_PROXIES
     )
 
 

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 import avsb
+from avsb.server.auth.proxies import ClientAddressMiddleware, TrustedProxies, parse_networks
 from avsb.server.config import Settings
 from avsb.server.db import Database, migrate
 from avsb.server.errors import AvsbError
@@ -138,6 +139,9 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     # the index leaves (404, 405, dependency overrides), in the same order.
     index = RouteIndex([*evaluation, *own, *api], bypass=lambda: bool(app.dependency_overrides))
     app.router.routes[:0] = [index, *evaluation]
+    proxies = parse_networks(settings.trusted_proxies)
+    if proxies:  # inside the envelope: the client address is known before any route runs
+        app.add_middleware(ClientAddressMiddleware, proxies=TrustedProxies(proxies))
     app.add_middleware(
         RequestEnvelopeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=rt.metrics
     )

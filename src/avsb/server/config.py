@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, NonNegativeFloat, SecretStr
+from pydantic import Field, NonNegativeFloat, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from avsb.server.auth.proxies import parse_networks
 
 API_VERSIONS: tuple[str, ...] = ("2026-11-22",)
 LATEST_API_VERSION = API_VERSIONS[-1]
@@ -31,7 +33,18 @@ class Settings(BaseSettings):
     rate_limit_per_minute: float = Field(default=100.0, gt=0)
     rate_limit_burst: int = Field(default=20, ge=1)
     rate_limit_storage: Literal["database", "memory"] = "database"
-    auth_failures_per_minute: int = Field(default=30, ge=1)
+    auth_failures_per_minute: int = Field(
+        default=30,
+        ge=1,
+        description="Failed authentications per client address and minute before that address's "
+        "further failures answer 429 (valid tokens are always admitted)",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses / CIDR networks of reverse proxies whose "
+        "X-Forwarded-For is honoured (client address for audit and auth throttling); "
+        "empty: the header is ignored",
+    )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     idempotency_lock_seconds: float = Field(default=60.0, gt=0)
@@ -73,6 +86,11 @@ class Settings(BaseSettings):
         default=0.2, ge=0.0, le=1.0, description="Each retry delay is scaled by 1 +/- this"
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    webhook_max_retry_after_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="A receiver's Retry-After (on 429 / 503) delays the next attempt up to this",
+    )
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     webhook_batch_size: int = Field(default=20, ge=1, le=1000)
     webhook_retention_days: int = Field(default=30, ge=1)
@@ -92,6 +110,12 @@ class Settings(BaseSettings):
         default=600_000.0, gt=0, description="Per SDK key, on the evaluation routes"
     )
     evaluation_rate_limit_burst: int = Field(default=10_000, ge=1)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        parse_networks(value)  # ValueError names the bad entry
+        return value
 
     @property
     def resolved_database_url(self) -> str:

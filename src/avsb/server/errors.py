@@ -123,8 +123,30 @@ class RateLimited(AvsbError):
 
 
 class ServiceUnavailable(AvsbError):
+    """503: a dependency is down for now; always with ``Retry-After`` (seconds)."""
+
     status_code = 503
     code = "service_unavailable"
+    retry_after_seconds = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, details=details, code=code, headers=headers)
+        self.headers = {"Retry-After": str(self.retry_after_seconds), **self.headers}
+
+
+class StoreUnavailable(ServiceUnavailable):
+    """The event store cannot answer now (its connection failed or was lost, its disk or
+    memory ran out). Raised by the stores in place of their drivers' errors, so every route
+    that reads or writes events answers 503, never 500."""
+
+    code = "event_store_unavailable"
 
 
 class InternalError(AvsbError):

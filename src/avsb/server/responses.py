@@ -7,7 +7,14 @@ from typing import Any
 
 import orjson
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
@@ -97,7 +104,7 @@ def as_avsb_error(exc: BaseException) -> errors.AvsbError:
         )
     if isinstance(exc, IntegrityError):
         return errors.Conflict("The change conflicts with existing data.")
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
         log.error("database unavailable: %s", exc)
         return errors.ServiceUnavailable("The database is unavailable; retry shortly.")
     log.error("unhandled error", exc_info=exc)

@@ -36,7 +36,11 @@ class LazyEventStore:
         with self._lock:
             if self._store is None:
                 store = open_event_store(self.url)
-                store.ensure_schema()
+                try:
+                    store.ensure_schema()
+                except BaseException:
+                    store.close()  # the next call opens it again (the server may be back)
+                    raise
                 self._store = store
             return self._store
 

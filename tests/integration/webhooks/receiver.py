@@ -8,7 +8,7 @@ import hmac
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 
@@ -18,6 +18,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)  # when it arrived (monotonic seconds)
 
 
 def verify_signature(secret: str, received: Received) -> bool:
@@ -36,11 +37,15 @@ def verify_signature(secret: str, received: Received) -> bool:
     )
 
 
-class Receiver:
-    """Answers each POST with the next status of ``statuses`` (the last one repeats)."""
+Answer = int | tuple[int, dict[str, str]]  # a status, or a status and response headers
 
-    def __init__(self, statuses: list[int] | None = None) -> None:
-        self.statuses = list(statuses or [200])
+
+class Receiver:
+    """Answers each POST with the next status of ``statuses`` (the last one repeats); an
+    entry may be ``(status, headers)`` to send headers such as ``Retry-After`` with it."""
+
+    def __init__(self, statuses: list[Answer] | None = None) -> None:
+        self.statuses: list[Answer] = list(statuses or [200])
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -54,7 +59,7 @@ class Receiver:
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def _next_status(self) -> int:
+    def _next_status(self) -> Answer:
         with self._lock:
             return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
 
@@ -69,8 +74,11 @@ class Receiver:
                 with receiver._lock:
                     receiver.received.append(Received(self.path, headers, body))
                 status = receiver._next_status()
+                status, extra = status if isinstance(status, tuple) else (status, {})
                 answer = f"status {status}".encode()
                 self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("content-length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)

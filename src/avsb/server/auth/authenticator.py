@@ -32,7 +32,12 @@ class _Cached:
 
 
 class FailureThrottle:
-    """Failed authentications per client IP: a fixed one-minute window."""
+    """Failed authentications per client address: a fixed one-minute window.
+
+    Only failures are throttled: once an address failed ``per_minute`` times in the current
+    minute its further failures answer 429 instead of 401, while a valid token from the same
+    address (another user behind the same proxy or NAT) is admitted as always.
+    """
 
     def __init__(self, per_minute: int) -> None:
         self._limit = per_minute
@@ -40,6 +45,7 @@ class FailureThrottle:
         self._lock = threading.Lock()
 
     def check(self, ip: str) -> None:
+        """429 when ``ip`` is over its failure limit this minute (call it on a failure only)."""
         seen = self._windows.get(ip)  # one dict read: atomic, no lock needed
         if seen is None:
             return
@@ -59,6 +65,13 @@ class FailureThrottle:
             if len(self._windows) > 100_000:
                 self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
 
+    def refuse(self, ip: str, message: str) -> Unauthorized:
+        """A failed authentication from ``ip``: counted, then the 401 to raise (or 429 raised
+        when the address is over its limit)."""
+        self.check(ip)
+        self.fail(ip)
+        return Unauthorized(message)
+
 
 class Authenticator:
     def __init__(self, db: Database, failures_per_minute: int) -> None:
@@ -76,7 +89,6 @@ class Authenticator:
 
     def cached(self, raw: str, ip: str) -> Principal | None:
         """The principal from the cache without I/O; None when the database must be asked."""
-        self.throttle.check(ip)
         now = time.time()
         entry = self._cache.get(hash_token(raw))
         if entry is None or entry.cached_until < now:
@@ -84,8 +96,8 @@ class Authenticator:
         return self._admit(entry, ip, now)
 
     def authenticate(self, raw: str, ip: str) -> Principal:
-        """The principal for ``raw`` or 401 (and a failure counted against ``ip``)."""
-        self.throttle.check(ip)
+        """The principal for ``raw``, else 401 and a failure counted against ``ip`` (429 once
+        ``ip`` is over its failure limit)."""
         digest = hash_token(raw)
         now = time.time()
         entry = self._cache.get(digest)
@@ -99,8 +111,7 @@ class Authenticator:
 
     def _admit(self, entry: _Cached, ip: str, now: float) -> Principal:
         if entry.principal is None or (entry.expires_at is not None and entry.expires_at <= now):
-            self.throttle.fail(ip)
-            raise Unauthorized("The token is missing, invalid, revoked or expired.")
+            raise self.throttle.refuse(ip, "The token is missing, invalid, revoked or expired.")
         self._used[entry.principal.token_id] = now
         return entry.principal
 

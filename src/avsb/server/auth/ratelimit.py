@@ -96,6 +96,9 @@ _LEAST = {"sqlite": "min", "postgresql": "least"}
 
 LEASE_FRACTION = 1 / 16
 MAX_LEASE = 1000
+LEASE_MIN_AVAILABLE = 256
+"""Below this many tokens in the bucket, every take is of one token: no process holds tokens
+another process's request could have used, so small buckets admit exactly their tokens."""
 LEASE_SECONDS = 1.0
 
 
@@ -109,11 +112,11 @@ class _Lease:
 class DatabaseRateLimiter:
     """Buckets in the ``rate_buckets`` table, shared by every server process.
 
-    A process takes a *lease* of ``1/16`` of the tokens available (at least 1, at most 1000)
-    in one short transaction and spends it locally. With a limit of 100/minute the bucket
-    holds at most 20 tokens, so leases are of a single token and every request is counted in
-    the database exactly; with a high limit one write serves up to a thousand requests.
-    Unused tokens of an expired lease are handed back on the next take.
+    A process takes a *lease* of ``1/16`` of the tokens available (at most 1000) in one short
+    transaction and spends it locally. Below 256 available tokens a take is of a single token,
+    so every request is counted in the database exactly (the default bucket holds 20); with a
+    high limit one write serves up to a thousand requests. Unused tokens of an expired lease
+    are handed back on the next take.
     """
 
     def __init__(self, db: Database, policy: BucketPolicy) -> None:
@@ -122,9 +125,12 @@ class DatabaseRateLimiter:
         dialect = "sqlite" if db.is_sqlite else "postgresql"
         now, least = _NOW[dialect], _LEAST[dialect]
         lock = "" if db.is_sqlite else " FOR UPDATE"
+        greatest = "max" if db.is_sqlite else "greatest"
+        # Time never runs backwards for a bucket: a clock step back refills nothing and
+        # takes nothing away.
         self._read = text(
-            f"SELECT {least}(:burst, tokens + ({now} - updated_at) * :rate + :back), {now} "  # noqa: S608
-            f"FROM rate_buckets WHERE key = :key{lock}"
+            f"SELECT {least}(:burst, tokens + {greatest}(0, {now} - updated_at) * :rate + :back), "  # noqa: S608
+            f"{greatest}({now}, updated_at) FROM rate_buckets WHERE key = :key{lock}"
         )
         self._write = text(
             "UPDATE rate_buckets SET tokens = :tokens, updated_at = :now WHERE key = :key"
@@ -167,24 +173,48 @@ class DatabaseRateLimiter:
             "rate": self.policy.rate,
             "back": back,
         }
-        with self._db.write_engine.begin() as conn:
-            row = conn.execute(self._read, params).first()
-            if row is None:
-                conn.execute(self._create, params)
-                row = conn.execute(self._read, params).one()
-            available, now = float(row[0]), float(row[1])
-            take = 0
-            if available >= 1.0:
-                take = max(1, min(MAX_LEASE, int(available * LEASE_FRACTION)))
-            conn.execute(self._write, {"key": key, "tokens": available - take, "now": now})
+        try:
+            # One transaction; on PostgreSQL the row stays locked (FOR UPDATE) from the read
+            # to the commit, on SQLite the whole database (BEGIN IMMEDIATE): no other take
+            # reads the bucket in between.
+            with self._db.write_engine.begin() as conn:
+                row = conn.execute(self._read, params).first()
+                if row is None:
+                    conn.execute(self._create, params)
+                    row = conn.execute(self._read, params).one()
+                available, now = float(row[0]), float(row[1])
+                take = 0
+                if available >= LEASE_MIN_AVAILABLE:
+                    take = min(MAX_LEASE, int(available * LEASE_FRACTION))
+                elif available >= 1.0:
+                    take = 1
+                conn.execute(self._write, {"key": key, "tokens": available - take, "now": now})
+        except BaseException:
+            if old is not None:  # not handed back: keep spending it here
+                self._keep(key, old.tokens, old.shared_left)
+            raise
         if take == 0:
             return self.policy.decide(False, available, now)
+        left = available - take
         if take > 1:
-            with self._lock:
-                self._leases[key] = _Lease(
-                    take - 1, available - take, time.monotonic() + LEASE_SECONDS
-                )
-        return self.policy.decide(True, available - 1, now)
+            left += self._keep(key, take - 1, left)
+        return self.policy.decide(True, left, now)
+
+    def _keep(self, key: str, tokens: int, shared_left: float) -> int:
+        """Add ``tokens`` to this process's lease on ``key``; the lease's other tokens.
+
+        Concurrent takes of one key each come back with tokens: they add up, so none is lost
+        (replacing the lease would drop the tokens another thread leased meanwhile).
+        """
+        with self._lock:
+            lease = self._leases.get(key)
+            if lease is None:
+                lease = self._leases[key] = _Lease(0, shared_left, 0.0)
+            others = lease.tokens
+            lease.tokens += tokens
+            lease.shared_left = shared_left
+            lease.expires = time.monotonic() + LEASE_SECONDS
+        return others
 
 
 def make_limiter(db: Database, policy: BucketPolicy, storage: str) -> RateLimiter:

@@ -95,9 +95,8 @@ class Gate:
         self._skew = max_skew_seconds
 
     def _failed(self, message: str, ip: str) -> Unauthorized:
-        self._auth.throttle.fail(ip)
         self._metrics.inc("avsb_auth_failures_total", doc="Requests with a bad token.")
-        return Unauthorized(message)
+        return self._auth.throttle.refuse(ip, message)  # 429 past the address's failure limit
 
     async def bearer(self, raw: str | None, ip: str) -> Principal:
         """The SDK key presented as a bearer token; 401 / 403 / 429 (failure throttle)."""
@@ -120,7 +119,6 @@ class Gate:
 
     async def signature(self, ak: str | None, et: str | None, es: str | None, ip: str) -> Principal:
         """The SDK key whose secret signed the request (ABC `X-Ak`, `X-Et`, `X-Es`)."""
-        self._auth.throttle.check(ip)
         if not ak or not et or not es or len(ak) > _MAX_KEY_ID:
             raise self._failed("Send the X-Ak, X-Et and X-Es signature headers.", ip)
         if not et.isdigit() or abs(time.time() - int(et)) > self._skew:

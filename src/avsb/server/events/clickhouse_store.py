@@ -151,6 +151,9 @@ class ChdbEventStore:
             for row in answer["data"]
         ]
 
+    def ping(self) -> None:
+        self.query("SELECT 1")
+
     def summary(self, org_id: str, project_id: str, experiment: str) -> IngestionSummary:
         return parse_summary(self.query(summary_sql(org_id, project_id, experiment, self.dialect)))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 
+from avsb.server.errors import StoreUnavailable
 from avsb.server.events.dialects import DUCKDB, check_identifier
 from avsb.server.events.schema import (
     FIELD_NAMES,
@@ -40,6 +41,23 @@ _TYPES = {
     ColumnType.INT: "BIGINT NOT NULL",
 }
 _STAGE = "ev_stage"
+# DuckDB's errors that mean "cannot now" rather than "wrong SQL": the file is locked by
+# another process, the disk or memory ran out, the database was invalidated.
+UNAVAILABLE = (
+    duckdb.IOException,
+    duckdb.OutOfMemoryException,
+    duckdb.FatalException,
+    duckdb.ConnectionException,
+    duckdb.InterruptException,
+)
+
+
+@contextlib.contextmanager
+def _unavailable_as_503() -> Iterator[None]:
+    try:
+        yield
+    except UNAVAILABLE as exc:
+        raise StoreUnavailable(f"The event store is unavailable: {type(exc).__name__}.") from exc
 
 
 def create_table_sql(table: Table) -> str:
@@ -148,7 +166,8 @@ class DuckDBEventStore:
     """
 
     def __init__(self, path: str | Path) -> None:
-        self._con = duckdb.connect(str(path))
+        with _unavailable_as_503():
+            self._con = duckdb.connect(str(path))
         self._lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Pending] = []
@@ -164,7 +183,7 @@ class DuckDBEventStore:
         return self._con
 
     def ensure_schema(self) -> None:
-        with self._lock:
+        with self._lock, _unavailable_as_503():
             for table in TABLES.values():
                 self._con.execute(create_table_sql(table))
                 (top,) = self._con.execute(
@@ -192,7 +211,8 @@ class DuckDBEventStore:
                     group, self._queue = self._queue, []
                 self._write_group(group)
         if pending.error is not None:
-            raise pending.error
+            with _unavailable_as_503():
+                raise pending.error
         return AppendResult(pending.accepted, len(batch.events) - pending.accepted)
 
     def _write_group(self, group: list[_Pending]) -> None:
@@ -261,11 +281,15 @@ class DuckDBEventStore:
 
     def query(self, sql: str | SqlPlan) -> list[ResultRow]:
         text = sql if isinstance(sql, str) else sql.to_sql(self.dialect)
-        cursor = self._con.cursor()
-        try:
-            return [tuple(row) for row in cursor.execute(text).fetchall()]
-        finally:
-            cursor.close()
+        with _unavailable_as_503():
+            cursor = self._con.cursor()
+            try:
+                return [tuple(row) for row in cursor.execute(text).fetchall()]
+            finally:
+                cursor.close()
+
+    def ping(self) -> None:
+        self.query("SELECT 1")
 
     def summary(self, org_id: str, project_id: str, experiment: str) -> IngestionSummary:
         return parse_summary(self.query(summary_sql(org_id, project_id, experiment, self.dialect)))

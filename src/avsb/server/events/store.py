@@ -54,6 +54,10 @@ class EventStore(Protocol):
         """Counts and last times per kind for an experiment and its project."""
         ...
 
+    def ping(self) -> None:
+        """Return when the store answers a trivial query; raise (``StoreUnavailable``) if not."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -22,7 +22,7 @@ from avsb.server.db import Database
 from avsb.server.errors import (
     NotFound,
     PayloadTooLarge,
-    ServiceUnavailable,
+    StoreUnavailable,
     ValidationFailed,
     field_error,
 )
@@ -51,6 +51,7 @@ from avsb.server.runtime import LazyEventStore
 
 log = logging.getLogger("avsb.server.ingestion")
 FUTURE_TOLERANCE = timedelta(days=1)
+_NOT_STORED = "The event store could not take the batch; nothing was acknowledged, retry it."
 Keys = dict[str, set[str]]  # experiment key -> exposure attribute keys
 # The per-experiment routes of seed 001 and the kind each one carries.
 EXPERIMENT_ROUTES: Mapping[str, EventKind] = {
@@ -241,12 +242,12 @@ class Ingestor:
         try:
             store = self.events.get()
             return store.append(batch)
+        except StoreUnavailable as exc:  # an outage: expected, logged without a trace
+            log.warning("event store append failed: %s", exc.__cause__ or exc)
+            raise StoreUnavailable(_NOT_STORED) from exc
         except Exception:
             log.exception("event store append failed")
-            raise ServiceUnavailable(
-                "The event store could not take the batch; nothing was acknowledged, retry it.",
-                code="event_store_unavailable",
-            ) from None
+            raise StoreUnavailable(_NOT_STORED) from None
 
 
 def _experiment(session: Session, org_id: str, experiment_id: str) -> Experiment:

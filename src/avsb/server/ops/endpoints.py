@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,10 +16,13 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 import avsb
 from avsb.server.auth.principal import Principal
 from avsb.server.deps import require
+from avsb.server.errors import ServiceUnavailable
 from avsb.server.kit.routing import AvsbRouter
 from avsb.server.kit.schemas import ERROR_RESPONSES, Envelope
 from avsb.server.responses import JSONBytes
-from avsb.server.runtime import runtime_of
+from avsb.server.runtime import Runtime, runtime_of
+
+log = logging.getLogger("avsb.server")
 
 router = AvsbRouter(tags=["operations"])
 
@@ -39,12 +43,27 @@ async def health() -> Response:
     return JSONBytes(b'{"status":"ok"}')
 
 
+def _unready(rt: Runtime) -> bytes | None:
+    """Why this process cannot serve (its metadata database or event store does not answer),
+    or None when both do."""
+    if not rt.db.ping():
+        return b'{"status":"database_unreachable"}'
+    try:
+        rt.events.get().ping()
+    except Exception as exc:
+        log.warning("readiness: event store unreachable: %s", exc.__cause__ or exc)
+        return b'{"status":"event_store_unreachable"}'
+    return None
+
+
 @router.get("/readyz", response_model=HealthOut, responses={503: {"model": HealthOut}})
 async def readyz(request: Request) -> Response:
-    ready = await run_in_threadpool(runtime_of(request).db.ping)
-    if ready:
+    """200 when every store answers; else 503 with Retry-After and which one failed."""
+    unready = await run_in_threadpool(_unready, runtime_of(request))
+    if unready is None:
         return JSONBytes(b'{"status":"ready"}')
-    return JSONBytes(b'{"status":"database_unreachable"}', status_code=503)
+    retry = str(ServiceUnavailable.retry_after_seconds)
+    return JSONBytes(unready, status_code=503, headers={"Retry-After": retry})
 
 
 # Any service or admin token; SDK keys are public (shipped in clients) and get no diagnostics.

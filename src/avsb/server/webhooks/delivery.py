@@ -129,7 +129,7 @@ def record(db: Database, job: Job, result: AttemptResult, policy: RetryPolicy) -
             _finish(delivery, "failed")
             _disable_gone(session, delivery.webhook_id)
             return
-        delay = policy.delay(delivery.cycle_attempts)
+        delay = policy.delay(delivery.cycle_attempts, result.retry_after)
         if delay is None:
             _finish(delivery, "failed")
             return

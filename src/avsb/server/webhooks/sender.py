@@ -6,7 +6,8 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 
 import httpx
@@ -19,6 +20,8 @@ from avsb.server.webhooks import netguard, signing
 EXCERPT_CHARS = 1024
 _EXCERPT_BYTES = 4 * EXCERPT_CHARS
 _ERROR_CHARS = 500
+# Statuses whose Retry-After asks the sender to wait (RFC 9110 section 10.2.3, RFC 6585).
+RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class AttemptResult:
     status_code: int | None = None
     response_excerpt: str = ""
     error: str | None = None
+    retry_after: float | None = None  # seconds the receiver asked us to wait (429 / 503)
 
     @property
     def ok(self) -> bool:
@@ -57,16 +61,46 @@ class RetryPolicy:
     jitter: float = 0.0
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
+    max_retry_after: float = 3600.0
+
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
-        return cls(tuple(settings.webhook_retry_schedule_seconds), settings.webhook_retry_jitter)
+        return cls(
+            tuple(settings.webhook_retry_schedule_seconds),
+            settings.webhook_retry_jitter,
+            max_retry_after=settings.webhook_max_retry_after_seconds,
+        )
 
-    def delay(self, failed_attempts: int) -> float | None:
-        """Seconds until the next attempt after ``failed_attempts`` failures, None when done."""
+    def delay(self, failed_attempts: int, retry_after: float | None = None) -> float | None:
+        """Seconds until the next attempt after ``failed_attempts`` failures, None when done.
+
+        A receiver's ``Retry-After`` (capped at ``max_retry_after``) lengthens the scheduled
+        delay, never shortens it.
+        """
         if failed_attempts < 1 or failed_attempts > len(self.schedule):
             return None
         base = self.schedule[failed_attempts - 1]
-        return max(0.0, base * self.rng.uniform(1 - self.jitter, 1 + self.jitter))
+        delay = max(0.0, base * self.rng.uniform(1 - self.jitter, 1 + self.jitter))
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.max_retry_after))
+        return delay
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP-date (RFC 9110
+    section 10.2.3); None when absent or malformed. A date in the past means 0."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000": RFC 5322's unknown zone; HTTP dates are GMT
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def _error_text(exc: BaseException) -> str:
@@ -114,9 +148,10 @@ class Sender:
         status: int | None = None
         excerpt = ""
         error: str | None = None
+        retry_after: float | None = None
         try:
             async with asyncio.timeout(self._timeout):
-                status, excerpt = await self._post(message)
+                status, excerpt, retry_after = await self._post(message)
         except netguard.DestinationRefused as exc:
             error = f"destination refused: {_error_text(exc)}"
         except TimeoutError:
@@ -124,9 +159,9 @@ class Sender:
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {_error_text(exc)}"[:_ERROR_CHARS]
         duration = round((time.monotonic() - started) * 1000, 3)
-        return AttemptResult(attempted_at, duration, status, excerpt, error)
+        return AttemptResult(attempted_at, duration, status, excerpt, error, retry_after)
 
-    async def _post(self, message: Message) -> tuple[int, str]:
+    async def _post(self, message: Message) -> tuple[int, str, float | None]:
         target = netguard.parse(message.url)
         address = await netguard.pin(
             target, allow_private=self._allow_private, resolver=self._resolver
@@ -152,4 +187,8 @@ class Sender:
                     break
         finally:
             await response.aclose()
-        return response.status_code, raw.decode("utf-8", errors="replace")[:EXCERPT_CHARS]
+        retry_after = None
+        if response.status_code in RETRY_AFTER_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+        excerpt = raw.decode("utf-8", errors="replace")[:EXCERPT_CHARS]
+        return response.status_code, excerpt, retry_after
