@@ -96,7 +96,12 @@ class RequestEnvelopeMiddleware:
             await send_wrapper(body)
             return
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+        if (
+            declared is not None
+            and declared.isascii()
+            and declared.isdigit()
+            and int(declared) > self.max_body
+        ):
             start, body = _error_message(
                 413, "payload_too_large", f"The body exceeds {self.max_body} bytes.", request_id
             )

@@ -130,6 +130,17 @@ class TestRetCodes:
             assert answer.json()["ret_code"] == 103
             assert answer.json()["msg"]
 
+    @pytest.mark.parametrize("stamp", [b"\xb2", b"1" * 5000, b"-1", b"17.5"])
+    def test_unparsable_timestamp__101_not_server_error(
+        self, org: ApiClient, key: SdkKey, stamp: bytes
+    ) -> None:
+        # '\xb2' ('²') passes str.isdigit() but not int(); 5,000 digits pass the int-str limit.
+        headers = {**signed(key), "X-Et": stamp}
+        body = {"project_id": "prj_x", "unit_id": "u1"}
+        answer = org.post("/abc/get_experiments", json=body, headers=headers)
+        assert answer.status_code == 200
+        assert answer.json()["ret_code"] == 101
+
     def test_unknown_project__101(self, org: ApiClient, key: SdkKey) -> None:
         answer = abc(org, "get_feature_flags", key, {"project_id": "prj_nope", "unit_id": "u1",
                                                      "feature_names": []})  # fmt: skip

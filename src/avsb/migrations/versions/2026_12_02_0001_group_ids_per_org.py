@@ -22,6 +22,7 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = ("group_ids",)
 depends_on: str | Sequence[str] | None = None
 
+
 def _rows() -> list[dict[str, object]]:
     table = sa.table(
         "variant_group_ids",

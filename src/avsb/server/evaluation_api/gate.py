@@ -121,7 +121,10 @@ class Gate:
         """The SDK key whose secret signed the request (ABC `X-Ak`, `X-Et`, `X-Es`)."""
         if not ak or not et or not es or len(ak) > _MAX_KEY_ID:
             raise self._failed("Send the X-Ak, X-Et and X-Es signature headers.", ip)
-        if not et.isdigit() or abs(time.time() - int(et)) > self._skew:
+        if (
+            not (len(et) <= 12 and et.isascii() and et.isdigit())
+            or abs(time.time() - int(et)) > self._skew
+        ):
             raise self._failed(f"X-Et must be unix seconds within {self._skew} s of now.", ip)
         secrets = self._secrets.cached(ak)
         if secrets is None:

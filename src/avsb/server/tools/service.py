@@ -39,7 +39,7 @@ class ToolInputError(ValidationFailed):
         )
         self.path = path
         self.loc: tuple[str | int, ...] = tuple(
-            int(part) if part.isdigit() else part for part in path.split(".")
+            int(part) if part.isascii() and part.isdigit() else part for part in path.split(".")
         )
 
 

@@ -33,7 +33,7 @@ def dotted(base: str, path: str) -> str:
     """``base`` with a service's 422 field path (``rules.0.value``) appended."""
     if path == "body":  # a 422 about the whole body
         return base
-    return join(base, *(int(p) if p.isdigit() else p for p in path.split(".") if p))
+    return join(base, *(int(p) if p.isascii() and p.isdigit() else p for p in path.split(".") if p))
 
 
 class Problems:
