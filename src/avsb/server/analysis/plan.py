@@ -14,6 +14,8 @@ class MetricType(StrEnum):
     SUM = "sum"
     MEAN = "mean"
     RATIO = "ratio"
+    QUANTILE = "quantile"  # a percentile of per-unit sums of values (analysis/kinds.py)
+    CATEGORICAL = "categorical"  # the category of the unit's first event (analysis/kinds.py)
 
 
 class GroupBy(StrEnum):
@@ -51,6 +53,9 @@ class MetricDefinition:
     value_cap: float | None = None  # a fixed cap on per-unit values
     lower_is_better: bool = False
     key: str = ""
+    quantile: float | None = None  # quantile metrics: the probability in (0, 1)
+    test: str = "welch"  # count / sum metrics: "welch" or "mann_whitney"
+    interval: str = "normal"  # count / sum metrics: "normal" or "bootstrap"
 
     def __post_init__(self) -> None:
         if self.type is MetricType.RATIO and not self.denominator_event_name:
@@ -62,6 +67,10 @@ class MetricDefinition:
         pct = self.winsorize_percentile
         if pct is not None and not 0 < pct < 100:
             raise ValueError("winsorize_percentile must be in (0, 100)")
+        if self.type is MetricType.QUANTILE and not 0 < (self.quantile or 0) < 1:
+            raise ValueError("a quantile metric needs quantile in (0, 1)")
+        if self.type is MetricType.CATEGORICAL and self.value_property is None:
+            raise ValueError("a categorical metric needs value_property")
 
     @property
     def is_ratio(self) -> bool:
