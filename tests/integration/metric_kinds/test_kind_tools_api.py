@@ -165,6 +165,12 @@ def test_too_many_values__422(api: ApiClient) -> None:
     assert "variants.1.values" in [f["path"] for f in error["details"]["fields"]]
 
 
+def test_bootstrap_too_much_work__422(api: ApiClient) -> None:
+    many = [{"key": k, "values": [1.0, 2.0] * 2_000} for k in ("a", "b", "c", "d")]
+    error = _error(api, "/api/tools/bootstrap", {"variants": many, "resamples": 20_000})
+    assert "resamples" in [f["path"] for f in error["details"]["fields"]]
+
+
 def test_nan_value__422(api: ApiClient) -> None:
     r = api.post(
         "/api/tools/quantile",

@@ -275,6 +275,8 @@ class CategoryPlan(_KindPlan):
 
     def to_sql(self, dialect: str) -> str:
         metric = self.metric
+        if metric.value_property is None:
+            raise ValueError("a category plan needs the metric's value_property")
         values: Mapping[str, object] = base._metric_values(self._analysis())
         spec = base._Units(self.scope, self.rules, GroupBy.NONE, None, False)
         ctes = base._unit_ctes(spec)

@@ -67,10 +67,8 @@ class MetricDefinition:
         pct = self.winsorize_percentile
         if pct is not None and not 0 < pct < 100:
             raise ValueError("winsorize_percentile must be in (0, 100)")
-        if self.type is MetricType.QUANTILE and not 0 < (self.quantile or 0) < 1:
-            raise ValueError("a quantile metric needs quantile in (0, 1)")
-        if self.type is MetricType.CATEGORICAL and self.value_property is None:
-            raise ValueError("a categorical metric needs value_property")
+        if self.quantile is not None and not 0 < self.quantile < 1:
+            raise ValueError("quantile must be in (0, 1)")
 
     @property
     def is_ratio(self) -> bool:

@@ -15,6 +15,7 @@ from avsb.server.tools.schemas import Level, Loc, _Errors, _Request
 
 MAX_VALUES = 100_000
 MAX_CATEGORIES = 100
+MAX_BOOTSTRAP_DRAWS = 50_000_000  # bounds one request's work (~1 s of draws)
 Count = Annotated[int, Field(ge=0, le=10**12)]
 
 
@@ -105,6 +106,18 @@ class BootstrapRequest(_PerUnitRequest):
     method: Literal["percentile", "bca"] = "bca"
     difference_type: Literal["relative", "absolute"] = "absolute"
     seed: int = Field(0, ge=0, le=2**63 - 1)
+
+    @model_validator(mode="after")
+    def _check_work(self) -> Self:
+        draws = self.resamples * sum(len(v.values) for v in self.variants)
+        if draws > MAX_BOOTSTRAP_DRAWS:
+            errors = _Errors(type(self).__name__)
+            message = (
+                f"resamples x values is {draws:,}; at most {MAX_BOOTSTRAP_DRAWS:,} per request"
+            )
+            errors.add(("resamples",), message, self.resamples)
+            errors.raise_any()
+        return self
 
 
 class BootstrapComparison(BaseModel):
