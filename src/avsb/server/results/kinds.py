@@ -70,7 +70,7 @@ class Extra:
     """What the extra queries found, by metric id, and the ``kind`` sections made from it."""
 
     quantiles: dict[str, dict[str, QuantileArm]] = field(default_factory=dict)
-    ranks: dict[str, dict[str, RankSums]] = field(default_factory=dict)
+    ranks: dict[str, dict[str, tuple[int, int, float, float]]] = field(default_factory=dict)
     moments: dict[str, dict[str, Moments]] = field(default_factory=dict)
     replicates: dict[str, dict[str, tuple[Vector, Vector]]] = field(default_factory=dict)
     categories: dict[str, list[tuple[str, str | None, int]]] = field(default_factory=dict)
@@ -122,7 +122,7 @@ def query(store: EventStore, scope: Scope, specs: Sequence[MetricSpec]) -> Extra
         if metric.test == "mann_whitney":
             rows = store.query(_plan(RankPlan, common))
             extra.ranks[key] = {
-                str(v): RankSums(int(_num(nc)), int(_num(nt)), _num(rs), _num(tie))
+                str(v): (int(_num(nc)), int(_num(nt)), _num(rs), _num(tie))
                 for v, nc, nt, rs, tie in rows
             }
         if metric.interval == "bootstrap":
@@ -202,7 +202,7 @@ def _quantile(r: Readout, arms: dict[str, QuantileArm], keys: Sequence[str]) -> 
 
 
 def _rank_tests(
-    r: Readout, sums: dict[str, RankSums], keys: Sequence[str]
+    r: Readout, sums: dict[str, tuple[int, int, float, float]], keys: Sequence[str]
 ) -> tuple[Readout, list[kinds_schemas.RankComparison]]:
     if r.analysis is None:
         return r, []
@@ -213,7 +213,7 @@ def _rank_tests(
         if found is None:
             return _failed(r, "insufficient_data", f"No units in {key!r}."), []
         try:
-            test = mann_whitney_from_sums(found, r.options.test, "asymptotic")
+            test = mann_whitney_from_sums(RankSums(*found), r.options.test, "asymptotic")
         except StatsInputError as exc:
             return _failed(r, "not_analysable", f"{exc.field}: {exc.message}"), []
         comparisons.append(
@@ -271,8 +271,8 @@ def _bootstrap(
 def _categorical(
     r: Readout, rows: list[tuple[str, str | None, int]], keys: Sequence[str]
 ) -> tuple[Readout, kinds_schemas.CategoricalResult | None]:
-    if r.error is not None:
-        return r, None
+    if r.error is not None and r.error.code == "insufficient_data":
+        return r, None  # (the Welch readout of "has an event" failing otherwise is moot)
     if len(rows) > MAX_CATEGORY_ROWS:
         return _failed(r, "too_many_categories", f"More than {MAX_CATEGORY_ROWS} cells."), None
     counts: dict[tuple[str, str], int] = {}
