@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from avsb.stats import _dist
-from avsb.stats.errors import require
+from avsb.stats.errors import StatsInputError, require
 from avsb.stats.frequentist import DifferenceType
 
 IntervalMethod = Literal["percentile", "bca"]
@@ -94,15 +94,20 @@ def effect(control_mean: float, treatment_mean: float, difference_type: Differen
 
 def acceleration(control: Moments, treatment: Moments, difference_type: DifferenceType) -> float:
     """The BCa acceleration of the effect from each arm's jackknife influence (0 if no spread)."""
-    if difference_type == "absolute":
-        gradients = (-1.0, 1.0)
-    else:
-        gradients = (-treatment.mean / control.mean**2, 1.0 / control.mean)
-    num = den = 0.0
-    for g, arm in zip(gradients, (control, treatment), strict=True):
-        num += g**3 * arm.m3 / arm.n**3
-        den += g**2 * arm.m2 / arm.n**2
-    return 0.0 if den <= 0 else num / (6.0 * den**1.5)
+    try:
+        if difference_type == "absolute":
+            gradients = (-1.0, 1.0)
+        else:
+            gradients = (-treatment.mean / control.mean**2, 1.0 / control.mean)
+        num = den = 0.0
+        for g, arm in zip(gradients, (control, treatment), strict=True):
+            num += g**3 * arm.m3 / arm.n**3
+            den += g**2 * arm.m2 / arm.n**2
+        accel = 0.0 if den <= 0 else num / (6.0 * den**1.5)
+    except (ZeroDivisionError, OverflowError):  # a control mean within ~1e-154 of 0
+        raise StatsInputError("values", "the effect overflows: values too large") from None
+    require(math.isfinite(accel), "values", "the effect overflows: values too large")
+    return accel
 
 
 def interval_from_replicates(
@@ -177,7 +182,7 @@ def bootstrap_mean_difference(
     rng = np.random.default_rng(config.seed)
     means_c = _resampled_means(c, config.resamples, rng)
     means_t = _resampled_means(t, config.resamples, rng)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         reps = means_t - means_c if config.difference_type == "absolute" else means_t / means_c - 1
     accel = (
         acceleration(Moments.of(c), Moments.of(t), config.difference_type)
@@ -185,10 +190,18 @@ def bootstrap_mean_difference(
         else None
     )
     ci, z0 = interval_from_replicates(estimate, reps, config.alpha, accel)
-    return BootstrapResult(
-        estimate, ci, float(np.std(reps[np.isfinite(reps)], ddof=1)), config.method,
+    finite = reps[np.isfinite(reps)]
+    result = BootstrapResult(
+        estimate, ci, float(np.std(finite, ddof=1)), config.method,
         config.resamples, config.difference_type, accel, z0,
     )  # fmt: skip
+    return _checked(result)
+
+
+def _checked(result: BootstrapResult) -> BootstrapResult:
+    numbers = (result.estimate, result.standard_error, *result.ci)
+    require(all(map(math.isfinite, numbers)), "values", "the effect overflows: values too large")
+    return result
 
 
 def poisson_replicates_result(
@@ -201,7 +214,7 @@ def poisson_replicates_result(
     and weighted sums (control W, control WY, treatment W, treatment WY)."""
     w_c, wy_c, w_t, wy_t = (np.asarray(r, dtype=np.float64) for r in replicates)
     estimate = effect(control.mean, treatment.mean, config.difference_type)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         mean_c, mean_t = wy_c / w_c, wy_t / w_t
         reps = mean_t - mean_c if config.difference_type == "absolute" else mean_t / mean_c - 1
     accel = (
@@ -209,10 +222,10 @@ def poisson_replicates_result(
     )
     ci, z0 = interval_from_replicates(estimate, reps.astype(np.float64), config.alpha, accel)
     finite = reps[np.isfinite(reps)]
-    return BootstrapResult(
+    return _checked(BootstrapResult(
         estimate, ci, float(np.std(finite, ddof=1)), config.method, int(finite.size),
         config.difference_type, accel, z0,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def poisson_cdf_thresholds(limit: int = 12) -> tuple[float, ...]:

@@ -103,8 +103,13 @@ def compare_quantiles(
         raise StatsInputError(
             "values", "both arms' order statistics around the quantile are equal: no test"
         )
-    diff = difference(arms[0], arms[1], config.difference_type)
-    return replace(welch_test(diff, config), test="quantile_normal", df=None)
+    try:
+        found = welch_test(difference(arms[0], arms[1], config.difference_type), config)
+    except (ZeroDivisionError, OverflowError):  # a control quantile within ~1e-154 of 0
+        raise StatsInputError("values", "the effect overflows: values too large") from None
+    numbers = (found.estimate, found.standard_error, *(v for v in found.ci if v is not None))
+    require(all(map(math.isfinite, numbers)), "values", "the effect overflows: values too large")
+    return replace(found, test="quantile_normal", df=None)
 
 
 def coverage_level(z: float) -> float:

@@ -171,6 +171,17 @@ def test_bootstrap_too_much_work__422(api: ApiClient) -> None:
     assert "resamples" in [f["path"] for f in error["details"]["fields"]]
 
 
+def test_overflowing_relative_effect__422(api: ApiClient) -> None:
+    body = {"variants": [{"key": "a", "values": [1e-300, 2e-300, 1e-300]},
+                         {"key": "b", "values": [1e15, 9e14, 8e14]}],
+            "difference_type": "relative"}  # fmt: skip
+    for path in ("/api/tools/quantile", "/api/tools/bootstrap"):
+        error = _error(api, path, body)
+        assert "overflows" in error["message"], error
+    big = {"variants": [{"key": "a", "values": [1e16, 1.0]}, {"key": "b", "values": [1.0, 2.0]}]}
+    _error(api, "/api/tools/rank-test", big)
+
+
 def test_nan_value__422(api: ApiClient) -> None:
     r = api.post(
         "/api/tools/quantile",

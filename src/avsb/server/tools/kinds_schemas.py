@@ -17,13 +17,14 @@ MAX_VALUES = 100_000
 MAX_CATEGORIES = 100
 MAX_BOOTSTRAP_DRAWS = 50_000_000  # bounds one request's work (~1 s of draws)
 Count = Annotated[int, Field(ge=0, le=10**12)]
+Value = Annotated[float, Field(ge=-1e15, le=1e15)]  # a per-unit value; its cube stays finite
 
 
 class UnitValues(_Request):
     """One variant's per-unit values (finite numbers)."""
 
     key: str = Field(min_length=1, max_length=200)
-    values: list[float] = Field(min_length=2, max_length=MAX_VALUES)
+    values: list[Value] = Field(min_length=2, max_length=MAX_VALUES)
 
 
 def _unique(keys: list[str], loc: Loc, errors: _Errors) -> None:
