@@ -8,7 +8,8 @@ engine, so only a few rows per variant reach Python:
 - ``RankPlan``: per treatment variant, pooled with the control, the arm sizes, the
   treatment's sum of average ranks (``RANK`` + (ties - 1) / 2) and sum_k (t_k^3 - t_k);
 - ``BootstrapPlan``: per variant and replicate b, the Poisson(1) weight total and weighted
-  sum; a unit's weight is the inverse Poisson CDF of a uniform hashed from (unit, b, seed);
+  sum; a unit's weight is the inverse Poisson CDF of a uniform hashed from (hash(unit,
+  seed), b);
 - ``MomentsPlan``: per variant n and the sums of y, y^2, y^3 (the BCa acceleration);
 - ``CategoryPlan``: units per variant and category, the category being the text of the
   property ``value_property`` of the unit's first event in the window (NULL: no event).
@@ -171,10 +172,12 @@ class RankPlan(_KindPlan):
 
 # -- Poisson bootstrap --------------------------------------------------------------------
 
+_HASHED = """
+SELECT v.variant AS variant, v.y AS y, AVSB_UNIT_HASH(CONCAT(v.uid, ':', :seed)) AS h
+FROM vals AS v"""
 _WEIGHTED = """
-SELECT v.variant AS variant, r.b AS b, v.y AS y,
-  AVSB_UNIT_UNIFORM(CONCAT(v.uid, ':', CAST(r.b AS TEXT), ':', :seed)) AS u
-FROM vals AS v CROSS JOIN replicates AS r"""
+SELECT v.variant AS variant, r.b AS b, v.y AS y, AVSB_UNIFORM(v.h, r.b) AS u
+FROM hashed AS v CROSS JOIN replicates AS r"""
 _POISSON = "SELECT w.variant AS variant, w.b AS b, w.y AS y, __w AS k FROM weighted AS w"
 _REPLICATE_SUMS = """
 SELECT q.variant AS variant, q.b AS b, SUM(q.k) AS w_sum, SUM(q.k * q.y) AS wy_sum
@@ -205,7 +208,8 @@ class BootstrapPlan(_KindPlan):
         for part in parts[1:]:
             union = exp.union(union, part, distinct=False)
         ctes.append(("replicates", exp.select("rb.b AS b").from_(union.subquery("rb"))))
-        ctes.append(("weighted", fragment(_WEIGHTED, seed=str(self.seed))))
+        ctes.append(("hashed", fragment(_HASHED, seed=str(self.seed))))
+        ctes.append(("weighted", fragment(_WEIGHTED)))
         ctes.append(("poisson", base._substitute(fragment(_POISSON), {"__w": _poisson_weight()})))
         final = fragment(_REPLICATE_SUMS)
         assert isinstance(final, exp.Select)
@@ -213,18 +217,29 @@ class BootstrapPlan(_KindPlan):
 
 
 def _unit_uniform(node: exp.Expr, dialect: str) -> exp.Expr:
-    """AVSB_UNIT_UNIFORM(text) -> a uniform in [0, 1) from the engine's 64-bit string hash:
-    hash (DuckDB), cityHash64 (ClickHouse), hashtextextended (PostgreSQL, signed)."""
-    if not (isinstance(node, exp.Anonymous) and str(node.this).upper() == "AVSB_UNIT_UNIFORM"):
+    """The engine's 64-bit hashes behind two markers: AVSB_UNIT_HASH(text), once per unit, and
+    AVSB_UNIFORM(h, b), a uniform in [0, 1) per unit and replicate from hashing (h, b):
+    hash (DuckDB), cityHash64 (ClickHouse), hashtextextended / hashint8extended (PostgreSQL,
+    signed, so its residue is taken non-negative)."""
+    if not isinstance(node, exp.Anonymous):
         return node
-    text = node.expressions[0]
+    name = str(node.this).upper()
+    args = list(node.expressions)
+    if name == "AVSB_UNIT_HASH":
+        if dialect == DUCKDB:
+            return exp.Anonymous(this="HASH", expressions=args)
+        if dialect == CLICKHOUSE:
+            return exp.Anonymous(this="cityHash64", expressions=args)
+        return exp.Anonymous(this="HASHTEXTEXTENDED", expressions=[*args, exp.Literal.number(0)])
+    if name != "AVSB_UNIFORM":
+        return node
     modulus = exp.Literal.number(_HASH_MODULUS)
     if dialect == DUCKDB:
-        hashed: exp.Expr = exp.Anonymous(this="HASH", expressions=[text])
+        hashed: exp.Expr = exp.Anonymous(this="HASH", expressions=args)
     elif dialect == CLICKHOUSE:
-        hashed = exp.Anonymous(this="cityHash64", expressions=[text])
+        hashed = exp.Anonymous(this="cityHash64", expressions=args)
     else:
-        signed = exp.Anonymous(this="HASHTEXTEXTENDED", expressions=[text, exp.Literal.number(0)])
+        signed = exp.Anonymous(this="HASHINT8EXTENDED", expressions=args)
         hashed = exp.Add(this=exp.Mod(this=signed, expression=modulus), expression=modulus)
     residue = exp.Mod(this=exp.paren(hashed), expression=modulus)
     return exp.Div(
