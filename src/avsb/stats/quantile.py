@@ -65,6 +65,7 @@ def rank_bounds(n: int, p: float, z: float = RANK_Z) -> tuple[int, int]:
     """The 1-based ranks (L, U), 1 <= L <= U <= n, of the order statistics around n p."""
     require(n >= 1, "n", "need at least 1 unit")
     require(0.0 < p < 1.0, "quantile", f"must be in (0, 1), got {p}")
+    require(math.isfinite(z) and z > 0, "z", "must be finite and > 0")
     half = z * math.sqrt(n * p * (1.0 - p))
     lower = max(1, math.floor(n * p - half))
     upper = min(n, math.ceil(n * p + half + 1.0))

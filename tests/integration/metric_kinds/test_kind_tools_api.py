@@ -114,6 +114,8 @@ def test_categorical__matches_chi2_contingency(api: ApiClient) -> None:
     [
         ("/api/tools/quantile", {"quantile": 1.5, "variants": VARIANTS}, "quantile"),
         ("/api/tools/quantile", {"variants": VARIANTS[:1]}, "variants"),
+        ("/api/tools/quantile", {"variants": VARIANTS, "alpha": 1e-45}, "alpha"),
+        ("/api/tools/bootstrap", {"variants": VARIANTS, "alpha": 1e-45}, "alpha"),
         ("/api/tools/quantile",
          {"variants": [{"key": "a", "values": [1.0]}, {"key": "b", "values": [1.0, 2.0]}]},
          "variants.0.values"),

@@ -47,6 +47,7 @@ BOOTSTRAP_REPLICATES = 500
 BOOTSTRAP_SEED = 0  # fixed: the same events give the same interval (and snapshot)
 MAX_CATEGORIES = kinds_schemas.MAX_CATEGORIES
 NO_CATEGORY = "(none)"  # units without an event of the metric in the window
+MIN_ALPHA = 1e-10  # smaller levels have no finite normal quantile in doubles
 _OWN_TYPES = frozenset({MetricType.QUANTILE, MetricType.CATEGORICAL})
 
 
@@ -103,7 +104,7 @@ def _plan(cls: type[P], common: Common, **options: float) -> P:
 def query(store: EventStore, scope: Scope, specs: Sequence[MetricSpec]) -> Extra:
     """Run the extra queries the metrics' kinds and options need (none for plain metrics)."""
     extra = Extra()
-    z = _dist.normal_ppf(1.0 - scope.settings.alpha / 2)
+    z = _dist.normal_ppf(1.0 - max(scope.settings.alpha, MIN_ALPHA) / 2)
     for spec in specs:
         metric, key = spec.definition, spec.id
         common = (scope.experiment, metric, scope.variants, scope.rules)
@@ -249,7 +250,7 @@ def _bootstrap(
         weights = (reps.get(keys[0]), reps.get(key))
         if arms[0] is None or arms[1] is None or weights[0] is None or weights[1] is None:
             return _failed(r, "insufficient_data", "Every variant needs at least 2 units."), []
-        tail = config.alpha if config.two_sided else 2 * config.alpha
+        tail = max(config.alpha if config.two_sided else 2 * config.alpha, MIN_ALPHA)
         boot = BootstrapConfig(BOOTSTRAP_REPLICATES, tail, "bca", c.difference_type)
         try:
             found = poisson_replicates_result(arms[0], arms[1], (*weights[0], *weights[1]), boot)

@@ -11,13 +11,15 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
 
-from avsb.server.tools.schemas import Level, Loc, _Errors, _Request
+from avsb.server.tools.schemas import Loc, _Errors, _Request
 
 MAX_VALUES = 100_000
 MAX_CATEGORIES = 100
 MAX_BOOTSTRAP_DRAWS = 50_000_000  # bounds one request's work (~1 s of draws)
 Count = Annotated[int, Field(ge=0, le=10**12)]
-Value = Annotated[float, Field(ge=-1e15, le=1e15)]  # a per-unit value; its cube stays finite
+Value = Annotated[float, Field(ge=-1e15, le=1e15)]
+# A level whose normal quantile is finite (1 - 1e-10 / 2 is still below 1.0 in doubles).
+Alpha = Annotated[float, Field(ge=1e-10, lt=1)]  # a per-unit value; its cube stays finite
 
 
 class UnitValues(_Request):
@@ -37,7 +39,7 @@ def _unique(keys: list[str], loc: Loc, errors: _Errors) -> None:
 
 class _PerUnitRequest(_Request):
     variants: list[UnitValues] = Field(min_length=2, max_length=10)
-    alpha: Level = 0.05
+    alpha: Alpha = 0.05
 
     @model_validator(mode="after")
     def _check_keys(self) -> Self:
@@ -149,7 +151,7 @@ class CategoricalRequest(_Request):
         min_length=2, max_length=MAX_CATEGORIES
     )
     variants: list[CategoryCounts] = Field(min_length=2, max_length=10)
-    alpha: Level = 0.05
+    alpha: Alpha = 0.05
 
     @model_validator(mode="after")
     def _check(self) -> Self:
