@@ -5,6 +5,13 @@ planning, Cohen's effect size w^2 = sum over cells (P - E)^2 / E compares the ex
 shares P (arm share x that arm's category distribution) with E, their product of margins;
 N units give the test a noncentral chi-square with noncentrality N w^2 and (r - 1)(c - 1) df
 (Cohen 1988, ch. 7).
+
+A categorical metric's readout (``categorical_analysis``) adds, per variant against the
+control, each category's share difference with Newcombe's hybrid score interval (Newcombe
+1998, method 10) and the pooled two-proportion z-test (the 2 x 2 chi-square of that category
+against the rest), and the relative lift of the share with the log risk-ratio interval
+(Katz et al. 1978). Those per-category tests are descriptive: the chi-square over the whole
+table is the one test of "the variant changes the distribution".
 """
 
 from __future__ import annotations
@@ -14,11 +21,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 from scipy import optimize, special
 
 from avsb.stats import _dist
 from avsb.stats.errors import require
+from avsb.stats.exact import newcombe_interval
+from avsb.stats.frequentist import TestConfig
 from avsb.stats.power import PowerConfig
+from avsb.stats.statistics import ProportionStatistic
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +67,7 @@ def chi_square_contingency(table: Sequence[Sequence[float]]) -> ChiSquareResult:
     return ChiSquareResult(chi2, df, _dist.p_from_log(log_p), min(log_p, 0.0))
 
 
-def _shares(arms: int, split: Sequence[float] | None) -> np.ndarray:
+def _shares(arms: int, split: Sequence[float] | None) -> npt.NDArray[np.float64]:
     if split is None:
         return np.full(arms, 1.0 / arms)
     require(len(split) == arms, "traffic_split", "need one share per arm")
@@ -108,11 +119,120 @@ def categorical_sample_size(
     return CategoricalPlan(per_arm, sum(per_arm), w, df)
 
 
+@dataclass(frozen=True, slots=True)
+class CategoryLift:
+    """One category, variant vs control: shares, difference (CI, p-value) and relative lift."""
+
+    category: str
+    control_share: float
+    variant_share: float
+    difference: float
+    ci: tuple[float, float]
+    p_value: float
+    relative_lift: float | None
+    relative_ci: tuple[float, float] | None
+
+
+@dataclass(frozen=True, slots=True)
+class CategoricalComparison:
+    """A variant against the control: the 2-row chi-square and every category's lift."""
+
+    variant_index: int
+    chi_square: ChiSquareResult | None
+    lifts: tuple[CategoryLift, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CategoricalAnalysis:
+    """Arms (control first) x categories: counts, shares per arm, the omnibus test, lifts."""
+
+    categories: tuple[str, ...]
+    counts: tuple[tuple[int, ...], ...]
+    shares: tuple[tuple[float, ...], ...]
+    chi_square: ChiSquareResult | None
+    comparisons: tuple[CategoricalComparison, ...]
+
+
+def _maybe_chi_square(counts: npt.NDArray[np.int64]) -> ChiSquareResult | None:
+    """The chi-square test over the non-empty columns, None when fewer than 2 remain."""
+    kept = counts[:, counts.sum(axis=0) > 0]
+    if kept.shape[1] < 2 or not np.all(kept.sum(axis=1) > 0):
+        return None
+    return chi_square_contingency(kept.tolist())
+
+
+def share_lift(
+    category: str, control: tuple[int, int], variant: tuple[int, int], alpha: float
+) -> CategoryLift:
+    """Lift of one category's share: (count, arm units) of the control and the variant."""
+    (x_c, n_c), (x_t, n_t) = control, variant
+    p_c, p_t = x_c / n_c, x_t / n_t
+    config = TestConfig(alpha=alpha, two_sided=True, difference_type="absolute")
+    low, high = newcombe_interval(
+        ProportionStatistic(n_c, x_c), ProportionStatistic(n_t, x_t), config
+    )
+    assert low is not None  # two-sided: both ends closed
+    assert high is not None
+    pooled = (x_c + x_t) / (n_c + n_t)
+    se0 = math.sqrt(pooled * (1 - pooled) * (1 / n_c + 1 / n_t))
+    p_value = 1.0 if se0 == 0 else min(1.0, 2 * _dist.normal_sf(abs(p_t - p_c) / se0))
+    relative: float | None = None
+    relative_ci: tuple[float, float] | None = None
+    if x_c > 0 and x_t > 0:
+        log_rr = math.log(p_t / p_c)
+        se = math.sqrt(1 / x_t - 1 / n_t + 1 / x_c - 1 / n_c)
+        z = _dist.normal_ppf(1 - alpha / 2)
+        relative = p_t / p_c - 1
+        relative_ci = (math.exp(log_rr - z * se) - 1, math.exp(log_rr + z * se) - 1)
+    return CategoryLift(category, p_c, p_t, p_t - p_c, (low, high), p_value, relative, relative_ci)
+
+
+def categorical_analysis(
+    table: Sequence[Sequence[int]], categories: Sequence[str], alpha: float = 0.05
+) -> CategoricalAnalysis:
+    """Per-arm distribution, chi-square of independence and per-category lifts of each
+    variant against the control (row 0). Every arm needs at least one unit."""
+    counts = np.asarray(table, dtype=np.int64)
+    require(counts.ndim == 2 and counts.shape[0] >= 2, "table", "need >= 2 arms (rows)")
+    require(counts.shape[1] == len(categories) >= 1, "categories", "one name per column")
+    require(len(set(categories)) == len(categories), "categories", "names must be unique")
+    require(bool(np.all(counts >= 0)), "table", "counts must be >= 0")
+    totals = counts.sum(axis=1)
+    require(bool(np.all(totals > 0)), "table", "every arm needs at least one unit")
+    require(0.0 < alpha < 1.0, "alpha", "must be in (0, 1)")
+    shares = counts / totals[:, None]
+    comparisons = []
+    for arm in range(1, counts.shape[0]):
+        lifts = tuple(
+            share_lift(
+                name,
+                (int(counts[0, k]), int(totals[0])),
+                (int(counts[arm, k]), int(totals[arm])),
+                alpha,
+            )
+            for k, name in enumerate(categories)
+        )
+        pair = _maybe_chi_square(counts[[0, arm]])
+        comparisons.append(CategoricalComparison(arm, pair, lifts))
+    return CategoricalAnalysis(
+        categories=tuple(categories),
+        counts=tuple(tuple(int(v) for v in row) for row in counts),
+        shares=tuple(tuple(float(v) for v in row) for row in shares),
+        chi_square=_maybe_chi_square(counts),
+        comparisons=tuple(comparisons),
+    )
+
+
 __all__ = [
+    "CategoricalAnalysis",
+    "CategoricalComparison",
     "CategoricalPlan",
+    "CategoryLift",
     "ChiSquareResult",
+    "categorical_analysis",
     "categorical_sample_size",
     "chi_square_contingency",
     "chi_square_power",
     "cohens_w",
+    "share_lift",
 ]

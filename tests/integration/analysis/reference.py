@@ -132,11 +132,11 @@ def unit_value(
     den_name = m.denominator_event_name if m.type is MetricType.RATIO else m.event_name
     den = [e for e in inside if e.event_name == den_name]
     values = [_metric_value(e, m.value_property) for e in num]
-    if m.type is MetricType.BINARY:
+    if m.type in (MetricType.BINARY, MetricType.CATEGORICAL):  # categorical: has an event
         return (1.0 if num else 0.0), 0.0
     if m.type is MetricType.COUNT:
         return float(len(num)), 0.0
-    if m.type in (MetricType.SUM, MetricType.MEAN):
+    if m.type in (MetricType.SUM, MetricType.MEAN, MetricType.QUANTILE):
         y = sum(v or 0.0 for v in values)
         return y, float(len(num))
     y = sum(1.0 if v is None else v for v in values)
@@ -193,7 +193,7 @@ def _group(plan: AnalysisPlan, uid: str, unit: Unit, strata: dict[str, object]) 
 
 def _capped(plan: AnalysisPlan, ys: np.ndarray) -> np.ndarray:
     m = plan.metric
-    if m.type is MetricType.BINARY or len(ys) == 0:
+    if m.type in (MetricType.BINARY, MetricType.CATEGORICAL) or len(ys) == 0:
         return ys
     out = ys
     if m.value_cap is not None:

@@ -135,7 +135,7 @@ class TestRetCodes:
         self, org: ApiClient, key: SdkKey, stamp: bytes
     ) -> None:
         # '\xb2' ('²') passes str.isdigit() but not int(); 5,000 digits pass the int-str limit.
-        headers = {**signed(key), "X-Et": stamp}
+        headers = {k.encode(): v.encode() for k, v in signed(key).items()} | {b"X-Et": stamp}
         body = {"project_id": "prj_x", "unit_id": "u1"}
         answer = org.post("/abc/get_experiments", json=body, headers=headers)
         assert answer.status_code == 200

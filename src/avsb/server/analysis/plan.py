@@ -14,6 +14,8 @@ class MetricType(StrEnum):
     SUM = "sum"
     MEAN = "mean"
     RATIO = "ratio"
+    QUANTILE = "quantile"  # a percentile of per-unit sums of values (analysis/kinds.py)
+    CATEGORICAL = "categorical"  # the category of the unit's first event (analysis/kinds.py)
 
 
 class GroupBy(StrEnum):
@@ -51,6 +53,9 @@ class MetricDefinition:
     value_cap: float | None = None  # a fixed cap on per-unit values
     lower_is_better: bool = False
     key: str = ""
+    quantile: float | None = None  # quantile metrics: the probability in (0, 1)
+    test: str = "welch"  # count / sum metrics: "welch" or "mann_whitney"
+    interval: str = "normal"  # count / sum metrics: "normal" or "bootstrap"
 
     def __post_init__(self) -> None:
         if self.type is MetricType.RATIO and not self.denominator_event_name:
@@ -62,6 +67,8 @@ class MetricDefinition:
         pct = self.winsorize_percentile
         if pct is not None and not 0 < pct < 100:
             raise ValueError("winsorize_percentile must be in (0, 100)")
+        if self.quantile is not None and not 0 < self.quantile < 1:
+            raise ValueError("quantile must be in (0, 1)")
 
     @property
     def is_ratio(self) -> bool:

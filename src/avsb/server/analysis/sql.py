@@ -349,6 +349,10 @@ _AGGREGATES: Mapping[MetricType, str] = {
     MetricType.SUM: f"SUM(CASE WHEN __when THEN COALESCE(ev.value, {_ZERO}) ELSE {_ZERO} END)",
     MetricType.MEAN: f"SUM(CASE WHEN __when THEN COALESCE(ev.value, {_ZERO}) ELSE {_ZERO} END)",
     MetricType.RATIO: f"SUM(CASE WHEN __when THEN COALESCE(ev.value, {_ONE}) ELSE {_ZERO} END)",
+    # A quantile metric's per-unit value is a sum metric's; a categorical metric's totals
+    # count the units with an event (their categories come from analysis/kinds.py).
+    MetricType.QUANTILE: f"SUM(CASE WHEN __when THEN COALESCE(ev.value, {_ZERO}) ELSE {_ZERO} END)",
+    MetricType.CATEGORICAL: f"MAX(CASE WHEN __when THEN {_ONE} ELSE {_ZERO} END)",
 }
 _DENOMINATORS: Mapping[MetricType, str] = {
     MetricType.MEAN: f"SUM(CASE WHEN __when THEN {_ONE} ELSE {_ZERO} END)",

@@ -6,7 +6,9 @@ from pydantic import Field
 
 from avsb.server.design.schemas import ListFilters, ScopedCreate, ScopedOut, ScopedPatch
 
-MetricType = Literal["binary", "count", "sum", "mean", "ratio"]
+MetricType = Literal["binary", "count", "sum", "mean", "ratio", "quantile", "categorical"]
+MetricTest = Literal["welch", "mann_whitney"]
+MetricInterval = Literal["normal", "bootstrap"]
 EVENT_NAME = r"^[^\x00-\x1f]{1,200}$"
 PROPERTY = r"^[A-Za-z0-9_\-]{1,128}$"
 _WINDOW = Field(
@@ -14,6 +16,11 @@ _WINDOW = Field(
 )
 _PERCENTILE = Field(default=None, gt=0, lt=100, description="Cap per-unit values at it")
 _CAP = Field(default=None, allow_inf_nan=False, description="A fixed cap on per-unit values")
+_QUANTILE = Field(
+    default=None, gt=0, lt=1, description="quantile metrics: the probability (0.5 = median)"
+)
+_TEST = "count and sum metrics: Welch's t-test or the Mann-Whitney rank test"
+_INTERVAL = "count and sum metrics: the normal interval or a Poisson-bootstrap BCa interval"
 
 
 class MetricCreate(ScopedCreate):
@@ -27,12 +34,15 @@ class MetricCreate(ScopedCreate):
     winsorize_percentile: float | None = _PERCENTILE
     winsorize_cap: float | None = _CAP
     lower_is_better: bool = False
+    quantile: float | None = _QUANTILE
+    test: MetricTest = Field(default="welch", description=_TEST)
+    interval: MetricInterval = Field(default="normal", description=_INTERVAL)
 
 
 class MetricPatch(ScopedPatch):
     __nullable__ = frozenset(
         {"value_property", "denominator_event_name", "window_hours"}
-        | {"winsorize_percentile", "winsorize_cap"}
+        | {"winsorize_percentile", "winsorize_cap", "quantile"}
     )
 
     type: MetricType | None = None
@@ -43,6 +53,9 @@ class MetricPatch(ScopedPatch):
     winsorize_percentile: float | None = _PERCENTILE
     winsorize_cap: float | None = _CAP
     lower_is_better: bool | None = None
+    quantile: float | None = _QUANTILE
+    test: MetricTest | None = Field(default=None, description=_TEST)
+    interval: MetricInterval | None = Field(default=None, description=_INTERVAL)
 
 
 class MetricFilters(ListFilters):
@@ -58,3 +71,6 @@ class MetricOut(ScopedOut):
     winsorize_percentile: float | None
     winsorize_cap: float | None
     lower_is_better: bool
+    quantile: float | None
+    test: MetricTest
+    interval: MetricInterval

@@ -15,7 +15,8 @@ from avsb.server.kit.ids import new_id
 from avsb.server.metrics.schemas import MetricCreate, MetricOut
 from avsb.server.models import Metric
 
-_VALUE_TYPES = frozenset({"sum", "mean", "ratio"})
+_VALUE_TYPES = frozenset({"sum", "mean", "ratio", "quantile", "categorical"})
+_PER_UNIT_TESTS = frozenset({"count", "sum"})  # the rank test and bootstrap interval
 
 
 def present(metric: Metric) -> MetricOut:
@@ -38,6 +39,24 @@ def check_definition(spec: dict[str, Any]) -> None:
     )
     if kind == "binary" and winsorized:
         raise field_error("winsorize_percentile", "A binary metric cannot be winsorized.")
+    _check_kind(kind, spec, winsorized)
+
+
+def _check_kind(kind: str, spec: dict[str, Any], winsorized: bool) -> None:
+    """Rules of the quantile and categorical types and of the per-unit test options."""
+    if kind == "quantile" and spec.get("quantile") is None:
+        raise field_error("quantile", "A quantile metric needs quantile in (0, 1), e.g. 0.5.")
+    if kind != "quantile" and spec.get("quantile") is not None:
+        raise field_error("quantile", "Only a quantile metric has a quantile.")
+    if kind == "categorical" and not spec.get("value_property"):
+        raise field_error(
+            "value_property", "A categorical metric reads its category from value_property."
+        )
+    if kind in ("quantile", "categorical") and winsorized:
+        raise field_error("winsorize_percentile", f"A {kind} metric cannot be winsorized.")
+    for name, default in (("test", "welch"), ("interval", "normal")):
+        if spec.get(name, default) != default and kind not in _PER_UNIT_TESTS:
+            raise field_error(name, f"{name}={spec[name]!r} is for count and sum metrics.")
 
 
 def create(session: Session, ctx: ChangeContext, body: MetricCreate) -> Metric:

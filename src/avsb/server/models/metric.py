@@ -24,6 +24,9 @@ class Metric(Base, ProjectScoped):
         "winsorize_percentile",
         "winsorize_cap",
         "lower_is_better",
+        "quantile",
+        "test",
+        "interval",
     )
 
     type: Mapped[str] = mapped_column(String(16))
@@ -34,3 +37,12 @@ class Metric(Base, ProjectScoped):
     winsorize_percentile: Mapped[float | None] = mapped_column(Float, nullable=True)
     winsorize_cap: Mapped[float | None] = mapped_column(Float, nullable=True)
     lower_is_better: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Metric kinds beyond means (migration 0007_metric_kinds): the probability of a quantile
+    # metric, the test (welch | mann_whitney) and interval (normal | bootstrap) of count/sum.
+    quantile: Mapped[float | None] = mapped_column(Float, nullable=True)
+    test: Mapped[str] = mapped_column(
+        "test_method", String(16), default="welch", server_default="welch"
+    )
+    interval: Mapped[str] = mapped_column(
+        "interval_method", String(16), default="normal", server_default="normal"
+    )

@@ -7,6 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from avsb.server.tools.kinds_schemas import (
+    BootstrapComparison,
+    CategoricalResult,
+    QuantileVariant,
+    RankComparison,
+)
 from avsb.server.tools.schemas import ComparisonResult, CorrectionSummary
 
 Role = Literal["primary", "secondary", "guardrail"]
@@ -76,6 +82,24 @@ class MetricError(BaseModel):
     message: str
 
 
+class QuantileOut(BaseModel):
+    quantile: float = Field(description="the probability: 0.5 = median")
+    variants: list[QuantileVariant] = Field(
+        description="per variant the sample quantile and its order-statistic interval"
+    )
+
+
+class MetricKindOut(BaseModel):
+    """How a metric beyond means was analysed (docs/results.md, 'Metric kinds')."""
+
+    test: str = Field(description="welch_t | mann_whitney | quantile_normal | chi_square")
+    interval: str = Field(description="normal | bootstrap_bca | order_statistics | none")
+    quantile: QuantileOut | None = None
+    rank_tests: list[RankComparison] | None = None
+    bootstrap: list[BootstrapComparison] | None = None
+    categorical: CategoricalResult | None = None
+
+
 class MetricResultOut(BaseModel):
     metric_id: str
     key: str
@@ -92,6 +116,9 @@ class MetricResultOut(BaseModel):
     error: MetricError | None = Field(description="Why there are no comparisons, if so")
     power: list[PowerOut] | None = Field(
         default=None, description="Primary metrics: per variant, the power so far"
+    )
+    kind: MetricKindOut | None = Field(
+        None, description="Quantile, categorical, rank-test or bootstrap metrics: the details"
     )
 
 

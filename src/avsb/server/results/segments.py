@@ -36,6 +36,9 @@ def definition_of(metric: Metric) -> MetricDefinition:
         value_cap=metric.winsorize_cap,
         lower_is_better=metric.lower_is_better,
         key=metric.key,
+        quantile=metric.quantile,
+        test=metric.test,
+        interval=metric.interval,
     )
 
 

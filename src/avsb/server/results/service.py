@@ -32,7 +32,7 @@ from avsb.server.experiments import service as experiment_service
 from avsb.server.ingestion import repository as ingestion_repository
 from avsb.server.metrics import repository as metric_repository
 from avsb.server.models import Metric
-from avsb.server.results import health, progress, readout, schemas, segments
+from avsb.server.results import health, kinds, progress, readout, schemas, segments
 from avsb.server.results.readout import (
     AnalysisSettings,
     Covariate,
@@ -258,14 +258,18 @@ class Computed:
     power: dict[str, list[schemas.PowerOut]]  # primary metrics' power so far, by metric id
 
 
-def _readouts(design: Design, stats: dict[str, DailyStats]) -> list[Readout]:
+def _readouts(design: Design, stats: dict[str, DailyStats], extra: kinds.Extra) -> list[Readout]:
     """Every metric analysed; primary and secondary metrics corrected as two families."""
     prepared = [
-        readout.prepare(
-            spec,
-            [stats[spec.id].by_stratum(key) for key in design.variants],
-            readout.options_for(spec, design.settings, design.weights),
-            stats[spec.id].covariate,
+        kinds.refine(
+            readout.prepare(
+                spec,
+                kinds.arms(spec, stats[spec.id], design.variants),
+                kinds.options(spec, readout.options_for(spec, design.settings, design.weights)),
+                None if kinds.own_analysis(spec.definition) else stats[spec.id].covariate,
+            ),
+            extra,
+            design.variants,
         )
         for spec in design.metrics
     ]
@@ -275,7 +279,7 @@ def _readouts(design: Design, stats: dict[str, DailyStats]) -> list[Readout]:
         if role == "guardrail":
             corrected += members
         else:
-            corrected += readout.correct_family(members, role, design.settings)
+            corrected += kinds.correct_family(members, role, design.settings)
     return corrected
 
 
@@ -321,7 +325,10 @@ def compute(store: EventStore, design: Design, config: Settings) -> Computed:
     counts = [sum(by_day.get(key, {}).values()) for key in design.variants]
     found_srm = health.srm(counts, design.weights, design.settings.method)
     diagnosis = _diagnosis(store, design, rules, by_day) if found_srm.out.srm_detected else None
-    readouts = _readouts(design, stats)
+    extra = kinds.query(
+        store, kinds.Scope(design.scope, design.variants, rules, design.settings), design.metrics
+    )
+    readouts = _readouts(design, stats, extra)
     powers = _power(design, readouts, by_day)
     unit_counts = _unit_counts(store, design, rules, config)
     out = schemas.ResultsOut(
@@ -335,8 +342,16 @@ def compute(store: EventStore, design: Design, config: Settings) -> Computed:
         if design.settings.method == "sequential"
         else None,
         srm=found_srm.out,
-        metrics=[readout.metric_out(r, design.variants, powers.get(r.spec.id)) for r in readouts],
-        holdout=_holdout(design, stats, readouts, sum(by_day.get(HOLDOUT_VARIANT, {}).values())),
+        metrics=[
+            kinds.present(readout.metric_out(r, design.variants, powers.get(r.spec.id)), extra)
+            for r in readouts
+        ],
+        holdout=_holdout(
+            design,
+            stats,
+            [r for r in readouts if kinds.has_mean_series(r.spec.definition)],
+            sum(by_day.get(HOLDOUT_VARIANT, {}).values()),
+        ),
         health=health.health(
             unit_counts, health.srm_check(found_srm, diagnosis), config.late_event_hours
         ),
@@ -350,8 +365,12 @@ def timeseries(store: EventStore, design: Design, config: Settings) -> schemas.T
     stats = daily_stats(store, design, rules, experiment_inputs(store, design))
     out = []
     for spec in design.metrics:
-        options = readout.options_for(spec, design.settings, design.weights)
-        points = readout.series(spec, options, stats[spec.id], design.variants)
+        options = kinds.options(spec, readout.options_for(spec, design.settings, design.weights))
+        points = (
+            readout.series(spec, options, stats[spec.id], design.variants)
+            if kinds.has_mean_series(spec.definition)
+            else []
+        )
         out.append(
             schemas.MetricSeries(metric_id=spec.id, key=spec.key, role=spec.role, points=points)
         )

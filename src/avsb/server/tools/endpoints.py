@@ -12,7 +12,7 @@ from avsb.server.deps import require
 from avsb.server.kit.http import one
 from avsb.server.kit.routing import AvsbRouter
 from avsb.server.kit.schemas import ERROR_RESPONSES, Envelope
-from avsb.server.tools import schemas
+from avsb.server.tools import kinds_schemas, kinds_service, schemas
 from avsb.server.tools import service as tool_service
 
 router = AvsbRouter(tags=["tools"], responses=ERROR_RESPONSES)
@@ -62,3 +62,26 @@ def bandit_simulation(
     body: schemas.BanditSimulationRequest, _p: AnyToken, request: Request
 ) -> Response:
     return one(request, tool_service.bandit_simulation(body))
+
+
+# --- per-unit tools and the categorical readout (tools/kinds_*.py) ---------------------------
+
+
+@router.post("/api/tools/quantile", response_model=Envelope[kinds_schemas.QuantileResult])
+def quantile(body: kinds_schemas.QuantileRequest, _p: AnyToken, request: Request) -> Response:
+    return one(request, kinds_service.quantile_tool(body))
+
+
+@router.post("/api/tools/rank-test", response_model=Envelope[kinds_schemas.RankTestResult])
+def rank_test(body: kinds_schemas.RankTestRequest, _p: AnyToken, request: Request) -> Response:
+    return one(request, kinds_service.rank_test(body))
+
+
+@router.post("/api/tools/bootstrap", response_model=Envelope[kinds_schemas.BootstrapResult])
+def bootstrap(body: kinds_schemas.BootstrapRequest, _p: AnyToken, request: Request) -> Response:
+    return one(request, kinds_service.bootstrap_tool(body))
+
+
+@router.post("/api/tools/categorical", response_model=Envelope[kinds_schemas.CategoricalResult])
+def categorical(body: kinds_schemas.CategoricalRequest, _p: AnyToken, request: Request) -> Response:
+    return one(request, kinds_service.categorical_tool(body))
