@@ -4,9 +4,11 @@ app unchanged (other methods: 405 with Allow; the lifespan runs once)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from avsb.server.app import create_app
@@ -14,8 +16,8 @@ from avsb.server.config import LATEST_API_VERSION
 from avsb.server.db import Database
 from avsb.server.hotpath.server import AvsbServer
 from tests.integration.design import factories as f
-from tests.integration.evaluation_api.support import SdkKey, bearer, signed
-from tests.support.servers import LiveServer, ServerFactory
+from tests.integration.evaluation_api.support import SdkKey, bearer, keyed_project, settle, signed
+from tests.support.servers import LiveServer, ServerFactory, new_org_client
 
 SECURITY = ("x-content-type-options", "x-frame-options", "referrer-policy",
             "cross-origin-opener-policy", "content-security-policy", "cache-control")  # fmt: skip
@@ -126,3 +128,29 @@ def test_create_app__front_door_over_the_management_app(servers: ServerFactory) 
         assert app.management.state.runtime is app.runtime
     finally:
         app.runtime.db.dispose()
+
+
+@pytest.mark.parametrize(("burst", "calls"), [(5, 24), (100_000, 300)])
+def test_concurrent_calls__the_bucket_admits_exactly_its_tokens(
+    servers: ServerFactory, burst: int, calls: int
+) -> None:
+    """Calls that find the process's lease empty while another takes the next one wait for it
+    (one take at a time): a small bucket still admits exactly its burst, a large one all."""
+    server = servers.start(evaluation_rate_limit_per_minute=1, evaluation_rate_limit_burst=burst)
+    try:
+        with new_org_client(server) as org:
+            sdk = keyed_project(org)
+            settle(server)
+
+        async def fire() -> list[int]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+                context = {"context": {"targetingKey": "u1"}}
+                calls_ = [client.post("/ofrep/v1/evaluate/flags", json=context,
+                                      headers=bearer(sdk)) for _ in range(calls)]  # fmt: skip
+                return [r.status_code for r in await asyncio.gather(*calls_)]
+
+        statuses = asyncio.run(fire())
+    finally:
+        server.stop()
+    admitted = min(burst, calls)
+    assert sorted(statuses) == [200] * admitted + [429] * (calls - admitted)
