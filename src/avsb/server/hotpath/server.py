@@ -6,8 +6,7 @@ redirects, goes to the management app unchanged.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from avsb.server.auth.proxies import TrustedProxies, parse_networks
 from avsb.server.evaluation_api.abc_routes import ANSWERS, AbcEndpoint
@@ -50,7 +49,7 @@ def hot_routes(rt: Runtime) -> dict[tuple[str, str], tuple[str, Handler]]:
 class AvsbServer:
     """The process's ASGI app: the hot paths in front of the management app."""
 
-    def __init__(self, management: FastAPI, runtime: Runtime) -> None:
+    def __init__(self, management: ASGIApp, runtime: Runtime) -> None:
         self.management = management
         self.runtime = runtime
         settings = runtime.settings
