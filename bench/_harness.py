@@ -81,8 +81,9 @@ def server(database_url: str | None = None, **env: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def bare_starlette() -> Iterator[str]:
-    """The baseline: ``bench/_bare_app.py`` under uvicorn as ``avsb serve`` runs it; its URL."""
+def bare_starlette() -> Iterator[tuple[str, int]]:
+    """The baseline: ``bench/_bare_app.py`` under uvicorn as ``avsb serve`` runs it; its URL
+    and process id."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "_bare_app:app", "--app-dir", os.path.dirname(__file__),
@@ -96,7 +97,7 @@ def bare_starlette() -> Iterator[str]:
                 if httpx.get(url, timeout=1).status_code == 200:
                     break
             time.sleep(0.1)
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=30)

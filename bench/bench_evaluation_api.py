@@ -9,7 +9,8 @@ groups (5 experiments, 2 with audiences), 2 experiments in their own layers, a s
 flags. ABC requests carry the signature (a fixed X-Et: the allowed clock skew is raised).
 Each round measures the baseline, then every target; a target's ratio in a round is its
 requests/s over that round's baseline. Printed: median and range of the ratios over the
-rounds, median p99, and the load average before each round (the box may be shared).
+rounds, median p99, the server's CPU time per request (from /proc; on a busy shared box the
+steadier figure), and the load average before each round.
 
     .venv/bin/python -m bench.bench_evaluation_api [--seconds 5] [--connections 32] [--rounds 3]
 """
@@ -27,7 +28,16 @@ from typing import Any
 
 import httpx
 
-from bench._harness import ADMIN, RELAXED_LIMITS, WrkResult, bare_starlette, server, wrk
+from bench._harness import (
+    ADMIN,
+    RELAXED_LIMITS,
+    WrkResult,
+    bare_starlette,
+    cpu_seconds,
+    server,
+    server_pid,
+    wrk,
+)
 
 UNITS = 1_000
 LUA = """
@@ -146,13 +156,29 @@ class Series:
     ratios: list[float] = field(default_factory=list)
     rps: list[float] = field(default_factory=list)
     p99: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)  # server CPU per request
     non_2xx: int = 0
 
-    def add(self, result: WrkResult, baseline: WrkResult) -> None:
-        self.ratios.append(result.requests_per_second / baseline.requests_per_second)
+    def add(self, run: Run, baseline: Run) -> None:
+        result = run.result
+        self.ratios.append(result.requests_per_second / baseline.result.requests_per_second)
         self.rps.append(result.requests_per_second)
         self.p99.append(result.p99_ms)
+        self.cpu_us.append(run.cpu_us)
         self.non_2xx += result.non_2xx
+
+
+@dataclass(frozen=True)
+class Run:
+    result: WrkResult
+    cpu_us: float
+
+
+def _run(pid: int, url: str, seconds: int, connections: int, script: str | None = None) -> Run:
+    """One wrk run, with the server's CPU time per answered request."""
+    before = cpu_seconds(pid)
+    result = wrk(url, seconds=seconds, connections=connections, script=script)
+    return Run(result, 1e6 * (cpu_seconds(pid) - before) / max(result.requests, 1))
 
 
 def _load() -> str:
@@ -169,7 +195,8 @@ def measure(seconds: int, connections: int, rounds: int, units: int) -> None:
     series: dict[str, Series] = {}
     baseline = Series()
     loads: list[str] = []
-    with bare_starlette() as bare, server(None, **env) as url:
+    with bare_starlette() as (bare, bare_pid), server(None, **env) as url:
+        pid = server_pid(url)
         api = Api(url)
         project, flag_keys = build_project(api)
         key = api.post("/tokens", {"name": "bench", "kind": "sdk", "project_id": project["id"]})
@@ -184,17 +211,17 @@ def measure(seconds: int, connections: int, rounds: int, units: int) -> None:
             wrk(url, seconds=2, connections=connections, script=path)
         for number in range(rounds):
             loads.append(_load())
-            base = wrk(bare, seconds=seconds, connections=connections)
+            base = _run(bare_pid, bare, seconds, connections)
             baseline.add(base, base)
-            health = wrk(f"{url}/health", seconds=seconds, connections=connections)
+            health = _run(pid, f"{url}/health", seconds, connections)
             series.setdefault("GET /health", Series()).add(health, base)
             for i, (name, path, body, extra) in enumerate(targets):
-                result = wrk(url, seconds=seconds, connections=connections, script=repeat[name])
+                result = _run(pid, url, seconds, connections, repeat[name])
                 series.setdefault(f"{name} (repeat)", Series()).add(result, base)
                 # Never-seen units: an offset no earlier run of this process has used.
                 offset = 1_000_000 * (1 + number * len(targets) + i)
                 fresh = _script(key, f"{offset} + counter", path, body, extra)
-                result = wrk(url, seconds=seconds, connections=connections, script=fresh)
+                result = _run(pid, url, seconds, connections, fresh)
                 os.unlink(fresh)
                 series.setdefault(f"{name} (new)", Series()).add(result, base)
         for path in repeat.values():
@@ -203,13 +230,18 @@ def measure(seconds: int, connections: int, rounds: int, units: int) -> None:
           f"uvicorn, loopback, wrk -t1 -c{connections}, "
           f"{rounds} rounds of {seconds} s per target")  # fmt: skip
     print(f"load average (1, 5, 15 min) before each round: {' | '.join(loads)}")
-    rps, p99 = baseline.rps, baseline.p99
+    rps, p99, cpu = baseline.rps, baseline.p99, median(baseline.cpu_us)
     print(f"  {'bare Starlette hello (baseline)':38} {median(rps):7.0f} req/s "
-          f"[{min(rps):.0f}-{max(rps):.0f}]  p99 {median(p99):6.2f} ms")  # fmt: skip
+          f"[{min(rps):.0f}-{max(rps):.0f}]  p99 {median(p99):6.2f} ms  "
+          f"CPU {cpu:5.0f} us/request")  # fmt: skip
+    print("  target: req/s (median), ratio to the baseline's req/s in the same round: median "
+          "[range]; p99; server CPU per request and the baseline's over it (the ratio a quiet "
+          "box would show)")  # fmt: skip
     for name, s in series.items():
         print(f"  {name:38} {median(s.rps):7.0f} req/s  ratio {median(s.ratios):.2f} "
               f"[{min(s.ratios):.2f}-{max(s.ratios):.2f}]  p99 {median(s.p99):6.2f} ms "
-              f"[{min(s.p99):.2f}-{max(s.p99):.2f}]  non-2xx {s.non_2xx}")  # fmt: skip
+              f"[{min(s.p99):.2f}-{max(s.p99):.2f}]  CPU {median(s.cpu_us):5.0f} us "
+              f"(ratio {cpu / median(s.cpu_us):.2f})  non-2xx {s.non_2xx}")  # fmt: skip
 
 
 def _check(url: str, key: dict[str, Any], pid: str, flag_keys: list[str]) -> None:
