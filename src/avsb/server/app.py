@@ -20,6 +20,7 @@ from avsb.server.config import Settings
 from avsb.server.db import Database, migrate
 from avsb.server.errors import AvsbError
 from avsb.server.evaluation_api.routes import evaluation_routes
+from avsb.server.hotpath.server import AvsbServer
 from avsb.server.kit import idempotency
 from avsb.server.kit.dispatch import RouteIndex
 from avsb.server.middleware import RequestEnvelopeMiddleware
@@ -109,8 +110,11 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], contextlib.AbstractAsyncContex
     return lifespan
 
 
-def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
-    """Build the app; migrates the database unless ``database`` is handed in already migrated."""
+def create_app(settings: Settings, *, database: Database | None = None) -> AvsbServer:
+    """Build the app; migrates the database unless ``database`` is handed in already migrated.
+
+    The process's app is the hot-path front door; the FastAPI app built here is its
+    ``management`` app (every route but the hot paths, and the lifespan)."""
     if database is None:
         database = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
         migrate(database)
@@ -145,4 +149,4 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     app.add_middleware(
         RequestEnvelopeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=rt.metrics
     )
-    return app
+    return AvsbServer(app, rt)
