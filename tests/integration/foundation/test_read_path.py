@@ -303,6 +303,16 @@ def test_wrong_methods_on_the_live_server(api: ApiClient) -> None:
     assert wrong.status_code == 405
     assert wrong.headers["allow"] == "GET, HEAD, PATCH, DELETE, OPTIONS"
     assert api.get("/abc/get_experiments").status_code == 405  # an evaluation route: POST only
+    assert api.options(api.org("/projects")).status_code == 204
+    metrics = api.get("/metrics").text  # labelled by the path template, not "unmatched"
+    route = r'route="/api/orgs/\{org_id\}/projects'
+    assert re.search(
+        r'avsb_http_requests_total\{method="PUT",' + route + r'/\{project_id\}",status="405"\}',
+        metrics,
+    )
+    assert re.search(
+        r'avsb_http_requests_total\{method="OPTIONS",' + route + r'",status="204"\}', metrics
+    )
 
 
 # --- one fast read for every single resource -----------------------------------------------

@@ -65,13 +65,24 @@ class _OtherMethods:
         await response(scope, receive, send)
 
 
+class _MethodsRoute(Route):
+    """A catch-all-methods route that names itself in the scope, so request metrics label
+    its answers with the path template as they label the path's own routes."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
+
+
 def method_routes(routes: Iterable[BaseRoute]) -> list[Route]:
     """One catch-all-methods route per path of ``routes`` (plain path routes only; mounts
     answer every method themselves). Append them after every other route of the router."""
     plain = [route for route in routes if isinstance(route, Route)]
     app = _OtherMethods(plain)
     paths = dict.fromkeys(route.path for route in plain)
-    return [Route(path, app, methods=None, include_in_schema=False) for path in paths]
+    return [_MethodsRoute(path, app, methods=None, include_in_schema=False) for path in paths]
 
 
 def _without_body(send: Send) -> Send:
