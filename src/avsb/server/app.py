@@ -22,7 +22,7 @@ from avsb.server.errors import AvsbError
 from avsb.server.evaluation_api.routes import evaluation_routes
 from avsb.server.hotpath.server import AvsbServer
 from avsb.server.kit import idempotency
-from avsb.server.kit.dispatch import RouteIndex
+from avsb.server.kit.methods import method_routes
 from avsb.server.middleware import RequestEnvelopeMiddleware
 from avsb.server.responses import response_for_exception
 from avsb.server.runtime import Runtime, build_runtime
@@ -52,7 +52,7 @@ def _include_routers(app: FastAPI) -> list[BaseRoute]:
         webhooks_router, *DESIGN_ROUTERS, ingestion_router, results_router, workspace_router,
     )  # fmt: skip
     for router in routers:
-        app.include_router(router)  # no include-time prefix or dependencies: see RouteIndex
+        app.include_router(router)
     app.mount("/docs/static", docs_static, name="docs-static")
     return [route for router in routers for route in router.routes]
 
@@ -139,10 +139,9 @@ def create_app(settings: Settings, *, database: Database | None = None) -> AvsbS
     api = _include_routers(app)
     # Plain Starlette routes (no pydantic, no dependency injection), matched first.
     evaluation = evaluation_routes(rt.evaluation)
-    # Every request is routed by the index first; FastAPI's routing behind it answers what
-    # the index leaves (404, 405, dependency overrides), in the same order.
-    index = RouteIndex([*evaluation, *own, *api], bypass=lambda: bool(app.dependency_overrides))
-    app.router.routes[:0] = [index, *evaluation]
+    app.router.routes[:0] = evaluation
+    # Last: HEAD, OPTIONS and 405 with the full Allow for every path (see kit.methods).
+    app.router.routes.extend(method_routes([*evaluation, *own, *api]))
     proxies = parse_networks(settings.trusted_proxies)
     if proxies:  # inside the envelope: the client address is known before any route runs
         app.add_middleware(ClientAddressMiddleware, proxies=TrustedProxies(proxies))
