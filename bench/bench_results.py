@@ -16,20 +16,24 @@ other engines it is transpiled. Each of ``--rounds`` rounds times the lean queri
 the read, and prints their ratio (wall and process CPU) with the load average; the summary
 is the median and range. The per-variant unit counts are checked to agree. The process's
 peak resident set during each read (``VmHWM`` after a reset) is printed too: DuckDB and chdb
-run in this process, so it covers the engine's memory.
+run in this process, so it covers the engine's memory, but also what the bulk load left
+allocated. On DuckDB a last read runs in a fresh process that opens the stored file, as the
+server does, and its peak is printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import subprocess
+import sys
 from functools import partial
 from pathlib import Path
 
 import sqlglot
 
 from avsb.server.config import Settings
-from avsb.server.events import EventStore
+from avsb.server.events import EventStore, open_event_store
 from avsb.server.results.readout import AnalysisSettings, MetricSpec
 from avsb.server.results.service import Design, compute
 from bench.bench_analysis import (
@@ -81,6 +85,29 @@ def peak_rss_mib() -> float:
     return math.nan
 
 
+def fresh_read_peak(store: EventStore, args: argparse.Namespace) -> str:
+    """DuckDB: the peak RSS of one results read in a fresh process opening the stored file, as
+    the server does (this process still holds what the bulk load allocated). Closes ``store``."""
+    if store.dialect != "duckdb":
+        return "n/a (in-process DuckDB only)"
+    ((path,),) = store.query(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    )
+    store.close()
+    command = [sys.executable, "-m", "bench.bench_results", "--read-peak", str(path)]
+    done = subprocess.run([*command, str(args.metrics)], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def read_peak(path: str, count: int) -> None:
+    """Print the RSS before and the peak RSS during one results read of the file at ``path``."""
+    store = open_event_store(path)
+    before = peak_rss_mib() if peak_rss_reset() else math.nan
+    compute(store, design(count), Settings())
+    print(f"RSS before {before:.0f} MiB, peak {peak_rss_mib():.0f} MiB")
+    store.close()
+
+
 def bench_store(store: EventStore, units: int, events: int, args: argparse.Namespace) -> None:
     store.ensure_schema()
     seconds = load(store, units, events)
@@ -115,10 +142,14 @@ def bench_store(store: EventStore, units: int, events: int, args: argparse.Names
     print(f"results read / lean queries, median (range) of {args.rounds} rounds: "
           f"wall {spread(ratios['wall'])}, CPU {spread(ratios['cpu'])}; "
           f"units agree: {'yes' if same else 'NO'}")  # fmt: skip
-    print(f"peak RSS of the process during a results read: {spread(peaks)} MiB")
+    print(f"peak RSS of this process during a results read: {spread(peaks)} MiB")
+    print(f"one results read in a fresh process: {fresh_read_peak(store, args)}")
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--read-peak"]:
+        read_peak(sys.argv[2], int(sys.argv[3]))
+        return
     each_backend(arguments(__doc__.splitlines()[0]), bench_store)
 
 
