@@ -80,6 +80,29 @@ def server(database_url: str | None = None, **env: str) -> Iterator[str]:
         shutil.rmtree(data, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def bare_starlette() -> Iterator[tuple[str, int]]:
+    """The baseline: ``bench/_bare_app.py`` under uvicorn as ``avsb serve`` runs it; its URL
+    and process id."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "_bare_app:app", "--app-dir", os.path.dirname(__file__),
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(300):
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 

@@ -1,13 +1,18 @@
-"""Requests/s and p99 of the evaluation API against bare /health, on one server in one run.
+"""Requests/s and p99 of the hot paths, each as a ratio to a bare Starlette hello app measured
+in the same run, on the same server software (uvicorn), on loopback.
 
-`POST /abc/get_experiments` (the target: at least 0.6 of /health's requests/s) carries the
-ABC signature (a fixed X-Et: the allowed clock skew is raised for the run) and a body per
-request from a wrk Lua script: 10,000 units in turn, with targeting attributes, against a
-project of 2 exclusion groups (5 experiments, 2 with audiences), 2 experiments in their own
-layers, a segment and 6 flags. Exposures are logged as in production (the first pass of the
-units fills the buffer, which a background thread flushes to DuckDB).
+Targets: `GET /health`, `POST /abc/get_experiments`, OFREP single (`/ofrep/v1/evaluate/flags/
+banner`) and bulk (`/ofrep/v1/evaluate/flags`) and `POST /api/sdk/evaluate`; the evaluation
+routes twice: "repeat" (1,000 units in turn, warmed before the rounds) and "new" (every request
+a never-seen unit, so every assigned experiment logs an exposure). The project: 2 exclusion
+groups (5 experiments, 2 with audiences), 2 experiments in their own layers, a segment and 6
+flags. ABC requests carry the signature (a fixed X-Et: the allowed clock skew is raised).
+Each round measures the baseline, then every target; a target's ratio in a round is its
+requests/s over that round's baseline. Printed: median and range of the ratios over the
+rounds, median p99, the server's CPU time per request (from /proc; on a busy shared box the
+steadier figure), and the load average before each round.
 
-    .venv/bin/python bench/bench_evaluation_api.py [--seconds 10] [--connections 32]
+    .venv/bin/python -m bench.bench_evaluation_api [--seconds 5] [--connections 32] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -17,13 +22,24 @@ import hashlib
 import os
 import tempfile
 import time
+from dataclasses import dataclass, field
+from statistics import median
 from typing import Any
 
 import httpx
 
-from bench._harness import ADMIN, RELAXED_LIMITS, WrkResult, server, wrk
+from bench._harness import (
+    ADMIN,
+    RELAXED_LIMITS,
+    WrkResult,
+    bare_starlette,
+    cpu_seconds,
+    server,
+    server_pid,
+    wrk,
+)
 
-UNITS = 10_000
+UNITS = 1_000
 LUA = """
 local counter = 0
 wrk.method = "POST"
@@ -35,7 +51,7 @@ wrk.headers["X-Es"] = "{es}"
 local countries = {{"US", "CA", "DE", "FR"}}
 request = function()
   counter = counter + 1
-  local unit = counter % {units}
+  local unit = {unit}
   local body = string.format('{body}', unit, countries[unit % 4 + 1], 16 + unit % 50)
   return wrk.format(nil, "{path}", nil, body)
 end
@@ -107,9 +123,9 @@ def build_project(api: Api) -> tuple[dict[str, Any], list[str]]:
     return {"id": pid}, [str(f["key"]) for f in flags]
 
 
-def _script(key: dict[str, Any], units: int, path: str, body: str, headers: str = "") -> str:
+def _script(key: dict[str, Any], unit: str, path: str, body: str, headers: str = "") -> str:
     signed = _signed(key)
-    text = LUA.format(ak=signed["X-Ak"], et=signed["X-Et"], es=signed["X-Es"], units=units,
+    text = LUA.format(ak=signed["X-Ak"], et=signed["X-Et"], es=signed["X-Es"], unit=unit,
                       body=body, path=path, extra_headers=headers)  # fmt: skip
     fd, name = tempfile.mkstemp(suffix=".lua", prefix="avsb-bench-")
     with os.fdopen(fd, "w") as handle:
@@ -117,26 +133,56 @@ def _script(key: dict[str, Any], units: int, path: str, body: str, headers: str 
     return name
 
 
-def _report(name: str, r: WrkResult, health: WrkResult | None = None) -> None:
-    ratio = f"  ratio {r.requests_per_second / health.requests_per_second:.2f}" if health else ""
-    print(f"  {name:40} {r.requests_per_second:7.0f} req/s  p50 {r.p50_ms:6.2f} ms  "
-          f"p99 {r.p99_ms:6.2f} ms  non-2xx {r.non_2xx}{ratio}")  # fmt: skip
+Target = tuple[str, str, str, str]  # name, path, body format, extra Lua headers
 
 
-def _scripts(key: dict[str, Any], pid: str, flag_keys: list[str], units: int) -> dict[str, str]:
-    names = ",".join(f'"{k}"' for k in flag_keys)
+def _targets(key: dict[str, Any], pid: str) -> list[Target]:
     unit = f'"project_id":"{pid}","unit_id":"u%d"'
-    return {
-        "POST /abc/get_experiments": _script(
-            key, units, "/abc/get_experiments", f"{{{unit},{PROFILES}}}"),
-        "POST /abc/get_feature_flags (6 flags)": _script(
-            key, units, "/abc/get_feature_flags",
-            f"{{{unit},\"feature_names\":[{names}],{PROFILES}}}"),
-        "POST /ofrep/v1/evaluate/flags/banner": _script(
-            key, units, "/ofrep/v1/evaluate/flags/banner",
-            '{"context":{"targetingKey":"u%d","country":"%s","age":%d}}',
-            f'wrk.headers["Authorization"] = "Bearer {key["token"]}"'),
-    }  # fmt: skip
+    context = '{"context":{"targetingKey":"u%d","country":"%s","age":%d}}'
+    bearer = f'wrk.headers["Authorization"] = "Bearer {key["token"]}"'
+    sdk = '{"unit_id":"u%d","attributes":{"country":"%s","age":%d}}'
+    return [
+        ("POST /abc/get_experiments", "/abc/get_experiments", f"{{{unit},{PROFILES}}}", ""),
+        ("OFREP single", "/ofrep/v1/evaluate/flags/banner", context, bearer),
+        ("OFREP bulk", "/ofrep/v1/evaluate/flags", context, bearer),
+        ("POST /api/sdk/evaluate", "/api/sdk/evaluate", sdk, bearer),
+    ]
+
+
+@dataclass
+class Series:
+    """One target's figures over the rounds."""
+
+    ratios: list[float] = field(default_factory=list)
+    rps: list[float] = field(default_factory=list)
+    p99: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)  # server CPU per request
+    non_2xx: int = 0
+
+    def add(self, run: Run, baseline: Run) -> None:
+        result = run.result
+        self.ratios.append(result.requests_per_second / baseline.result.requests_per_second)
+        self.rps.append(result.requests_per_second)
+        self.p99.append(result.p99_ms)
+        self.cpu_us.append(run.cpu_us)
+        self.non_2xx += result.non_2xx
+
+
+@dataclass(frozen=True)
+class Run:
+    result: WrkResult
+    cpu_us: float
+
+
+def _run(pid: int, url: str, seconds: int, connections: int, script: str | None = None) -> Run:
+    """One wrk run, with the server's CPU time per answered request."""
+    before = cpu_seconds(pid)
+    result = wrk(url, seconds=seconds, connections=connections, script=script)
+    return Run(result, 1e6 * (cpu_seconds(pid) - before) / max(result.requests, 1))
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def measure(seconds: int, connections: int, rounds: int, units: int) -> None:
@@ -146,33 +192,56 @@ def measure(seconds: int, connections: int, rounds: int, units: int) -> None:
         "AVSB_EVALUATION_RATE_LIMIT_BURST": "100000000",
         "AVSB_ABC_MAX_CLOCK_SKEW_SECONDS": "86400",  # the script signs once, with a fixed X-Et
     }  # fmt: skip
-    with server(None, **env) as url:
+    series: dict[str, Series] = {}
+    baseline = Series()
+    loads: list[str] = []
+    with bare_starlette() as (bare, bare_pid), server(None, **env) as url:
+        pid = server_pid(url)
         api = Api(url)
         project, flag_keys = build_project(api)
         key = api.post("/tokens", {"name": "bench", "kind": "sdk", "project_id": project["id"]})
         time.sleep(1.0)  # the config is compiled in the background
         _check(url, key, project["id"], flag_keys)
-        scripts = _scripts(key, project["id"], flag_keys, units)
-        wrk(f"{url}/health", seconds=2, connections=connections)  # warm-up
-        best: dict[str, WrkResult] = {}
-        # Rounds alternate the routes; each keeps its best round (the box is shared and noisy).
-        for _ in range(rounds):
-            runs = {"GET /health": wrk(f"{url}/health", seconds=seconds, connections=connections)}
-            for name, path in scripts.items():
-                runs[name] = wrk(url, seconds=seconds, connections=connections, script=path)
-            for name, result in runs.items():
-                if name not in best or result.requests_per_second > best[name].requests_per_second:
-                    best[name] = result
-        for path in scripts.values():
+        targets = _targets(key, project["id"])
+        repeat = {name: _script(key, f"counter % {units}", path, body, extra)
+                  for name, path, body, extra in targets}  # fmt: skip
+        wrk(bare, seconds=2, connections=connections)  # warm-up
+        wrk(f"{url}/health", seconds=2, connections=connections)
+        for path in repeat.values():  # every repeat unit seen before the rounds
+            wrk(url, seconds=2, connections=connections, script=path)
+        for number in range(rounds):
+            loads.append(_load())
+            base = _run(bare_pid, bare, seconds, connections)
+            baseline.add(base, base)
+            health = _run(pid, f"{url}/health", seconds, connections)
+            series.setdefault("GET /health", Series()).add(health, base)
+            for i, (name, path, body, extra) in enumerate(targets):
+                result = _run(pid, url, seconds, connections, repeat[name])
+                series.setdefault(f"{name} (repeat)", Series()).add(result, base)
+                # Never-seen units: an offset no earlier run of this process has used.
+                offset = 1_000_000 * (1 + number * len(targets) + i)
+                fresh = _script(key, f"{offset} + counter", path, body, extra)
+                result = _run(pid, url, seconds, connections, fresh)
+                os.unlink(fresh)
+                series.setdefault(f"{name} (new)", Series()).add(result, base)
+        for path in repeat.values():
             os.unlink(path)
-    print(f"one server process (SQLite metadata, DuckDB events), wrk -t1 -c{connections}, "
-          f"best of {rounds} alternating rounds of {seconds} s, {units} units in turn")  # fmt: skip
-    health = best.pop("GET /health")
-    _report("GET /health", health)
-    for name, result in best.items():
-        _report(name, result, health)
-    ratio = best["POST /abc/get_experiments"].requests_per_second / health.requests_per_second
-    print(f"  ratio get_experiments / health: {ratio:.2f} (target >= 0.60)")
+    print("one avsb serve process (SQLite metadata, DuckDB events) and a bare Starlette app, "
+          f"uvicorn, loopback, wrk -t1 -c{connections}, "
+          f"{rounds} rounds of {seconds} s per target")  # fmt: skip
+    print(f"load average (1, 5, 15 min) before each round: {' | '.join(loads)}")
+    rps, p99, cpu = baseline.rps, baseline.p99, median(baseline.cpu_us)
+    print(f"  {'bare Starlette hello (baseline)':38} {median(rps):7.0f} req/s "
+          f"[{min(rps):.0f}-{max(rps):.0f}]  p99 {median(p99):6.2f} ms  "
+          f"CPU {cpu:5.0f} us/request")  # fmt: skip
+    print("  target: req/s (median), ratio to the baseline's req/s in the same round: median "
+          "[range]; p99; server CPU per request and the baseline's over it (the ratio a quiet "
+          "box would show)")  # fmt: skip
+    for name, s in series.items():
+        print(f"  {name:38} {median(s.rps):7.0f} req/s  ratio {median(s.ratios):.2f} "
+              f"[{min(s.ratios):.2f}-{max(s.ratios):.2f}]  p99 {median(s.p99):6.2f} ms "
+              f"[{min(s.p99):.2f}-{max(s.p99):.2f}]  CPU {median(s.cpu_us):5.0f} us "
+              f"(ratio {cpu / median(s.cpu_us):.2f})  non-2xx {s.non_2xx}")  # fmt: skip
 
 
 def _check(url: str, key: dict[str, Any], pid: str, flag_keys: list[str]) -> None:
@@ -198,10 +267,10 @@ def _signed(key: dict[str, Any]) -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--units", type=int, default=UNITS, help="distinct unit ids, in turn")
+    parser.add_argument("--units", type=int, default=UNITS, help="distinct repeat unit ids")
     args = parser.parse_args()
     measure(args.seconds, args.connections, args.rounds, args.units)
 

@@ -99,9 +99,10 @@ class ServerFactory:
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError("test server did not start")
             time.sleep(0.02)
-        live = LiveServer(
-            f"http://127.0.0.1:{port}", self.admin_token, org_id, settings, app, server, thread
-        )
+        live = LiveServer(  # `app`: the FastAPI management app behind the hot-path front door
+            f"http://127.0.0.1:{port}", self.admin_token, org_id, settings, app.management,
+            server, thread,
+        )  # fmt: skip
         self._started.append(live)
         return live
 

@@ -20,8 +20,9 @@ from avsb.server.config import Settings
 from avsb.server.db import Database, migrate
 from avsb.server.errors import AvsbError
 from avsb.server.evaluation_api.routes import evaluation_routes
+from avsb.server.hotpath.server import AvsbServer
 from avsb.server.kit import idempotency
-from avsb.server.kit.dispatch import RouteIndex
+from avsb.server.kit.methods import method_routes
 from avsb.server.middleware import RequestEnvelopeMiddleware
 from avsb.server.responses import response_for_exception
 from avsb.server.runtime import Runtime, build_runtime
@@ -51,7 +52,7 @@ def _include_routers(app: FastAPI) -> list[BaseRoute]:
         webhooks_router, *DESIGN_ROUTERS, ingestion_router, results_router, workspace_router,
     )  # fmt: skip
     for router in routers:
-        app.include_router(router)  # no include-time prefix or dependencies: see RouteIndex
+        app.include_router(router)
     app.mount("/docs/static", docs_static, name="docs-static")
     return [route for router in routers for route in router.routes]
 
@@ -109,8 +110,11 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], contextlib.AbstractAsyncContex
     return lifespan
 
 
-def create_app(settings: Settings, *, database: Database | None = None) -> FastAPI:
-    """Build the app; migrates the database unless ``database`` is handed in already migrated."""
+def create_app(settings: Settings, *, database: Database | None = None) -> AvsbServer:
+    """Build the app; migrates the database unless ``database`` is handed in already migrated.
+
+    The process's app is the hot-path front door; the FastAPI app built here is its
+    ``management`` app (every route but the hot paths, and the lifespan)."""
     if database is None:
         database = Database(settings.resolved_database_url, pool_size=settings.db_pool_size)
         migrate(database)
@@ -135,14 +139,13 @@ def create_app(settings: Settings, *, database: Database | None = None) -> FastA
     api = _include_routers(app)
     # Plain Starlette routes (no pydantic, no dependency injection), matched first.
     evaluation = evaluation_routes(rt.evaluation)
-    # Every request is routed by the index first; FastAPI's routing behind it answers what
-    # the index leaves (404, 405, dependency overrides), in the same order.
-    index = RouteIndex([*evaluation, *own, *api], bypass=lambda: bool(app.dependency_overrides))
-    app.router.routes[:0] = [index, *evaluation]
+    app.router.routes[:0] = evaluation
+    # Last: HEAD, OPTIONS and 405 with the full Allow for every path (see kit.methods).
+    app.router.routes.extend(method_routes([*evaluation, *own, *api]))
     proxies = parse_networks(settings.trusted_proxies)
     if proxies:  # inside the envelope: the client address is known before any route runs
         app.add_middleware(ClientAddressMiddleware, proxies=TrustedProxies(proxies))
     app.add_middleware(
         RequestEnvelopeMiddleware, max_body_bytes=settings.max_body_bytes, metrics=rt.metrics
     )
-    return app
+    return AvsbServer(app, rt)

@@ -11,8 +11,9 @@ import asyncio
 import collections
 import contextlib
 import fcntl
-import sqlite3
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -25,7 +26,6 @@ from sqlalchemy import Connection, Engine, Select, create_engine, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
 _MIGRATION_LOCK_ID = 726_1122
 
@@ -209,11 +209,10 @@ class Database:
             self.read_engine = self.write_engine
         self.write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
         self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
-        database = self.read_engine.url.database
-        self._sqlite_path = (
-            database if self.is_sqlite and database not in (None, "", ":memory:") else None
-        )
-        self._loop_reader: sqlite3.Connection | None = None
+        # Worker threads of the point reads (SQLite's all, PostgreSQL's fallback): a plain
+        # executor costs less per read than the general thread pool and its limiter.
+        self._reader_threads = min(8, pool_size)
+        self._readers: ThreadPoolExecutor | None = None
         self._async_readers = (
             None
             if self.is_sqlite
@@ -226,13 +225,12 @@ class Database:
         )
 
     async def fetch(self, query: PointQuery, **params: str) -> list[Any]:
-        """The rows of a point query, from the event loop.
+        """The rows of a point query, awaited without blocking the event loop.
 
-        SQLite: run right on the loop through one read-only connection. A key lookup in WAL
-        mode takes tens of microseconds and never waits for writers, which is cheaper than
-        the hop to a worker thread it saves. PostgreSQL: awaited on one of a few asyncio
-        connections. When that fails to connect or answer (SQLite's loop connection busy, e.g.
-        during WAL recovery; PostgreSQL restarting), a pooled connection in the thread pool.
+        SQLite: on a pooled read connection in a worker thread (a file locked by another
+        process makes the read wait there, never on the loop, so evaluation requests are not
+        stalled). PostgreSQL: awaited on one of a few asyncio connections; when that fails
+        to connect or answer (PostgreSQL restarting), a pooled connection in the thread pool.
 
         Driver errors are raised as SQLAlchemy's (``DataError`` for a NUL in PostgreSQL text,
         ...), as every other query raises them, so the error responses stay the same.
@@ -249,29 +247,19 @@ class Database:
             raise sa_exc.DBAPIError.instance(sql, bound, exc, dbapi.Error) from exc
 
     async def _fetch(self, query: PointQuery, params: Mapping[str, str]) -> list[Any]:
-        dialect = self.read_engine.dialect
-        if self._sqlite_path is not None:
+        if self._async_readers is not None:
             try:
-                return query.run(self._loop_connection().cursor(), dialect, params)
-            except sqlite3.OperationalError:
-                pass  # busy: wait in a worker thread instead of on the loop
-        elif self._async_readers is not None:
-            try:
-                return await self._async_readers.run(query, dialect, params)
+                return await self._async_readers.run(query, self.read_engine.dialect, params)
             except psycopg.OperationalError:
                 pass  # the pooled engine connects, waits and retries as the rest of the app
-        return await run_in_threadpool(self._fetch_pooled, query, params)
-
-    def _loop_connection(self) -> sqlite3.Connection:
-        conn = self._loop_reader
-        if conn is None:
-            assert self._sqlite_path is not None
-            # Used only from the event loop's thread; created there on first use.
-            conn = sqlite3.connect(self._sqlite_path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA query_only=ON")
-            conn.execute("PRAGMA busy_timeout=50")
-            self._loop_reader = conn
-        return conn
+        if self._readers is None:  # created on first use: one per Database, kept until exit
+            self._readers = ThreadPoolExecutor(
+                max_workers=self._reader_threads, thread_name_prefix=ASYNC_READER_NAME
+            )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._readers, functools.partial(self._fetch_pooled, query, params)
+        )
 
     def _fetch_pooled(self, query: PointQuery, params: Mapping[str, str]) -> list[Any]:
         conn = self.read_engine.raw_connection()
@@ -312,9 +300,6 @@ class Database:
 
     def dispose(self) -> None:
         """Close every pooled connection."""
-        if self._loop_reader is not None:
-            self._loop_reader.close()
-            self._loop_reader = None
         if self._async_readers is not None:
             self._async_readers.close()
         self.write_engine.dispose()

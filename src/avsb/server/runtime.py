@@ -1,4 +1,6 @@
-"""Everything one server process holds: built by ``create_app(settings)``, kept on ``app.state``."""
+"""Everything one server process holds: built by ``create_app(settings)``; the hot-path front
+door holds it, the management app reaches it through ``app.state.runtime``. Process-wide
+services (config cache, exposure buffer, ingestor, event store) live here and nowhere else."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from avsb.server.config import Settings
 from avsb.server.db import Database
 from avsb.server.evaluation_api.state import EvaluationRuntime
 from avsb.server.events import EventStore, open_event_store
+from avsb.server.ingestion.service import Ingestor
 from avsb.server.kit.changes import ChangeWatcher
 from avsb.server.kit.idempotency import KeyPolicy
 from avsb.server.kit.metrics import Metrics
@@ -63,6 +66,7 @@ class Runtime:
     key_policy: KeyPolicy
     events: LazyEventStore
     evaluation: EvaluationRuntime
+    ingestor: Ingestor
 
 
 def _secret_key(settings: Settings, db: Database) -> bytes:
@@ -111,6 +115,7 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
         ),
         events=events,
         evaluation=evaluation,
+        ingestor=Ingestor(db, events),
     )
 
 

@@ -13,6 +13,7 @@ then reported on the absolute scale with a note saying why.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -268,9 +269,11 @@ def fixed_interval(item: Contrast, config: TestConfig) -> Interval:
     return relative_interval(item, two, one, config)
 
 
-def fixed_test(item: Contrast, config: TestConfig) -> EffectEstimate:
-    """Welch's t-test of the absolute difference; effect and interval on the contrast's scale."""
-    tested = welch_test(item.absolute, config)
+def on_contrast_scale(
+    item: Contrast, tested: EffectEstimate, interval: Callable[[], Interval]
+) -> EffectEstimate:
+    """A test of the absolute difference shown on the contrast's scale: its p-value and verdict
+    kept, the estimate and ``interval()`` relative when the contrast is relative."""
     if item.scale == "absolute":
         return replace(tested, notes=item.notes)
     relative = difference(item.control, item.treatment, "relative")
@@ -278,10 +281,16 @@ def fixed_test(item: Contrast, config: TestConfig) -> EffectEstimate:
         tested,
         estimate=relative.estimate,
         standard_error=relative.standard_error,
-        ci=fixed_interval(item, config),
+        ci=interval(),
         difference_type="relative",
         notes=item.notes,
     )
+
+
+def fixed_test(item: Contrast, config: TestConfig) -> EffectEstimate:
+    """Welch's t-test of the absolute difference; effect and interval on the contrast's scale."""
+    tested = welch_test(item.absolute, config)
+    return on_contrast_scale(item, tested, lambda: fixed_interval(item, config))
 
 
 def compare(

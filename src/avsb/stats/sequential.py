@@ -11,7 +11,7 @@ always-valid p-value is min(1, 1 / M). One-sided tests mix over a half-normal in
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from scipy import optimize, special
 
@@ -25,8 +25,8 @@ from avsb.stats.frequentist import (
     TestConfig,
     check_variance,
     contrast,
-    difference,
     directional,
+    on_contrast_scale,
     relative_interval,
 )
 from avsb.stats.statistics import ArmEstimate
@@ -156,17 +156,7 @@ def sequential_contrast_test(item: Contrast, config: SequentialConfig) -> Effect
     """Always-valid p-value of the absolute difference; effect and interval on the item's scale."""
     n = item.control.n + item.treatment.n
     tested = sequential_test(item.absolute, n, config)
-    if item.scale == "absolute":
-        return replace(tested, notes=item.notes)
-    relative = difference(item.control, item.treatment, "relative")
-    return replace(
-        tested,
-        estimate=relative.estimate,
-        standard_error=relative.standard_error,
-        ci=sequential_contrast_interval(item, config),
-        difference_type="relative",
-        notes=item.notes,
-    )
+    return on_contrast_scale(item, tested, lambda: sequential_contrast_interval(item, config))
 
 
 __all__ = [

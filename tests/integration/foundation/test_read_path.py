@@ -1,33 +1,33 @@
-"""The read path of single resources: point queries, argument passing without FastAPI's
-dependency solver, and the route index. Each must give exactly what the slower general
-machinery gives."""
+"""The read path of single resources (point queries must give exactly what the ORM gives),
+and routing on FastAPI's public API only: dependency overrides, HEAD, OPTIONS and 405."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import FastAPI, Request
 from sqlalchemy import text
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Match, Route
 
+import avsb
 from avsb.server.auth.principal import Principal
 from avsb.server.db import ASYNC_READER_NAME, Database, migrate
-from avsb.server.deps import require
 from avsb.server.kit import resources
 from avsb.server.kit.context import Actor, ChangeContext
-from avsb.server.kit.dispatch import RouteIndex
-from avsb.server.kit.routing import AvsbRoute, AvsbRouter, _direct_handler
+from avsb.server.kit.methods import method_routes
+from avsb.server.kit.routing import AvsbRoute, AvsbRouter
 from avsb.server.models import Organization, Project
 from avsb.server.projects import service as project_service
-from tests.support.servers import ApiClient, ServerFactory
+from tests.integration.design import factories as f
+from tests.support.servers import ApiClient, ServerFactory, new_org_client
 
 _BY_ID = resources.by_id_in_org(Project)
 _COLUMNS = [column.key for column in Project.__table__.columns]
@@ -72,10 +72,11 @@ def test_point_query_never_crosses_organisations(database: Database, api: ApiCli
     assert asyncio.run(database.fetch(_BY_ID, id="prj_missing", org_id=api.org_id)) == []
 
 
-def test_a_locked_sqlite_file_is_read_from_a_worker_thread(
+def test_a_locked_sqlite_file_never_stalls_the_event_loop(
     tmp_path: Path, is_postgres: bool
 ) -> None:
-    """The loop's reader gives up after 50 ms; the read then waits in the thread pool."""
+    """Point reads wait for a locked file in a worker thread: the loop keeps serving (here a
+    ticker every 5 ms) the whole time, and the read is answered once the lock goes."""
     if is_postgres:
         pytest.skip("SQLite locking")
     path = tmp_path / "locked.sqlite3"
@@ -99,18 +100,35 @@ def test_a_locked_sqlite_file_is_read_from_a_worker_thread(
         holder.execute("SELECT 1 FROM projects LIMIT 1")  # the next access drops the lock
         holder.close()
 
-    releaser = threading.Thread(target=release)
-    try:
-        with pytest.raises(sqlite3.OperationalError):
-            db._loop_connection().execute("SELECT 1 FROM projects").fetchall()
-        releaser.start()
+    async def read_while_ticking() -> tuple[list[str], float, float]:
+        gaps: list[float] = []
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            last = time.monotonic()
+            while not done.is_set():
+                await asyncio.sleep(0.005)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+
+        ticking = asyncio.create_task(ticker())
         started = time.monotonic()
-        rows = asyncio.run(db.fetch(_BY_ID, id=project_id, org_id="org_locked"))
-        assert [row.id for row in rows] == [project_id]
-        assert time.monotonic() - started >= 0.3  # it did wait for the lock
+        rows = await db.fetch(_BY_ID, id=project_id, org_id="org_locked")
+        waited = time.monotonic() - started
+        done.set()
+        await ticking
+        return [row.id for row in rows], waited, max(gaps)
+
+    releaser = threading.Thread(target=release)
+    releaser.start()
+    try:
+        ids, waited, longest_gap = asyncio.run(read_while_ticking())
+        assert ids == [project_id]
+        assert waited >= 0.3  # it did wait for the lock
+        assert longest_gap < 0.1  # and the loop ran meanwhile
     finally:
-        if releaser.is_alive():
-            releaser.join()
+        releaser.join()
         db.dispose()
 
 
@@ -156,53 +174,32 @@ def test_a_value_the_database_refuses_is_a_400_not_a_500(api: ApiClient, is_post
     assert (r.status_code, r.json()["error"]["code"]) == (400 if is_postgres else 404, code)
 
 
-# --- arguments without FastAPI's solver ----------------------------------------------------
+# --- dependency overrides and HEAD / OPTIONS / 405 on public API only ---------------------
 
 
-Gated = Annotated[Principal, Depends(require("projects:read"))]
+def test_no_private_fastapi_or_starlette_names_in_the_source() -> None:
+    """The server uses FastAPI's and Starlette's public API only: nothing to keep equal to
+    their internals by hand at an upgrade."""
+    private = re.compile(
+        r"_effective_route_context_var|fastapi\.dependencies\.models|starlette\.routing\._"
+    )
+    source = Path(avsb.__file__).parent
+    hits = [
+        f"{path}:{number}"
+        for path in sorted(source.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if private.search(line)
+    ]
+    assert hits == []
 
 
-def _dependant(router: APIRouter, path: str) -> Any:
-    route = router.routes[-1]
-    assert isinstance(route, AvsbRoute)
-    assert route.path == path
-    return route.dependant
+def test_dependency_overrides_are_honoured(servers: ServerFactory) -> None:
+    """An override (tests do this) answers in place of the auth gate, for GET and for HEAD."""
+    from avsb.server.projects.endpoints import router as projects_router
 
-
-def test_only_simple_endpoints_skip_the_dependency_solver() -> None:
-    router = APIRouter(route_class=AvsbRoute)
-
-    @router.get("/a/{x}")
-    async def simple(x: str, _p: Gated, request: Request) -> Response:
-        return PlainTextResponse(x)
-
-    assert _direct_handler(_dependant(router, "/a/{x}")) is not None
-
-    @router.get("/b/{x}")
-    async def with_query(x: str, q: str = Query("")) -> Response:
-        return PlainTextResponse(x + q)
-
-    assert _direct_handler(_dependant(router, "/b/{x}")) is None
-
-    @router.get("/c/{x}")
-    async def returns_a_model(x: str) -> dict[str, str]:
-        return {"x": x}
-
-    assert _direct_handler(_dependant(router, "/c/{x}")) is None
-
-    @router.get("/d/{x}")
-    async def typed_path(x: int) -> Response:
-        return PlainTextResponse(str(x))
-
-    assert _direct_handler(_dependant(router, "/d/{x}")) is None
-
-
-def test_dependency_overrides_take_fastapis_path(servers: ServerFactory) -> None:
-    """An override (tests do this) is honoured: the route is then solved by FastAPI."""
     live = servers.start()
     app: FastAPI = live.app
-    index = next(r for r in app.router.routes if isinstance(r, RouteIndex))
-    route = next(r for r in index.routes if getattr(r, "name", "") == "get_project")
+    route = next(r for r in projects_router.routes if getattr(r, "name", "") == "get_project")
     assert isinstance(route, AvsbRoute)
     with live.admin() as admin:
         project = admin.post(
@@ -225,98 +222,142 @@ def test_dependency_overrides_take_fastapis_path(servers: ServerFactory) -> None
         app.dependency_overrides[gate] = as_admin
         try:
             assert httpx.get(live.url + path).status_code == 200  # the override answered
+            assert httpx.head(live.url + path).status_code == 200
         finally:
             app.dependency_overrides.clear()
         assert httpx.get(live.url + path).status_code == 401
+        assert httpx.head(live.url + path).status_code == 401
 
 
-# --- the route index -----------------------------------------------------------------------
+def _methods_app() -> FastAPI:
+    """Two routers whose routes share paths, as the API's do, plus the method routes."""
+    app = FastAPI()
+    first, second = AvsbRouter(), AvsbRouter()
+
+    async def ok(request: Request) -> Response:
+        return PlainTextResponse(request.scope["route"].name)
+
+    first.add_api_route("/a/{x}", ok, methods=["GET"], name="param_first")
+    first.add_api_route("/a/b", ok, methods=["POST"], name="literal_post")
+    second.add_api_route("/a/{x}", ok, methods=["PATCH"], name="param_patch")
+    second.add_api_route("/a/{x}/c", ok, methods=["DELETE"], name="deeper")
+    app.include_router(first)
+    app.include_router(second)
+    app.router.routes.extend(method_routes([*first.routes, *second.routes]))
+    return app
 
 
-def _scope(method: str, path: str) -> dict[str, Any]:
-    return {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
+def _requests(app: FastAPI, *calls: tuple[str, str]) -> list[httpx.Response]:
+    async def run() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return [await client.request(method, path) for method, path in calls]
+
+    return asyncio.run(run())
 
 
-def _linear(routes: list[Any], scope: dict[str, Any]) -> Any:
-    for route in routes:
-        if route.matches(scope)[0] is Match.FULL:
-            return route
-    return None
-
-
-def _indexed(index: Any, scope: dict[str, Any]) -> Any:
-    """The route the index runs as it is; None when it leaves the request to FastAPI or
-    answers a method the path's routes lack itself (HEAD, OPTIONS, 405)."""
-    match, child = index.matches(scope)
-    return child["route"] if match is Match.FULL and child["avsb.dispatch"] is None else None
-
-
-def test_the_index_keeps_first_match_order() -> None:
-    """A parameter route declared before a literal sibling still wins, as in FastAPI."""
-    router = AvsbRouter()
-
-    async def ok() -> Response:
-        return PlainTextResponse("")
-
-    router.add_api_route("/a/{x}", ok, methods=["GET"], name="param_first")
-    router.add_api_route("/a/b", ok, methods=["GET"], name="literal_second")
-    router.add_api_route("/a/b", ok, methods=["POST"], name="literal_post")
-    router.add_api_route("/a/{x}/c", ok, methods=["GET"], name="deeper")
-    index = RouteIndex(router.routes, bypass=lambda: False)
-    cases = [
-        ("GET", "/a/b", "param_first"),
-        ("POST", "/a/b", "literal_post"),
-        ("GET", "/a/zz/c", "deeper"),
-        ("GET", "/a/b/c", "deeper"),
-        ("GET", "/a/", None),  # empty segment: no route (FastAPI redirects or 404s)
-        ("GET", "/nope", None),
-    ]
-    for method, path, name in cases:
-        found = _indexed(index, _scope(method, path))
-        assert (found.name if found else None) == name, (method, path)
-        assert found is _linear(list(router.routes), _scope(method, path))
-    # A method the path's routes lack is answered by the index from all of them: HEAD as the
-    # first GET route, anything else with the union of their methods.
-    match, child = index.matches(_scope("HEAD", "/a/b"))
-    assert (match, child["route"].name, child["avsb.dispatch"]) == (
-        Match.FULL,
-        "param_first",
-        "head",
+def test_method_routes_keep_first_match_order_and_list_every_method() -> None:
+    get, post, patch, delete, head, options, options_zz, put, head_only, nope, options_nope = (
+        _requests(
+            _methods_app(),
+            ("GET", "/a/b"),
+            ("POST", "/a/b"),
+            ("PATCH", "/a/b"),
+            ("DELETE", "/a/zz/c"),
+            ("HEAD", "/a/b"),
+            ("OPTIONS", "/a/b"),
+            ("OPTIONS", "/a/zz"),
+            ("PUT", "/a/b"),
+            ("HEAD", "/a/zz/c"),
+            ("GET", "/nope"),
+            ("OPTIONS", "/nope"),
+        )
     )
-    match, child = index.matches(_scope("DELETE", "/a/b"))
-    assert child["avsb.dispatch"] == ("allow", "GET, HEAD, POST, OPTIONS")
-    assert _linear(list(router.routes), _scope("DELETE", "/a/b")) is None
-    assert RouteIndex(router.routes, bypass=lambda: True).matches(_scope("GET", "/a/b")) == (
-        Match.NONE,
-        {},
+    assert get.text == "param_first"  # declared first, still wins
+    assert post.text == "literal_post"
+    assert patch.text == "param_patch"  # a later router, same path
+    assert delete.text == "deeper"
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-length"] == str(len("param_first"))
+    assert (options.status_code, options.headers["allow"]) == (
+        204,
+        "GET, HEAD, POST, PATCH, OPTIONS",
     )
+    assert options_zz.headers["allow"] == "GET, HEAD, PATCH, OPTIONS"
+    assert put.status_code == 405
+    assert put.headers["allow"] == "GET, HEAD, POST, PATCH, OPTIONS"
+    assert put.json()["error"]["code"] == "method_not_allowed"
+    assert (head_only.status_code, head_only.headers["allow"]) == (405, "DELETE, OPTIONS")
+    assert (nope.status_code, options_nope.status_code) == (404, 404)
 
 
-def test_the_index_finds_what_a_linear_scan_finds_for_every_route(live_server: Any) -> None:
-    app: FastAPI = live_server.app
-    assert isinstance(app.router.routes[0], RouteIndex)
-    index = app.router.routes[0]
-    # Behind the index, the routes in the order FastAPI tries them: the evaluation routes and
-    # /openapi.json, then those of the included routers.
-    plain = [r for r in app.router.routes[1:] if isinstance(r, Route)]
-    included = [r for r in app.router.routes if hasattr(r, "original_router")]
-    routes = plain + [route for r in included for route in r.original_router.routes]
-    assert list(index.routes) == routes
-    checked = 0
-    for route in routes:
-        concrete = route.path.replace("{", "x_").replace("}", "")
-        for method in sorted(route.methods or ()):
-            scope = _scope(method, concrete)
-            assert _indexed(index, scope) is _linear(routes, scope), (method, concrete)
-            checked += 1
-        for probe in (concrete + "/", concrete + "/extra"):
-            assert _indexed(index, _scope("GET", probe)) is _linear(routes, _scope("GET", probe))
-    assert checked > 100
+def test_method_routes_stay_out_of_the_openapi_document() -> None:
+    (spec,) = _requests(_methods_app(), ("GET", "/openapi.json"))
+    paths = spec.json()["paths"]
+    assert {m for ops in paths.values() for m in ops} == {"get", "post", "patch", "delete"}
 
 
-def test_requests_the_index_leaves_get_fastapis_answers(api: ApiClient) -> None:
+def test_wrong_methods_on_the_live_server(api: ApiClient) -> None:
     assert api.get("/api/nothing-here").status_code == 404
     wrong = api.put(api.org("/projects/prj_x"))
     assert wrong.status_code == 405
-    assert "GET" in wrong.headers["allow"]
+    assert wrong.headers["allow"] == "GET, HEAD, PATCH, DELETE, OPTIONS"
     assert api.get("/abc/get_experiments").status_code == 405  # an evaluation route: POST only
+    assert api.options(api.org("/projects")).status_code == 204
+    metrics = api.get("/metrics").text  # labelled by the path template, not "unmatched"
+    route = r'route="/api/orgs/\{org_id\}/projects'
+    assert re.search(
+        r'avsb_http_requests_total\{method="PUT",' + route + r'/\{project_id\}",status="405"\}',
+        metrics,
+    )
+    assert re.search(
+        r'avsb_http_requests_total\{method="OPTIONS",' + route + r'",status="204"\}', metrics
+    )
+
+
+# --- one fast read for every single resource -----------------------------------------------
+
+
+def _make_all(api: ApiClient) -> dict[str, f.Json]:
+    """One resource of every kind with a single-resource GET served by ``SingleRead``."""
+    project = f.create_project(api)
+    webhook = api.post(
+        api.org("/webhooks"),
+        json={"url": "https://93.184.215.14/hooks/avsb", "event_types": ["flag.updated"]},
+    )
+    assert webhook.status_code == 201, webhook.text
+    pid = project["id"]
+    return {
+        "projects": project,
+        "webhooks": webhook.json()["data"],
+        "experiments": f.create_experiment(api, pid),
+        "flags": f.create_flag(api, pid),
+        "audiences": f.create_audience(api, pid),
+        "segments": f.create_segment(api, pid),
+        "exclusion-groups": f.create_group(api, pid),
+        "metrics": f.create_metric(api, pid),
+        "templates": f.create_template(api, pid),
+    }
+
+
+def test_every_single_resource_get_is_the_rendered_orm_object(api: ApiClient) -> None:
+    """The point query and the kept body give what the write's own (ORM) rendering gave,
+    follow every change (the body is kept per id and version), honour If-None-Match, and
+    never show another organisation's resource."""
+    made = _make_all(api)
+    with new_org_client(api.server) as other:
+        for kind, created in made.items():
+            path = api.org(f"/{kind}/{created['id']}")
+            got = api.get(path)
+            assert got.status_code == 200, (kind, got.text)
+            shown = {k: v for k, v in created.items() if k != "secret"}
+            assert got.json()["data"] == shown, kind
+            again = api.get(path, headers={"If-None-Match": got.headers["etag"]})
+            assert again.status_code == 304, kind
+            renamed = api.patch(path, json={"description": "changed"})
+            assert renamed.status_code == 200, (kind, renamed.text)
+            after = api.get(path)
+            assert after.json()["data"] == renamed.json()["data"], kind
+            assert after.headers["etag"] != got.headers["etag"], kind
+            foreign = other.get(f"/api/orgs/{other.org_id}/{kind}/{created['id']}")
+            assert foreign.status_code == 404, kind

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import math
+import time
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -28,19 +30,21 @@ def _two_attempts(server: LiveServer, answers: list[Answer]) -> tuple[Received, 
     return first, second
 
 
-def _http_date(seconds_from_now: float) -> str:
-    return format_datetime(datetime.now(UTC) + timedelta(seconds=seconds_from_now), usegmt=True)
-
-
 class TestRetryAfter:
     def test_429_seconds__next_attempt_waits(self, hook_server: LiveServer) -> None:
         first, second = _two_attempts(hook_server, [(429, {"Retry-After": "2"}), 200])
         assert 1.95 <= second.at - first.at < 4.5
 
     def test_503_http_date__next_attempt_waits(self, hook_server: LiveServer) -> None:
-        # An HTTP-date has whole seconds: 3 s from now is 2 to 3 s away when it is read.
-        first, second = _two_attempts(hook_server, [(503, {"Retry-After": _http_date(3)}), 200])
-        assert 1.9 <= second.at - first.at < 5.0
+        # The date is absolute: the second attempt comes no earlier than it, however long the
+        # set-up took (an HTTP-date has whole seconds, so the date is truncated here too).
+        wall, mono = time.time(), time.monotonic()
+        target = math.floor(wall + 4)
+        date = format_datetime(datetime.fromtimestamp(target, UTC), usegmt=True)
+        first, second = _two_attempts(hook_server, [(503, {"Retry-After": date}), 200])
+        target_mono = mono + (target - wall)
+        assert first.at < target_mono - 1.0, "set-up too slow for the date to lie ahead"
+        assert target_mono - 0.1 <= second.at < target_mono + 3.0
 
     @pytest.mark.parametrize("status", [500, 302])
     def test_other_statuses__retry_after_ignored(

@@ -11,12 +11,11 @@ from avsb.server.audiences.schemas import AudienceCreate, AudienceOut
 from avsb.server.design import refs
 from avsb.server.experiments import repository as experiment_repository
 from avsb.server.flags import repository as flag_repository
-from avsb.server.kit import changes, resources
+from avsb.server.kit import resources
 from avsb.server.kit.context import ChangeContext
 from avsb.server.kit.ids import new_id
 from avsb.server.models import Audience
 from avsb.server.models.scoped import RESTORE_HOOKS
-from avsb.server.projects import service as project_service
 
 
 def present(audience: Audience) -> AudienceOut:
@@ -28,7 +27,6 @@ def create(session: Session, ctx: ChangeContext, body: AudienceCreate) -> Audien
     conditions.validate(session, body.project_id, body.conditions, "conditions")
     audience = Audience(id=new_id("aud"), org_id=ctx.org_id, **body.model_dump())
     resources.create(session, ctx, audience)
-    changes.bump(session, project_service.config_scope(audience.project_id))
     return audience
 
 
@@ -38,7 +36,6 @@ def update(
     if "conditions" in spec:
         conditions.validate(session, audience.project_id, spec["conditions"], "conditions")
     resources.update(session, ctx, audience, spec)
-    changes.bump(session, project_service.config_scope(audience.project_id))
     return audience
 
 
@@ -54,13 +51,11 @@ def users(session: Session, audience: Audience) -> list[str]:
 def delete(session: Session, ctx: ChangeContext, audience: Audience) -> None:
     refs.ensure_unused("audience", users(session, audience))
     resources.delete(session, ctx, audience)
-    changes.bump(session, project_service.config_scope(audience.project_id))
 
 
 def _after_restore(session: Session, audience: Audience) -> None:
     with refs.restoring():
         conditions.validate(session, audience.project_id, audience.conditions, "conditions")
-    changes.bump(session, project_service.config_scope(audience.project_id))
 
 
 RESTORE_HOOKS[Audience.__resource_type__] = _after_restore

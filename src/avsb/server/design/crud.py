@@ -24,6 +24,7 @@ from avsb.server.kit import resources
 from avsb.server.kit.context import ChangeContext
 from avsb.server.kit.etags import check_if_match, make_etag
 from avsb.server.kit.http import PageDep, many, one
+from avsb.server.kit.reads import SingleRead
 from avsb.server.kit.revision_routes import add_revision_routes
 from avsb.server.kit.routing import AvsbRouter
 from avsb.server.kit.schemas import ERROR_RESPONSES, Envelope, ListEnvelope
@@ -147,16 +148,15 @@ def _add_list(router: APIRouter, spec: CrudSpec[M], kind: str) -> None:
 
 def _add_get(router: APIRouter, spec: CrudSpec[M], kind: str) -> None:
     read = require(f"{spec.family}:read")
+    single = SingleRead(spec.model, spec.service.present)
 
-    def get_resource(
+    async def get_resource(
         org_id: str,
         resource_id: str,
-        session: SessionDep,
         request: Request,
         _principal: Principal = Depends(read),
     ) -> Response:
-        obj = resources.get_in_org(session, spec.model, org_id, resource_id)
-        return answer(request, spec.service.present(obj), obj)
+        return await single.answer(request, org_id, resource_id)
 
     router.add_api_route(
         "/{resource_id}",

@@ -9,6 +9,7 @@ to a worker thread.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import threading
@@ -93,6 +94,7 @@ class Gate:
         self._secrets = secrets
         self._metrics = metrics
         self._skew = max_skew_seconds
+        self._taking: dict[str, asyncio.Task[RateDecision]] = {}
 
     def _failed(self, message: str, ip: str) -> Unauthorized:
         self._metrics.inc("avsb_auth_failures_total", doc="Requests with a bad token.")
@@ -137,10 +139,7 @@ class Gate:
 
     async def admit(self, principal: Principal) -> RateDecision:
         """Take one request from the key's evaluation bucket; 429 when it is empty."""
-        key = f"{principal.token_id}:{RATE_FAMILY}"
-        decision = self._limiter.try_local(key)
-        if decision is None:
-            decision = await run_in_threadpool(self._limiter.acquire, key)
+        decision = await self._take(f"{principal.token_id}:{RATE_FAMILY}")
         if not decision.allowed:
             self._metrics.inc("avsb_rate_limited_total", doc="Requests refused by the rate limit.")
             raise RateLimited(
@@ -148,3 +147,23 @@ class Gate:
                 headers=decision.headers(),
             )
         return decision
+
+    async def _take(self, key: str) -> RateDecision:
+        """A token of `key`: from this process's lease, else from the shared bucket, with one
+        worker-thread take per key at a time. Requests that find the lease empty while a take
+        is under way wait for it and spend what it leased, rather than each queueing a thread
+        hop (and, on SQLite, a turn at the database lock)."""
+        while (decision := self._limiter.try_local(key)) is None:
+            pending = self._taking.get(key)
+            if pending is None:
+                break
+            await asyncio.wait((pending,))
+        if decision is not None:
+            return decision
+        task = asyncio.ensure_future(run_in_threadpool(self._limiter.acquire, key))
+        self._taking[key] = task
+        try:
+            return await task
+        finally:
+            if self._taking.get(key) is task:
+                del self._taking[key]

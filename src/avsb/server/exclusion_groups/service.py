@@ -20,12 +20,10 @@ from avsb.server.errors import Conflict
 from avsb.server.exclusion_groups import repository
 from avsb.server.exclusion_groups.schemas import ExclusionGroupCreate, ExclusionGroupOut
 from avsb.server.experiments import repository as experiment_repository
-from avsb.server.kit import changes, resources
+from avsb.server.kit import resources
 from avsb.server.kit.context import ChangeContext
 from avsb.server.kit.ids import new_id
 from avsb.server.models import ExclusionGroup, Experiment
-from avsb.server.models.scoped import RESTORE_HOOKS
-from avsb.server.projects import service as project_service
 
 Ranges = list[list[int]]
 
@@ -40,7 +38,6 @@ def create(session: Session, ctx: ChangeContext, body: ExclusionGroupCreate) -> 
         id=new_id("exg"), org_id=ctx.org_id, salt=secrets.token_hex(8), **body.model_dump()
     )
     resources.create(session, ctx, group)
-    changes.bump(session, project_service.config_scope(group.project_id))
     return group
 
 
@@ -48,7 +45,6 @@ def update(
     session: Session, ctx: ChangeContext, group: ExclusionGroup, spec: dict[str, Any]
 ) -> ExclusionGroup:
     resources.update(session, ctx, group, spec)
-    changes.bump(session, project_service.config_scope(group.project_id))
     return group
 
 
@@ -56,7 +52,6 @@ def delete(session: Session, ctx: ChangeContext, group: ExclusionGroup) -> None:
     members = [e.id for e in experiment_repository.in_group(session, group.id, archived=True)]
     refs.ensure_unused("exclusion group", members)
     resources.delete(session, ctx, group)
-    changes.bump(session, project_service.config_scope(group.project_id))
 
 
 def allocations(session: Session, group_id: str) -> dict[str, Ranges]:
@@ -88,10 +83,3 @@ def allocate(session: Session, experiment: Experiment, group_id: str, percent: f
             details={"free_percent": exc.free / 100, "requested_percent": exc.requested / 100},
         ) from exc
     return [list(r) for r in planned.get(experiment.id, ())]
-
-
-def _after_restore(session: Session, group: ExclusionGroup) -> None:
-    changes.bump(session, project_service.config_scope(group.project_id))
-
-
-RESTORE_HOOKS[ExclusionGroup.__resource_type__] = _after_restore

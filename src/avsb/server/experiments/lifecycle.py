@@ -49,7 +49,6 @@ def _commit(
     """Record the transition already applied to ``experiment``: audit, config, webhook."""
     action = f"experiment.{event}"
     resources.touch(session, ctx, experiment, action, details)
-    experiment_service.bump(session, experiment)
     data = experiment_service.present(experiment).model_dump(mode="json")
     webhook_service.emit(session, experiment.org_id, action, data, experiment.project_id)
 

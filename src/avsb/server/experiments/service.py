@@ -21,12 +21,11 @@ from avsb.server.experiments import plans, repository
 from avsb.server.experiments.schemas import ExperimentCreate, ExperimentOut
 from avsb.server.flags import repository as flag_repository
 from avsb.server.flags import service as flag_service
-from avsb.server.kit import changes, resources
+from avsb.server.kit import resources
 from avsb.server.kit.context import Actor, ChangeContext
 from avsb.server.kit.ids import new_id
 from avsb.server.models import Audience, ExclusionGroup, Experiment, Metric, VariantGroupId
 from avsb.server.models.scoped import RESTORE_HOOKS
-from avsb.server.projects import service as project_service
 
 LIVE = frozenset({"running", "paused"})
 GROUP_ID_MIN = 1_000_000
@@ -42,10 +41,6 @@ def present(experiment: Experiment) -> ExperimentOut:
 
 def get(session: Session, org_id: str, experiment_id: str) -> Experiment:
     return resources.get_in_org(session, Experiment, org_id, experiment_id)
-
-
-def bump(session: Session, experiment: Experiment) -> None:
-    changes.bump(session, project_service.config_scope(experiment.project_id))
 
 
 def check_variants(variants: list[dict[str, Any]], path: str = "variants") -> None:
@@ -208,7 +203,6 @@ def create(
     group_id, percent = spec["exclusion_group_id"], spec["traffic_percent"]
     experiment.allocation = _allocation(session, experiment, group_id, percent)
     resources.create(session, ctx, experiment)
-    bump(session, experiment)
     return experiment
 
 
@@ -240,10 +234,8 @@ def update(
         spec = {**spec, "allocation": _allocation(session, experiment, group_id, percent)}
     version = experiment.version
     resources.update(session, ctx, experiment, spec)
-    if experiment.version != version:
-        if experiment.status != "draft":
-            plans.pin(session, ctx, experiment)
-        bump(session, experiment)
+    if experiment.version != version and experiment.status != "draft":
+        plans.pin(session, ctx, experiment)
     return experiment
 
 
@@ -257,7 +249,6 @@ def delete(session: Session, ctx: ChangeContext, experiment: Experiment) -> None
     bound = [flag.id for flag in flag_repository.bound_to(session, experiment.id)]
     refs.ensure_unused("experiment", bound)
     resources.delete(session, ctx, experiment)
-    bump(session, experiment)
 
 
 def _after_restore(session: Session, experiment: Experiment) -> None:
@@ -273,7 +264,6 @@ def _after_restore(session: Session, experiment: Experiment) -> None:
     if experiment.status != "draft":
         actor = Actor(latest.actor_type, latest.actor_id, latest.actor_name)
         plans.pin(session, ChangeContext(org_id=experiment.org_id, actor=actor), experiment)
-    bump(session, experiment)
 
 
 RESTORE_HOOKS[Experiment.__resource_type__] = _after_restore

@@ -14,12 +14,11 @@ from avsb.server.audiences import conditions
 from avsb.server.design import refs
 from avsb.server.errors import field_error
 from avsb.server.flags.schemas import FlagCreate, FlagOut
-from avsb.server.kit import changes, resources
+from avsb.server.kit import resources
 from avsb.server.kit.context import ChangeContext
 from avsb.server.kit.ids import new_id
 from avsb.server.models import Audience, Experiment, Flag
 from avsb.server.models.scoped import RESTORE_HOOKS
-from avsb.server.projects import service as project_service
 from avsb.server.webhooks import service as webhook_service
 
 
@@ -94,7 +93,6 @@ def create(session: Session, ctx: ChangeContext, body: FlagCreate) -> Flag:
     _validate(session, body.project_id, spec)
     flag = Flag(id=new_id("flg"), org_id=ctx.org_id, salt=secrets.token_hex(8), **spec)
     resources.create(session, ctx, flag)
-    changes.bump(session, project_service.config_scope(flag.project_id))
     _notify(session, flag, "flag.created")
     return flag
 
@@ -104,7 +102,6 @@ def update(session: Session, ctx: ChangeContext, flag: Flag, spec: dict[str, Any
     version = flag.version
     resources.update(session, ctx, flag, spec)
     if flag.version != version:
-        changes.bump(session, project_service.config_scope(flag.project_id))
         _notify(session, flag, "flag.updated")
     return flag
 
@@ -112,7 +109,6 @@ def update(session: Session, ctx: ChangeContext, flag: Flag, spec: dict[str, Any
 def delete(session: Session, ctx: ChangeContext, flag: Flag) -> None:
     _notify(session, flag, "flag.deleted")
     resources.delete(session, ctx, flag)
-    changes.bump(session, project_service.config_scope(flag.project_id))
 
 
 def roll_out(session: Session, ctx: ChangeContext, flag: Flag, params: dict[str, str]) -> Flag:
@@ -129,7 +125,6 @@ def roll_out(session: Session, ctx: ChangeContext, flag: Flag, params: dict[str,
 def _after_restore(session: Session, flag: Flag) -> None:
     with refs.restoring():
         _validate(session, flag.project_id, flag.snapshot())
-    changes.bump(session, project_service.config_scope(flag.project_id))
     _notify(session, flag, "flag.updated")
 
 

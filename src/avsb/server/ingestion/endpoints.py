@@ -29,12 +29,9 @@ EventsRead = Annotated[Principal, Depends(require("events:read"))]
 
 
 def ingestor_of(app: FastAPI) -> ingestion_service.Ingestor:
-    """The process's ingestor (created on first use; it holds caches and buffered counts)."""
-    ingestor: ingestion_service.Ingestor | None = getattr(app.state, "ingestor", None)
-    if ingestor is None:
-        rt: Runtime = app.state.runtime
-        ingestor = app.state.ingestor = ingestion_service.Ingestor(rt.db, rt.events)
-    return ingestor
+    """The process's ingestor (it holds caches and buffered counts): on the runtime."""
+    rt: Runtime = app.state.runtime
+    return rt.ingestor
 
 
 def _answer(request: Request, outcome: ingestion_service.Outcome) -> Response:

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import orjson
 from sqlalchemy.orm import Session
@@ -47,7 +48,9 @@ from avsb.server.ingestion.parse import (
 )
 from avsb.server.ingestion.schemas import IngestionSummaryOut, KindOut
 from avsb.server.models import Experiment
-from avsb.server.runtime import LazyEventStore
+
+if TYPE_CHECKING:  # the runtime holds the ingestor: no import cycle at run time
+    from avsb.server.runtime import LazyEventStore
 
 log = logging.getLogger("avsb.server.ingestion")
 FUTURE_TOLERANCE = timedelta(days=1)

@@ -1,5 +1,10 @@
 """Change versions: a counter per scope, bumped in the writing transaction, polled by every
-process so in-memory caches (tokens, compiled configs) follow writes made elsewhere."""
+process so in-memory caches (tokens, compiled configs) follow writes made elsewhere.
+
+A resource type whose changes move a cached scope declares it once with ``scoped``; the
+shared resource machinery (``kit.resources``) then bumps that scope on every create, change,
+state change, restore and delete of such a resource, once per transaction.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -20,8 +26,32 @@ log = logging.getLogger(__name__)
 Listener = Callable[[str, int], None]
 
 
+ScopeOf = Callable[[Any], str]
+_SCOPES: dict[str, ScopeOf] = {}
+
+
+def scoped(resource_type: str, scope_of: ScopeOf) -> None:
+    """Declare that every write of a ``resource_type`` resource moves ``scope_of(resource)``."""
+    _SCOPES[resource_type] = scope_of
+
+
+def scope_of(resource_type: str, obj: Any) -> str | None:
+    """The scope a write of ``obj`` moves, if its type declared one."""
+    found = _SCOPES.get(resource_type)
+    return found(obj) if found is not None else None
+
+
 def bump(session: Session, scope: str) -> None:
-    """Increment ``scope``'s version as part of the current transaction."""
+    """Increment ``scope``'s version as part of the current transaction (once: a transaction
+    that changes several things of one scope moves it by one)."""
+    session.connection()  # begin the transaction, if not yet begun, to know which it is
+    transaction = session.get_transaction()
+    done: tuple[Any, set[str]] | None = session.info.get("bumped")
+    if done is None or done[0] is not transaction:
+        done = session.info["bumped"] = (transaction, set())
+    if scope in done[1]:
+        return
+    done[1].add(scope)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = insert(ChangeVersion).values(scope=scope, version=1)
     stmt = stmt.on_conflict_do_update(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from avsb.server.db import Database, PointQuery
 from avsb.server.errors import Conflict, NotFound
-from avsb.server.kit import audit
+from avsb.server.kit import audit, changes
 from avsb.server.kit.context import ChangeContext
 from avsb.server.kit.ids import new_id
 from avsb.server.models import Revision
@@ -34,10 +34,13 @@ def get_in_org(session: Session, model: type[R], org_id: str, resource_id: str) 
 
 
 def by_id_in_org(model: type[Revisioned]) -> PointQuery:
-    """The point query behind ``read_in_org``: every column of one row, by id and org."""
-    table = sa_inspect(model).local_table
+    """The point query behind ``read_in_org``: every column of one row, by id and org, named
+    as the model's attributes (a column may be stored under another name)."""
+    mapper = sa_inspect(model)
+    table = mapper.local_table
+    columns = [attr.columns[0].label(attr.key) for attr in mapper.column_attrs]
     return PointQuery(
-        select(*table.c).where(table.c.id == bindparam("id"), table.c.org_id == bindparam("org_id"))
+        select(*columns).where(table.c.id == bindparam("id"), table.c.org_id == bindparam("org_id"))
     )
 
 
@@ -45,7 +48,7 @@ async def read_in_org(
     db: Database, query: PointQuery, model: type[Revisioned], org_id: str, resource_id: str
 ) -> Any:
     """``get_in_org`` for a read-only answer: a row (attribute access like the model), no ORM
-    session, from the event loop (see ``Database.fetch``); 404 when not in this org."""
+    session (see ``Database.fetch``); 404 when not in this org."""
     rows = await db.fetch(query, id=resource_id, org_id=org_id)
     if not rows:
         raise NotFound(f"No {model.__resource_type__} with id {resource_id!r}.")
@@ -96,8 +99,17 @@ def _add_revision(session: Session, ctx: ChangeContext, obj: Revisioned, action:
     )
 
 
+def changed(session: Session, obj: Revisioned) -> None:
+    """Bump the change scope ``obj``'s type declared (``changes.scoped``), once per
+    transaction; the writes below call it, a caller that sets fields itself calls it too."""
+    scope = changes.scope_of(obj.__resource_type__, obj)
+    if scope is not None:
+        changes.bump(session, scope)
+
+
 def create(session: Session, ctx: ChangeContext, obj: R) -> R:
-    """Insert ``obj`` with its first revision and a ``<type>.created`` audit event."""
+    """Insert ``obj`` with its first revision and a ``<type>.created`` audit event (and bump
+    its declared change scope, as every write below does)."""
     session.add(obj)
     _flush(session, obj)
     action = f"{obj.__resource_type__}.created"
@@ -105,6 +117,7 @@ def create(session: Session, ctx: ChangeContext, obj: R) -> R:
         session, ctx, action, (obj.__resource_type__, obj.id), audit.diff(None, obj.snapshot())
     )
     _add_revision(session, ctx, obj, action)
+    changed(session, obj)
     return obj
 
 
@@ -123,6 +136,7 @@ def update(
     name = action or f"{obj.__resource_type__}.updated"
     audit.record(session, ctx, name, (obj.__resource_type__, obj.id), delta)
     _add_revision(session, ctx, obj, name)
+    changed(session, obj)
     return obj
 
 
@@ -131,6 +145,7 @@ def touch(session: Session, ctx: ChangeContext, obj: R, action: str, details: di
     obj.updated_at = utcnow()  # a real column change, so the UPDATE bumps ``version`` too
     session.flush()
     audit.record(session, ctx, action, (obj.__resource_type__, obj.id), details)
+    changed(session, obj)
     return obj
 
 
@@ -140,6 +155,7 @@ def delete(session: Session, ctx: ChangeContext, obj: Revisioned) -> None:
     audit.record(
         session, ctx, action, (obj.__resource_type__, obj.id), audit.diff(obj.snapshot(), None)
     )
+    changed(session, obj)
     session.delete(obj)
     try:
         session.flush()

@@ -1,16 +1,15 @@
 from __future__ import annotations
 
-import functools
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from starlette.responses import Response
 
 from avsb.server.auth.principal import Principal
 from avsb.server.deps import SessionDep, change_context, require
-from avsb.server.kit import resources
 from avsb.server.kit.etags import check_if_match, make_etag
-from avsb.server.kit.http import PageDep, answer, envelope, many, one
+from avsb.server.kit.http import PageDep, many, one
+from avsb.server.kit.reads import SingleRead
 from avsb.server.kit.revision_routes import add_revision_routes
 from avsb.server.kit.routing import AvsbRouter
 from avsb.server.kit.schemas import ERROR_RESPONSES, Envelope, ListEnvelope
@@ -18,7 +17,6 @@ from avsb.server.models import Project
 from avsb.server.projects import repository
 from avsb.server.projects import service as project_service
 from avsb.server.projects.schemas import ProjectCreate, ProjectOut, ProjectPatch
-from avsb.server.runtime import runtime_of
 
 router = AvsbRouter(
     prefix="/api/orgs/{org_id}/projects",
@@ -65,24 +63,14 @@ def list_projects(
     return many(request, [_present(p) for p in result.items], result.next_cursor)
 
 
-_BY_ID = resources.by_id_in_org(Project)
-
-
-@functools.lru_cache(maxsize=4096)
-def _rendered(row: Any) -> tuple[bytes, str]:
-    """Body and ETag of one project row. The key is the whole row as stored, so a hit is
-    exactly the answer rendering would give; the database is still read on every request."""
-    return envelope(_present(row)), make_etag(row.id, row.version)
+_SINGLE = SingleRead(Project, _present)
 
 
 @router.get("/{project_id}", response_model=Envelope[ProjectOut])
 async def get_project(
     org_id: str, project_id: str, _principal: ProjectsRead, request: Request
 ) -> Response:
-    db = runtime_of(request).db
-    row = await resources.read_in_org(db, _BY_ID, Project, org_id, project_id)
-    body, etag = _rendered(row)
-    return answer(request, body, etag=etag)
+    return await _SINGLE.answer(request, org_id, project_id)
 
 
 @router.patch("/{project_id}", response_model=Envelope[ProjectOut])

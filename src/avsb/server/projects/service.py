@@ -10,7 +10,7 @@ from avsb.server.errors import Conflict
 from avsb.server.kit import changes, resources
 from avsb.server.kit.context import ChangeContext
 from avsb.server.kit.ids import new_id
-from avsb.server.models import Project
+from avsb.server.models import Audience, ExclusionGroup, Experiment, Flag, Project, Segment
 from avsb.server.models.base import utcnow
 from avsb.server.projects import repository
 from avsb.server.tokens import service as token_service
@@ -20,6 +20,17 @@ from avsb.server.webhooks import service as webhook_service
 def config_scope(project_id: str) -> str:
     """The change scope of everything compiled into a project's evaluation config."""
     return f"project:{project_id}"
+
+
+def _config_of(obj: Experiment | Flag | Audience | Segment | ExclusionGroup) -> str:
+    return config_scope(obj.project_id)
+
+
+# What the evaluation config compiles: every write of these (through ``kit.resources``)
+# moves the project's config version, once per transaction.
+changes.scoped(Project.__resource_type__, lambda project: config_scope(project.id))
+for _model in (Experiment, Flag, Audience, Segment, ExclusionGroup):
+    changes.scoped(_model.__resource_type__, _config_of)
 
 
 def present(project: Project) -> dict[str, Any]:
@@ -44,13 +55,11 @@ def create(session: Session, ctx: ChangeContext, spec: dict[str, Any]) -> Projec
     salt = spec.pop("salt", None) or project_id
     project = Project(id=project_id, org_id=ctx.org_id, salt=salt, **spec)
     resources.create(session, ctx, project)
-    changes.bump(session, config_scope(project.id))
     return project
 
 
 def update(session: Session, ctx: ChangeContext, project: Project, spec: dict[str, Any]) -> Project:
     resources.update(session, ctx, project, spec)
-    changes.bump(session, config_scope(project.id))
     return project
 
 
@@ -58,7 +67,6 @@ def archive(session: Session, ctx: ChangeContext, project: Project) -> Project:
     if project.archived_at is not None:
         raise Conflict("The project is already archived.", code="invalid_transition")
     resources.update(session, ctx, project, {"archived_at": utcnow()}, "project.archived")
-    changes.bump(session, config_scope(project.id))
     return project
 
 
@@ -66,7 +74,6 @@ def unarchive(session: Session, ctx: ChangeContext, project: Project) -> Project
     if project.archived_at is None:
         raise Conflict("The project is not archived.", code="invalid_transition")
     resources.update(session, ctx, project, {"archived_at": None}, "project.unarchived")
-    changes.bump(session, config_scope(project.id))
     return project
 
 
@@ -91,4 +98,3 @@ def delete(session: Session, ctx: ChangeContext, project: Project) -> None:
     for webhook in webhook_service.of_project(session, ctx.org_id, project.id):
         webhook_service.delete(session, ctx, webhook)  # audited, not a silent cascade
     resources.delete(session, ctx, project)
-    changes.bump(session, config_scope(project.id))

@@ -11,12 +11,10 @@ from avsb.server.audiences import repository as audience_repository
 from avsb.server.design import refs
 from avsb.server.errors import BadRequest, field_error
 from avsb.server.flags import repository as flag_repository
-from avsb.server.kit import changes, resources
+from avsb.server.kit import resources
 from avsb.server.kit.context import ChangeContext
 from avsb.server.kit.ids import new_id
 from avsb.server.models import Segment
-from avsb.server.models.scoped import RESTORE_HOOKS
-from avsb.server.projects import service as project_service
 from avsb.server.segments import repository
 from avsb.server.segments.schemas import SegmentCreate, SegmentOut
 
@@ -53,7 +51,6 @@ def create(session: Session, ctx: ChangeContext, body: SegmentCreate) -> Segment
     )
     resources.create(session, ctx, segment)
     repository.insert_members(session, segment.id, unit_ids)
-    changes.bump(session, project_service.config_scope(segment.project_id))
     return segment
 
 
@@ -64,7 +61,6 @@ def update(session: Session, ctx: ChangeContext, segment: Segment, spec: dict[st
         tree = spec["conditions"]
         conditions.validate(session, segment.project_id, tree, "conditions", segments=False)
     resources.update(session, ctx, segment, spec)
-    changes.bump(session, project_service.config_scope(segment.project_id))
     return segment
 
 
@@ -85,7 +81,6 @@ def users(session: Session, segment: Segment) -> list[str]:
 def delete(session: Session, ctx: ChangeContext, segment: Segment) -> None:
     refs.ensure_unused("segment", users(session, segment))
     resources.delete(session, ctx, segment)
-    changes.bump(session, project_service.config_scope(segment.project_id))
 
 
 def _require_ids(segment: Segment) -> None:
@@ -110,12 +105,4 @@ def change_members(
     segment.member_count = after
     action = "segment.members_added" if add else "segment.members_removed"
     resources.touch(session, ctx, segment, action, {"member_count": {"from": before, "to": after}})
-    changes.bump(session, project_service.config_scope(segment.project_id))
     return abs(after - before)
-
-
-def _after_restore(session: Session, segment: Segment) -> None:
-    changes.bump(session, project_service.config_scope(segment.project_id))
-
-
-RESTORE_HOOKS[Segment.__resource_type__] = _after_restore

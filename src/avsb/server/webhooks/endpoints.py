@@ -10,6 +10,7 @@ from avsb.server.auth.principal import Principal
 from avsb.server.deps import SessionDep, change_context, require
 from avsb.server.kit.etags import check_if_match, make_etag
 from avsb.server.kit.http import PageDep, many, one
+from avsb.server.kit.reads import SingleRead
 from avsb.server.kit.revision_routes import add_revision_routes
 from avsb.server.kit.routing import AvsbRoute
 from avsb.server.kit.schemas import ERROR_RESPONSES, Envelope, ListEnvelope
@@ -91,11 +92,14 @@ def list_webhooks(
     return many(request, [_present(w) for w in result.items], result.next_cursor)
 
 
+_SINGLE = SingleRead(Webhook, _present)
+
+
 @router.get("/{webhook_id}", response_model=Envelope[WebhookOut])
-def get_webhook(
-    org_id: str, webhook_id: str, _principal: WebhooksRead, session: SessionDep, request: Request
+async def get_webhook(
+    org_id: str, webhook_id: str, _principal: WebhooksRead, request: Request
 ) -> Response:
-    return _out(request, webhook_service.get(session, org_id, webhook_id))
+    return await _SINGLE.answer(request, org_id, webhook_id)
 
 
 @router.patch("/{webhook_id}", response_model=Envelope[WebhookOut])

@@ -28,6 +28,7 @@ from avsb.server.experiments import service as experiment_service
 from avsb.server.experiments.schemas import ExperimentCreate, ExperimentDesign
 from avsb.server.flags import service as flag_service
 from avsb.server.flags.schemas import FlagCreate
+from avsb.server.kit import resources
 from avsb.server.kit.context import ChangeContext
 from avsb.server.kit.ids import new_id
 from avsb.server.metrics import service as metric_service
@@ -234,7 +235,7 @@ class ProjectImport:
             self.session.flush()
         elif experiment.started_at is not None:
             plan_service.pin(self.session, self.ctx, experiment)
-        experiment_service.bump(self.session, experiment)
+        resources.changed(self.session, experiment)  # fields set here, not by resources
 
     def _decision(self, decision: Mapping[str, Any] | None) -> dict[str, Any] | None:
         if decision is None:

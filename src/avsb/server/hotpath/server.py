@@ -1,0 +1,94 @@
+"""`AvsbServer`: the process's ASGI app. Hot paths are matched by exact method and path (one
+dict look-up) and answered by plain ASGI handlers inside the hot envelope; everything else,
+including lifespan, a hot path's other methods (405 with `Allow`) and trailing-slash
+redirects, goes to the management app unchanged.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from avsb.server.auth.proxies import TrustedProxies, parse_networks
+from avsb.server.evaluation_api.abc_routes import ANSWERS, AbcEndpoint
+from avsb.server.evaluation_api.ofrep_routes import OfrepBulk, OfrepFlag
+from avsb.server.evaluation_api.sdk_routes import SdkConfig, SdkEvaluate
+from avsb.server.hotpath.envelope import Envelope, Handler
+from avsb.server.runtime import Runtime
+
+OFREP_FLAG_PREFIX = "/ofrep/v1/evaluate/flags/"
+OFREP_FLAG_ROUTE = OFREP_FLAG_PREFIX + "{key}"
+_HEALTH_HEADERS = ((b"content-type", b"application/json"), (b"content-length", b"15"))
+_HEALTH_BODY = {"type": "http.response.body", "body": b'{"status":"ok"}'}
+
+
+async def health(_scope: Scope, _receive: Receive, send: Send) -> None:
+    """`GET /health`: the process answers (liveness; /readyz checks the stores)."""
+    await send({"type": "http.response.start", "status": 200, "headers": list(_HEALTH_HEADERS)})
+    await send(_HEALTH_BODY)
+
+
+def hot_routes(rt: Runtime) -> dict[tuple[str, str], tuple[str, Handler]]:
+    """(method, path) -> (route label, handler) of every exactly-matched hot path."""
+    ev = rt.evaluation
+    routes: dict[tuple[str, str], tuple[str, Handler]] = {("GET", "/health"): ("/health", health)}
+    for name, answer in ANSWERS.items():
+        path = f"/abc/{name}"
+        routes["POST", path] = (path, AbcEndpoint(ev, answer))
+    config = SdkConfig(ev)
+    fixed: list[tuple[str, str, Handler]] = [
+        ("POST", "/ofrep/v1/evaluate/flags", OfrepBulk(ev)),
+        ("GET", "/api/sdk/config", config),
+        ("HEAD", "/api/sdk/config", config),  # as a Starlette GET route: the body is dropped
+        ("POST", "/api/sdk/evaluate", SdkEvaluate(ev)),
+    ]
+    for method, path, handler in fixed:
+        routes[method, path] = (path, handler)
+    return routes
+
+
+class AvsbServer:
+    """The process's ASGI app: the hot paths in front of the management app."""
+
+    def __init__(self, management: ASGIApp, runtime: Runtime) -> None:
+        self.management = management
+        self.runtime = runtime
+        settings = runtime.settings
+        self._routes = hot_routes(runtime)
+        self._ofrep_flag: Handler = OfrepFlag(runtime.evaluation)
+        self._envelope = Envelope(max_body_bytes=settings.max_body_bytes, metrics=runtime.metrics)
+        networks = parse_networks(settings.trusted_proxies)
+        self._proxies = TrustedProxies(networks) if networks else None
+
+    def _match(self, scope: Scope) -> tuple[str, Handler] | None:
+        if scope["type"] != "http" or scope.get("root_path"):
+            return None
+        method, path = scope["method"], scope["path"]
+        found = self._routes.get((method, path))
+        if found is not None:
+            return found
+        if method == "POST" and path.startswith(OFREP_FLAG_PREFIX):
+            key = path[len(OFREP_FLAG_PREFIX) :]
+            if key and "/" not in key:
+                scope["path_params"] = {"key": key}
+                return OFREP_FLAG_ROUTE, self._ofrep_flag
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self._match(scope)
+        if found is None:
+            await self.management(scope, receive, send)
+            return
+        if self._proxies is not None:
+            self._client_behind_proxies(scope, self._proxies)
+        route, handler = found
+        await self._envelope.run(handler, route, scope, receive, send)
+
+    @staticmethod
+    def _client_behind_proxies(scope: Scope, proxies: TrustedProxies) -> None:
+        """As `ClientAddressMiddleware` does for the management app."""
+        client = scope.get("client")
+        forwarded = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
+        if client and forwarded:
+            address = proxies.client(str(client[0]), forwarded)
+            if address != client[0]:
+                scope["client"] = (address, 0)

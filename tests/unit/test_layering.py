@@ -1,0 +1,102 @@
+"""The layering rules of docs/layering.md, checked on the source: which package may import
+which, and where process-wide state may live."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TypeGuard
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+IO_LIBRARIES = ("sqlalchemy", "fastapi", "starlette", "pydantic", "httpx", "duckdb", "psycopg",
+                "uvicorn", "chdb", "alembic", "requests", "socket")  # fmt: skip
+WEB_FRAMEWORK = ("fastapi", "pydantic")
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, absolute module) of every import in `path`, relative ones resolved."""
+    package = _module(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from ((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join([*package[: len(package) - node.level + 1], base]).strip(".")
+            yield node.lineno, base
+            yield from ((node.lineno, f"{base}.{alias.name}") for alias in node.names)
+
+
+def _files(package: str) -> list[Path]:
+    root = SRC / package.replace(".", "/")
+    return sorted(root.rglob("*.py"))
+
+
+def _violations(package: str, forbidden: tuple[str, ...]) -> list[str]:
+    return [
+        f"{path.relative_to(SRC)}:{line} imports {name}"
+        for path in _files(package)
+        for line, name in _imports(path)
+        if any(name == f or name.startswith(f + ".") for f in forbidden)
+    ]
+
+
+@pytest.mark.parametrize("core", ["avsb.evaluation", "avsb.stats"])
+def test_pure_cores__no_server_and_no_io(core: str) -> None:
+    assert _violations(core, ("avsb.server", "avsb.cli", "avsb.sdk", *IO_LIBRARIES)) == []
+
+
+def test_sdk__no_server_or_cli() -> None:
+    assert _violations("avsb.sdk", ("avsb.server", "avsb.cli")) == []
+
+
+@pytest.mark.parametrize("hot", ["avsb.server.hotpath", "avsb.server.evaluation_api"])
+def test_hot_path__no_web_framework_no_management_endpoints(hot: str) -> None:
+    endpoints = sorted({_module(p) for p in (SRC / "avsb/server").rglob("endpoints.py")})
+    forbidden = (*WEB_FRAMEWORK, "avsb.server.deps", "avsb.server.kit.routing", *endpoints)
+    found = _violations(hot, forbidden)
+    assert found == []
+
+
+def test_front_door__assembled_by_the_app_only() -> None:
+    importers = [
+        f"{path.relative_to(SRC)}:{line}"
+        for path in _files("avsb")
+        if not _module(path).startswith("avsb.server.hotpath")
+        for line, name in _imports(path)
+        if name == "avsb.server.hotpath" or name.startswith("avsb.server.hotpath.")
+    ]
+    assert {i.split(":")[0] for i in importers} == {"avsb/server/app.py"}
+
+
+def _on_app_state(target: ast.expr) -> TypeGuard[ast.Attribute]:
+    """Whether `target` is `<app>.state.<name>` (`app`, `_app` or `<x>.app`), not request state."""
+    if not (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Attribute)):
+        return False
+    owner = target.value.value
+    name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", "")
+    return target.value.attr == "state" and name.lstrip("_") == "app"
+
+
+def test_process_state__only_the_runtime_on_app_state() -> None:
+    """Services live on the Runtime; `app.state` carries the Runtime and nothing else."""
+    writes = []
+    for path in _files("avsb.server"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            if isinstance(node, ast.AnnAssign | ast.AugAssign):
+                targets = [node.target]
+            for target in targets:
+                if _on_app_state(target):
+                    writes.append((str(path.relative_to(SRC)), target.attr))
+    assert writes == [("avsb/server/app.py", "runtime")]
