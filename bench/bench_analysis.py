@@ -1,13 +1,17 @@
-"""Generated analysis SQL vs a hand-written query computing the same aggregates.
+"""Generated analysis SQL vs lean hand-written queries computing the same aggregates.
 
     .venv/bin/python bench/bench_analysis.py [--units 1000000 --events 5000000 --metrics 5]
-        [--pg-url postgresql://... --pg-scale 0.2] [--ch-scale 1.0] [--repeat 2]
+        [--pg-url postgresql://... --pg-scale 0.2] [--ch-scale 1.0] [--rounds 3]
 
 Synthetic data is generated in SQL straight into each store (integer hashing, so every
-engine holds the same rows). For each metric the generated query (pre-period CUPED, no
-bot rule: the same work as the baseline) and the baseline are timed, best of --repeat,
-and their answers compared. The generated query with the default rules (rate-spike bot
-rule, CUPED auto) is timed too. The baseline is written once in DuckDB SQL and transpiled.
+engine holds the same rows). The baseline is one lean hand-written query per metric,
+written once in DuckDB SQL and transpiled. Each round times the lean queries, then (1) the
+generated query per metric (pre-period CUPED, no bot rule: the lean query's work), (2) one
+``MetricsPlan`` query for all metrics (a shared scan), (3) the default rules as a results
+refresh runs them (bots found once with ``BotsPlan``, then one shared-scan query with CUPED
+auto), and checks the answers of (1) and (2) against the baseline. It prints each ratio to
+the lean queries of the same round, wall and process CPU, as median and range over the
+rounds, with the load average.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 import psycopg
@@ -28,14 +34,18 @@ import sqlglot
 
 from avsb.server.analysis import (
     AnalysisPlan,
+    BotsPlan,
     CupedSource,
     ExperimentScope,
     MetricDefinition,
+    MetricsPlan,
     MetricType,
     UnitRules,
 )
 from avsb.server.events import EventStore, open_event_store
+from avsb.server.results.service import MAX_KNOWN_BOTS
 
+T = TypeVar("T")
 SCOPE = ExperimentScope(org_id="org", project_id="prj", experiment="exp")
 BASE_US = 1_772_323_200_000_000  # 2026-03-01 UTC
 DAY_S = 86_400
@@ -152,6 +162,26 @@ def best_of(
     return best, rows
 
 
+# Wall and process CPU seconds. The CPU clock counts the in-process engines' threads (DuckDB,
+# chdb) and is steadier than wall time on a shared box; PostgreSQL's server work is not in it.
+CLOCKS = ("wall", "cpu")
+
+
+def timed(fn: Callable[[], T]) -> tuple[dict[str, float], T]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}, out
+
+
+def spread(values: list[float]) -> str:
+    """Median and range: ``1.07 (1.03-1.12)``."""
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def load_average() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def close_enough(a: list[tuple[object, ...]], b: list[tuple[object, ...]]) -> bool:
     if len(a) != len(b):
         return False
@@ -165,39 +195,88 @@ def close_enough(a: list[tuple[object, ...]], b: list[tuple[object, ...]]) -> bo
     return True
 
 
+def refresh_rules(store: EventStore) -> UnitRules:
+    """The default rules as a results refresh applies them: the bots found once."""
+    rules = UnitRules()
+    bots = store.query(BotsPlan(scope=SCOPE, rules=rules, limit=MAX_KNOWN_BOTS + 1))
+    if len(bots) > MAX_KNOWN_BOTS:
+        return rules
+    return replace(rules, bot_units=tuple(str(row[0]) for row in bots))
+
+
 def bench_store(store: EventStore, units: int, events: int, args: argparse.Namespace) -> None:
+    """Per round, against the lean queries timed in the same round: (1) the generated query
+    per metric (pre-period CUPED, no bot rule: the lean query's work); (2) one shared-scan
+    query for all metrics (``MetricsPlan``), same rules; (3) the default rules as a refresh
+    runs them: the bots found once, then one shared-scan query, CUPED auto."""
     store.ensure_schema()
     seconds = load(store, units, events)
-    print(f"\n## {store.dialect}: {units:,} units x {events:,} events (loaded in {seconds:.1f} s)")
-    print(
-        f"{'metric':<16}{'generated s':>12}{'baseline s':>12}{'ratio':>8}"
-        f"{'default rules s':>17}  same"
-    )
-    total_g = total_b = 0.0
-    for metric in metrics(args.metrics):
-        plan = AnalysisPlan(
-            scope=SCOPE,
-            metric=metric.definition,
-            cuped=CupedSource.PRE_PERIOD,
-            rules=UnitRules(bot_rule=None),
+    print(f"\n## {store.dialect}: {units:,} units x {events:,} events x {args.metrics} metrics "
+          f"(loaded in {seconds:.1f} s)")  # fmt: skip
+    chosen = metrics(args.metrics)
+    no_bots = UnitRules(bot_rule=None)
+    plans = [
+        AnalysisPlan(scope=SCOPE, metric=m.definition, cuped=CupedSource.PRE_PERIOD, rules=no_bots)
+        for m in chosen
+    ]
+    lean_sql = [sqlglot.transpile(m.baseline_sql, "duckdb", store.dialect)[0] for m in chosen]
+    shared = MetricsPlan(tuple(plans))
+    ratios: dict[tuple[str, str], list[float]] = {}
+    for round_no in range(1, args.rounds + 1):
+        load_before = load_average()
+        lean = [timed(partial(store.query, sql)) for sql in lean_sql]
+        generated = [timed(partial(store.query, plan)) for plan in plans]
+        t_shared, shared_rows = timed(partial(store.query, shared))
+        t_bots, rules = timed(partial(refresh_rules, store))
+        default = MetricsPlan(
+            tuple(AnalysisPlan(scope=SCOPE, metric=m.definition, rules=rules) for m in chosen)
         )
-        baseline_sql = sqlglot.transpile(metric.baseline_sql, "duckdb", store.dialect)[0]
-        t_gen, rows = best_of(args.repeat, partial(store.query, plan))
-        t_base, base_rows = best_of(args.repeat, partial(store.query, baseline_sql))
-        default = AnalysisPlan(scope=SCOPE, metric=metric.definition)
-        t_default, _ = best_of(1, partial(store.query, default))
-        same = close_enough([_comparable(r) for r in rows], base_rows)
-        total_g, total_b = total_g + t_gen, total_b + t_base
+        t_default, _ = timed(partial(store.query, default))
+        same = all(
+            close_enough([_comparable(r) for r in rows], base)
+            for (_, rows), (_, base) in zip(generated, lean, strict=True)
+        ) and all(
+            close_enough([_comparable(r) for r in rows], base)
+            for rows, (_, base) in zip(shared.split(shared_rows), lean, strict=True)
+        )
+        for clock in CLOCKS:
+            t_lean = sum(t[clock] for t, _ in lean)
+            t_gen = sum(t[clock] for t, _ in generated)
+            found = {
+                "generated, one query per metric": t_gen / t_lean,
+                "  worst single metric": max(
+                    g[clock] / b[clock] for (g, _), (b, _) in zip(generated, lean, strict=True)
+                ),
+                "generated, all metrics in one shared scan": t_shared[clock] / t_lean,
+                "default rules (bots once + shared scan, CUPED auto)": (
+                    t_bots[clock] + t_default[clock]
+                )
+                / t_lean,
+            }
+            for name, ratio in found.items():
+                ratios.setdefault((name, clock), []).append(ratio)
+        wall = {
+            "lean": sum(t["wall"] for t, _ in lean),
+            "generated per metric": sum(t["wall"] for t, _ in generated),
+            "shared scan": t_shared["wall"],
+            "bots": t_bots["wall"],
+            "default rules": t_default["wall"],
+        }
         print(
-            f"{metric.definition.key:<16}{t_gen:>12.2f}{t_base:>12.2f}{t_gen / t_base:>8.2f}"
-            f"{t_default:>17.2f}  {'yes' if same else 'NO'}"
+            f"round {round_no} (load {load_before}), wall s: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in wall.items())
+            + f"; same answers: {'yes' if same else 'NO'}"
         )
-    print(f"{'all metrics':<16}{total_g:>12.2f}{total_b:>12.2f}{total_g / total_b:>8.2f}")
+    print(f"load average after: {load_average()}")
+    print(f"ratio to the lean queries, median (range) of {args.rounds} rounds:")
+    print(f"  {'':<52}{'wall':<18}{'CPU':<18}")
+    for name in dict.fromkeys(name for name, _ in ratios):
+        print(f"  {name:<52}{spread(ratios[(name, 'wall')]):<18}{spread(ratios[(name, 'cpu')])}")
 
 
 def _comparable(row: tuple[object, ...]) -> tuple[object, ...]:
     """Generated columns in the baseline's order (ratio columns as d sums)."""
-    variant, n, s, ss, cs, css, cross, _ns, _nss, ds, dss, nd = row
+    variant, n, s, ss, cs, css, cross, _ns, _nss, ds, dss, nd = row[:12]
     zero = 0.0
     return (variant, n, s, ss, cs, css, cross, ds or zero, dss or zero, nd or zero)
 
@@ -212,6 +291,7 @@ def arguments(description: str) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=5_000_000)
     parser.add_argument("--metrics", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pg-url", default=None)
     parser.add_argument("--pg-scale", type=float, default=0.2)
     parser.add_argument("--ch-scale", type=float, default=1.0)

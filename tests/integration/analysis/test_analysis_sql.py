@@ -13,6 +13,7 @@ from avsb.server.analysis import (
     GroupBy,
     HealthPlan,
     MetricDefinition,
+    MetricsPlan,
     MetricType,
     SrmPlan,
     UnitRules,
@@ -95,6 +96,37 @@ CASES: dict[str, AnalysisPlan] = {
 }
 
 
+def _shared_groups() -> dict[str, tuple[AnalysisPlan, ...]]:
+    """The cases that share units and grouping, as one MetricsPlan each (2+ metrics)."""
+    groups: dict[tuple[object, ...], list[tuple[str, AnalysisPlan]]] = {}
+    for name, plan in CASES.items():
+        key = (plan.rules, plan.group_by, plan.attribute_key, plan.by_stratum)
+        groups.setdefault(key, []).append((name, plan))
+    return {
+        "+".join(name for name, _ in members): tuple(plan for _, plan in members)
+        for members in groups.values()
+        if len(members) > 1
+    }
+
+
+P99_BOTS = UnitRules(bot_rule=BotRule(p99_multiple=1.0))
+SHARED = _shared_groups() | {
+    "bots_p99_mixed": tuple(
+        _plan(_metric(kind), rules=P99_BOTS, cuped=CupedSource.AUTO)
+        for kind in (MetricType.SUM, MetricType.RATIO, MetricType.BINARY)
+    ),
+    "by_day_mixed": (
+        _plan(_metric(MetricType.COUNT), group_by=GroupBy.DAY, cuped=CupedSource.PRE_PERIOD),
+        _plan(_metric(MetricType.MEAN, value_property="amount"), group_by=GroupBy.DAY),
+        _plan(
+            _metric(MetricType.SUM, winsorize_percentile=80.0),
+            group_by=GroupBy.DAY,
+            cuped=CupedSource.INGESTED,
+        ),
+    ),
+}
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def loaded(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -129,6 +161,28 @@ def test_metric_query__case__matches_numpy_reference(loaded: EventStore, case: s
 
     expected = reference_stats(EVENTS, plan)
     assert_stats_equal(as_mapping(rows, plan), expected)
+
+
+@pytest.mark.parametrize("group", list(SHARED), ids=lambda g: g[:60])
+def test_metrics_query__shared_scan__each_metric_matches_numpy_reference(
+    loaded: EventStore, group: str
+) -> None:
+    plans = SHARED[group]
+    shared = MetricsPlan(plans)
+
+    rows = loaded.query(shared)
+
+    own_rows = shared.split(rows)
+    assert len(own_rows) == len(plans)
+    for plan, own in zip(plans, own_rows, strict=True):
+        assert_stats_equal(as_mapping(own, plan), reference_stats(EVENTS, plan))
+
+
+def test_metrics_plan__different_grouping__rejected() -> None:
+    by_day = _plan(_metric(MetricType.SUM), group_by=GroupBy.DAY)
+
+    with pytest.raises(ValueError, match="share scope, rules and grouping"):
+        MetricsPlan((CASES["type_sum"], by_day))
 
 
 def test_metric_query__scenario__exercises_every_rule(loaded: EventStore) -> None:

@@ -9,6 +9,7 @@ from avsb.server.analysis.plan import (
     GroupBy,
     HealthPlan,
     MetricDefinition,
+    MetricsPlan,
     MetricType,
     SrmPlan,
     UnitFilter,
@@ -21,6 +22,7 @@ from avsb.server.analysis.sql import (
     bots_query_sql,
     health_query_sql,
     metric_query_sql,
+    metrics_query_sql,
     srm_query_sql,
 )
 
@@ -37,11 +39,13 @@ __all__ = [
     "HealthPlan",
     "MetricDefinition",
     "MetricType",
+    "MetricsPlan",
     "SrmPlan",
     "UnitFilter",
     "UnitRules",
     "bots_query_sql",
     "health_query_sql",
     "metric_query_sql",
+    "metrics_query_sql",
     "srm_query_sql",
 ]

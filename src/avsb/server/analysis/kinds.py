@@ -55,23 +55,10 @@ class _KindPlan:
 def _value_ctes(plan: _KindPlan) -> list[tuple[str, exp.Expr]]:
     """The unit CTEs, per-unit values and ``vals(uid, variant, y)``: every analysed unit of
     the design's variants with its (winsorized) value, as the sufficient statistics use it."""
-    analysis = plan._analysis()
-    values = base._metric_values(analysis)
-    metric = plan.metric
-    spec = base._Units(plan.scope, plan.rules, GroupBy.NONE, None, False)
-    value = (
-        fragment("AVSB_JSON_NUMBER(m.properties, :key)", key=metric.value_property)
-        if metric.value_property is not None
-        else exp.column("value", table="m")
-    )
-    ctes = base._unit_ctes(spec)
-    rows = base._substitute(fragment(base._METRIC_ROWS, **values), {"__value": value})
-    ctes += [("metric_rows", rows), ("unit_agg", base._unit_agg(analysis, values))]
-    ctes.append(("per_unit", base._per_unit(analysis)))
-    y, needs_caps = base._capped_y(analysis, values)
+    ctes, (metric,) = base._per_unit_ctes((plan._analysis(),), suffixed=False)
+    y, needs_caps = base._capped_y(metric)
     if needs_caps:
-        caps = fragment("SELECT AVSB_PCT(q.y, :pct) AS cap FROM per_unit AS q", **values)
-        ctes.append(("caps", caps))
+        ctes.append(("caps", exp.select(base._cap(metric)).from_("per_unit AS q")))
     vals = exp.select("p.uid AS uid", "p.variant AS variant").select(y.as_("y"))
     vals = vals.from_("per_unit AS p").where(_in_variants("p", plan.variants))
     if needs_caps:

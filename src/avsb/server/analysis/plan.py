@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -142,6 +143,42 @@ class AnalysisPlan:
         from avsb.server.analysis.sql import metric_query_sql
 
         return metric_query_sql(self, dialect)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsPlan:
+    """Several metrics of one experiment with the same units and grouping, aggregated in one
+    query (one scan of the exposures and of the events instead of one per metric)."""
+
+    plans: tuple[AnalysisPlan, ...]
+
+    def __post_init__(self) -> None:
+        if not self.plans:
+            raise ValueError("a MetricsPlan needs at least one metric")
+        first = self.plans[0]
+        shared = (first.scope, first.rules, first.group_by, first.attribute_key, first.by_stratum)
+        for plan in self.plans[1:]:
+            if (plan.scope, plan.rules, plan.group_by, plan.attribute_key, plan.by_stratum) != (
+                shared
+            ):
+                raise ValueError("the metrics of a MetricsPlan share scope, rules and grouping")
+
+    def to_sql(self, dialect: str) -> str:
+        from avsb.server.analysis.sql import metrics_query_sql
+
+        return metrics_query_sql(self, dialect)
+
+    def split(self, rows: Sequence[Sequence[object]]) -> list[list[tuple[object, ...]]]:
+        """Each metric's rows, as its own ``AnalysisPlan`` query returns them."""
+        from avsb.server.analysis.sql import STAT_COLUMNS
+
+        first = self.plans[0]
+        keys = 1 + (first.group_by is not GroupBy.NONE) + first.by_stratum
+        width = len(STAT_COLUMNS)
+        return [
+            [(*row[:keys], *row[keys + i * width : keys + (i + 1) * width]) for row in rows]
+            for i in range(len(self.plans))
+        ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

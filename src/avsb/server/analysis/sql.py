@@ -32,6 +32,7 @@ from avsb.server.analysis.plan import (
     ExperimentScope,
     GroupBy,
     HealthPlan,
+    MetricsPlan,
     MetricType,
     SrmPlan,
     UnitFilter,
@@ -332,9 +333,9 @@ def health_query_sql(plan: HealthPlan, dialect: str) -> str:
 
 _METRIC_ROWS = """
 SELECT COALESCE(l.canonical_id, m.unit_id) AS uid, m.event_name AS event_name,
-  m.ts_us AS ts_us, __value AS value, m.value AS own_value
+  m.ts_us AS ts_us, m.value AS own_value
 FROM ev_metric AS m LEFT JOIN links AS l ON l.anonymous_id = m.unit_id
-WHERE m.org_id = :org AND m.project_id = :project AND m.event_name IN (:event_name, :den_name)"""
+WHERE m.org_id = :org AND m.project_id = :project"""
 _POST = "ev.ts_us >= u.first_ts_us"
 _POST_WINDOW = "ev.ts_us >= u.first_ts_us AND ev.ts_us < u.first_ts_us + :window_us"
 _PRE = "ev.ts_us < u.first_ts_us AND ev.ts_us >= u.first_ts_us - :pre_us"
@@ -412,29 +413,65 @@ def _metric_values(plan: AnalysisPlan) -> dict[str, object]:
     return values
 
 
-def _aggregate(template: str, when: str, values: Mapping[str, object]) -> exp.Expr:
-    return _substitute(fragment(template, **values), {"__when": fragment(when, **values)})
+# The per-unit columns each metric owns; a query over several metrics suffixes them.
+_OWN_COLUMNS = frozenset({"y", "d", "xd", "x", "has_x", "pre_y", "pre_d", "cap"})
 
 
-def _unit_agg(plan: AnalysisPlan, values: Mapping[str, object]) -> exp.Select:
-    """Per unit with events: y (post window), d (ratio denominator), pre_y (pre window)."""
-    metric = plan.metric
-    post = _POST_WINDOW if metric.window_hours is not None else _POST
-    num_post = f"{_NUM} AND {post}"
-    agg = exp.select(
-        "u.uid AS uid", _aggregate(_AGGREGATES[metric.type], num_post, values).as_("y")
-    )
-    if metric.is_ratio:
-        den = _DEN if metric.type is MetricType.RATIO else _NUM
-        den_agg = _aggregate(_DENOMINATORS[metric.type], f"{den} AND {post}", values)
-        agg = agg.select(den_agg.as_("d"))
-    if plan.cuped in (CupedSource.PRE_PERIOD, CupedSource.AUTO):
-        pre = _aggregate(_AGGREGATES[metric.type], f"{_NUM} AND {_PRE}", values)
-        agg = agg.select(pre.as_("pre_y"))
-        if _ratio_pre_period(plan):
+@dataclass(frozen=True, slots=True)
+class _Metric:
+    """One metric of a stats query: its plan, bound values and column suffix."""
+
+    plan: AnalysisPlan
+    values: Mapping[str, object]
+    suffix: str
+
+    def own(self, tree: exp.Expr) -> exp.Expr:
+        """``tree`` reading this metric's per-unit columns and its own event value."""
+        value = self.plan.metric.value_property
+        json_value = (
+            None if value is None else fragment("AVSB_JSON_NUMBER(ev.properties, :key)", key=value)
+        )
+
+        def swap(node: exp.Expr) -> exp.Expr:
+            if not isinstance(node, exp.Column):
+                return node
+            if node.table == "ev" and node.name == "value":
+                return (json_value or exp.column("own_value", table="ev")).copy()
+            if self.suffix and node.table in ("p", "a", "c", "q") and node.name in _OWN_COLUMNS:
+                return exp.column(node.name + self.suffix, table=node.table)
+            return node
+
+        return tree.transform(swap)
+
+    def aggregate(self, template: str, when: str) -> exp.Expr:
+        tree = _substitute(
+            fragment(template, **self.values), {"__when": fragment(when, **self.values)}
+        )
+        return self.own(tree)
+
+    def alias(self, tree: exp.Expr, name: str) -> exp.Expr:
+        return tree.as_(name + self.suffix)
+
+
+def _unit_agg(metrics: list[_Metric]) -> exp.Select:
+    """Per unit with events, per metric: y (post window), d (ratio denominator), pre_y and
+    pre_d (pre window); one pass over the stitched events of every metric."""
+    agg = exp.select("u.uid AS uid")
+    for m in metrics:
+        plan, metric = m.plan, m.plan.metric
+        post = _POST_WINDOW if metric.window_hours is not None else _POST
+        agg = agg.select(m.alias(m.aggregate(_AGGREGATES[metric.type], f"{_NUM} AND {post}"), "y"))
+        if metric.is_ratio:
             den = _DEN if metric.type is MetricType.RATIO else _NUM
-            pre_den = _aggregate(_DENOMINATORS[metric.type], f"{den} AND {_PRE}", values)
-            agg = agg.select(pre_den.as_("pre_d"))
+            den_agg = m.aggregate(_DENOMINATORS[metric.type], f"{den} AND {post}")
+            agg = agg.select(m.alias(den_agg, "d"))
+        if plan.cuped in (CupedSource.PRE_PERIOD, CupedSource.AUTO):
+            pre = m.aggregate(_AGGREGATES[metric.type], f"{_NUM} AND {_PRE}")
+            agg = agg.select(m.alias(pre, "pre_y"))
+            if _ratio_pre_period(plan):
+                den = _DEN if metric.type is MetricType.RATIO else _NUM
+                pre_den = m.aggregate(_DENOMINATORS[metric.type], f"{den} AND {_PRE}")
+                agg = agg.select(m.alias(pre_den, "pre_d"))
     agg = agg.from_("metric_rows AS ev").join("units AS u", on="u.uid = ev.uid")
     return agg.group_by("u.uid")
 
@@ -444,45 +481,130 @@ def _ratio_pre_period(plan: AnalysisPlan) -> bool:
     return plan.metric.is_ratio and plan.cuped is CupedSource.PRE_PERIOD
 
 
-def _per_unit(plan: AnalysisPlan) -> exp.Select:
-    """Every analysed unit (zeros when it has no events) with its covariate x."""
-    zero = fragment(_ZERO)
-    cols = [
-        "k.uid AS uid",
-        "k.variant AS variant",
-        f"COALESCE(a.y, {_ZERO}) AS y",
-    ]
-    if plan.group_by is not GroupBy.NONE:
+def _per_unit(first: AnalysisPlan, metrics: list[_Metric]) -> exp.Select:
+    """Every analysed unit (zeros when it has no events) with each metric's covariate x."""
+    cols = ["k.uid AS uid", "k.variant AS variant"]
+    if first.group_by is not GroupBy.NONE:
         cols.append("k.group_key AS group_key")
-    if plan.by_stratum:
+    if first.by_stratum:
         cols.append("k.stratum_key AS stratum_key")
-    if plan.metric.is_ratio:
-        cols.append(f"COALESCE(a.d, {_ZERO}) AS d")
-        if _ratio_pre_period(plan):
-            cols.append(f"COALESCE(a.pre_d, {_ZERO}) AS xd")
-    covariate = {
-        CupedSource.NONE: zero,
-        CupedSource.INGESTED: fragment(f"COALESCE(k.cov, {_ZERO})"),
-        CupedSource.PRE_PERIOD: fragment(f"COALESCE(a.pre_y, {_ZERO})"),
-        CupedSource.AUTO: fragment(_AUTO_COVARIATE),
-    }[plan.cuped]
-    has = fragment(_HAS_COVARIATE[plan.cuped]).as_("has_x")
-    per_unit = exp.select(*cols).select(covariate.as_("x"), has).from_("keyed AS k")
+    per_unit = exp.select(*cols)
+    for m in metrics:
+        plan = m.plan
+        own = [m.alias(m.own(fragment(f"COALESCE(a.y, {_ZERO})")), "y")]
+        if plan.metric.is_ratio:
+            own.append(m.alias(m.own(fragment(f"COALESCE(a.d, {_ZERO})")), "d"))
+            if _ratio_pre_period(plan):
+                own.append(m.alias(m.own(fragment(f"COALESCE(a.pre_d, {_ZERO})")), "xd"))
+        covariate = {
+            CupedSource.NONE: _ZERO,
+            CupedSource.INGESTED: f"COALESCE(k.cov, {_ZERO})",
+            CupedSource.PRE_PERIOD: f"COALESCE(a.pre_y, {_ZERO})",
+            CupedSource.AUTO: _AUTO_COVARIATE,
+        }[plan.cuped]
+        own.append(m.alias(m.own(fragment(covariate)), "x"))
+        own.append(m.alias(fragment(_HAS_COVARIATE[plan.cuped]), "has_x"))
+        per_unit = per_unit.select(*own)
+    per_unit = per_unit.from_("keyed AS k")
     return per_unit.join("unit_agg AS a", on="a.uid = k.uid", join_type="left")
 
 
-def _capped_y(plan: AnalysisPlan, values: Mapping[str, object]) -> tuple[exp.Expr, bool]:
+def _capped_y(m: _Metric) -> tuple[exp.Expr, bool]:
     """The per-unit value after winsorization, and whether it needs the caps CTE."""
-    metric = plan.metric
-    y: exp.Expr = exp.column("y", table="p")
+    metric = m.plan.metric
+    y: exp.Expr = m.own(exp.column("y", table="p"))
     if metric.type is MetricType.BINARY:
         return y, False
     if metric.value_cap is not None:
-        y = exp.Least(this=y, expressions=[fragment(":value_cap", **values)])
+        y = exp.Least(this=y, expressions=[fragment(":value_cap", **m.values)])
     if metric.winsorize_percentile is not None:
-        y = exp.Least(this=y, expressions=[exp.column("cap", table="c")])
+        y = exp.Least(this=y, expressions=[m.own(exp.column("cap", table="c"))])
         return y, True
     return y, False
+
+
+def _stat_columns(m: _Metric) -> tuple[list[exp.Expr], bool]:
+    """The metric's STAT_COLUMNS (suffixed), and whether they read its cap."""
+    y, needs_cap = _capped_y(m)
+    stats = _substitute(fragment(_STATS), {"__y": y})
+    ratio = (
+        _substitute(fragment(_RATIO_STATS), {"__y": y})
+        if m.plan.metric.is_ratio
+        else fragment(_NO_RATIO_STATS)
+    )
+    ratio_cuped = (
+        _substitute(fragment(_RATIO_CUPED_STATS), {"__y": y})
+        if _ratio_pre_period(m.plan)
+        else fragment(_NO_RATIO_CUPED_STATS)
+    )
+    parts = [stats, ratio, fragment(_COVERAGE), ratio_cuped]
+    columns = [
+        m.alias(m.own(e.this), e.alias)
+        for part in parts
+        if isinstance(part, exp.Select)
+        for e in part.expressions
+        if isinstance(e, exp.Alias)
+    ]
+    return columns, needs_cap
+
+
+def _metric_rows(plans: tuple[AnalysisPlan, ...]) -> exp.Select:
+    """The stitched events of every metric's event names (one scan of the events)."""
+    names: list[str] = []
+    for plan in plans:
+        for name in (plan.metric.event_name, plan.metric.denominator_event_name):
+            if name is not None and name not in names:
+                names.append(name)
+    rows = fragment(_METRIC_ROWS, **_base_values(plans[0].scope))
+    assert isinstance(rows, exp.Select)
+    if any(plan.metric.value_property is not None for plan in plans):
+        rows = rows.select("m.properties AS properties")
+    literals: list[exp.Expr] = [exp.Literal.string(name) for name in names]
+    return rows.where(exp.In(this=exp.column("event_name", table="m"), expressions=literals))
+
+
+def _per_unit_ctes(
+    plans: tuple[AnalysisPlan, ...], suffixed: bool
+) -> tuple[list[tuple[str, exp.Expr]], list[_Metric]]:
+    """The unit CTEs, then ``metric_rows``, ``unit_agg`` and ``per_unit`` for ``plans`` (which
+    share scope, rules and grouping), and each metric's handle on its columns."""
+    first = plans[0]
+    covariates = any(p.cuped in (CupedSource.INGESTED, CupedSource.AUTO) for p in plans)
+    spec = _Units(
+        first.scope, first.rules, first.group_by, first.attribute_key, covariates, first.by_stratum
+    )
+    metrics = [
+        _Metric(plan, _metric_values(plan), f"_{i}" if suffixed else "")
+        for i, plan in enumerate(plans)
+    ]
+    ctes = _unit_ctes(spec)
+    ctes.append(("metric_rows", _metric_rows(plans)))
+    ctes.append(("unit_agg", _unit_agg(metrics)))
+    ctes.append(("per_unit", _per_unit(first, metrics)))
+    return ctes, metrics
+
+
+def _cap(m: _Metric) -> exp.Expr:
+    """The metric's winsorization cap over ``per_unit AS q`` (alias ``cap``, suffixed)."""
+    return m.alias(m.own(fragment("AVSB_PCT(q.y, :pct)", **m.values)), "cap")
+
+
+def _stats_sql(plans: tuple[AnalysisPlan, ...], dialect: str, suffixed: bool) -> str:
+    ctes, metrics = _per_unit_ctes(plans, suffixed)
+    columns: list[exp.Expr] = []
+    caps: list[exp.Expr] = []
+    for m in metrics:
+        own, needs_cap = _stat_columns(m)
+        columns += own
+        caps += [_cap(m)] if needs_cap else []
+    if caps:
+        ctes.append(("caps", exp.select(*caps).from_("per_unit AS q")))
+    final = exp.select(*columns).from_("per_unit AS p")
+    if caps:
+        final = final.join("caps AS c", join_type="cross")
+    first = plans[0]
+    grouped = _group_select(final, first.group_by, "p", first.by_stratum)
+    return render(_with_ctes(ctes, grouped), dialect)
 
 
 def metric_query_sql(plan: AnalysisPlan, dialect: str) -> str:
@@ -492,41 +614,12 @@ def metric_query_sql(plan: AnalysisPlan, dialect: str) -> str:
     columns are NULL unless the metric is a ratio or mean, the pre-denominator ones unless
     it is one with a pre-period covariate. Units in several variants, excluded units and
     bots are left out."""
-    values = _metric_values(plan)
-    covariates = plan.cuped in (CupedSource.INGESTED, CupedSource.AUTO)
-    spec = _Units(
-        plan.scope, plan.rules, plan.group_by, plan.attribute_key, covariates, plan.by_stratum
-    )
-    metric = plan.metric
-    value = (
-        fragment("AVSB_JSON_NUMBER(m.properties, :key)", key=metric.value_property)
-        if metric.value_property is not None
-        else exp.column("value", table="m")
-    )
-    ctes = _unit_ctes(spec)
-    ctes.append(("metric_rows", _substitute(fragment(_METRIC_ROWS, **values), {"__value": value})))
-    ctes.append(("unit_agg", _unit_agg(plan, values)))
-    ctes.append(("per_unit", _per_unit(plan)))
-    y, needs_caps = _capped_y(plan, values)
-    if needs_caps:
-        ctes.append(
-            ("caps", fragment("SELECT AVSB_PCT(q.y, :pct) AS cap FROM per_unit AS q", **values))
-        )
-    stats = _substitute(fragment(_STATS), {"__y": y})
-    ratio = (
-        _substitute(fragment(_RATIO_STATS), {"__y": y})
-        if metric.is_ratio
-        else fragment(_NO_RATIO_STATS)
-    )
-    ratio_cuped = (
-        _substitute(fragment(_RATIO_CUPED_STATS), {"__y": y})
-        if _ratio_pre_period(plan)
-        else fragment(_NO_RATIO_CUPED_STATS)
-    )
-    parts = [stats, ratio, fragment(_COVERAGE), ratio_cuped]
-    columns = [e for part in parts if isinstance(part, exp.Select) for e in part.expressions]
-    final = exp.select(*columns).from_("per_unit AS p")
-    if needs_caps:
-        final = final.join("caps AS c", join_type="cross")
-    grouped = _group_select(final, plan.group_by, "p", plan.by_stratum)
-    return render(_with_ctes(ctes, grouped), dialect)
+    return _stats_sql((plan,), dialect, suffixed=False)
+
+
+def metrics_query_sql(plan: MetricsPlan, dialect: str) -> str:
+    """Several metrics of one experiment in one query: one scan of the exposures and of the
+    events, one per-unit aggregation. The key columns of ``metric_query_sql``, then each
+    metric's STAT_COLUMNS suffixed ``_0``, ``_1``... (``MetricsPlan.split`` cuts the rows
+    into each metric's ``metric_query_sql`` rows)."""
+    return _stats_sql(plan.plans, dialect, suffixed=True)

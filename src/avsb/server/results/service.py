@@ -21,6 +21,7 @@ from avsb.server.analysis import (
     ExperimentScope,
     GroupBy,
     HealthPlan,
+    MetricsPlan,
     SrmPlan,
     UnitFilter,
     UnitRules,
@@ -166,20 +167,28 @@ def daily_stats(
     store: EventStore, design: Design, rules: UnitRules, inputs: Inputs
 ) -> dict[str, DailyStats]:
     """Per metric, its sufficient statistics by variant, first-exposure day and stratum (when
-    the experiment has strata): one query each."""
-    out = {}
-    for spec in design.metrics:
-        covariate = _covariate(spec, design.settings, inputs)
-        plan = AnalysisPlan(
-            scope=design.scope,
-            metric=spec.definition,
-            group_by=GroupBy.DAY,
-            cuped=_SOURCES[covariate],
-            rules=rules,
-            by_stratum=inputs.strata,
+    the experiment has strata): one query for all of them (one scan of the events)."""
+    if not design.metrics:
+        return {}
+    covariates = [_covariate(spec, design.settings, inputs) for spec in design.metrics]
+    shared = MetricsPlan(
+        tuple(
+            AnalysisPlan(
+                scope=design.scope,
+                metric=spec.definition,
+                group_by=GroupBy.DAY,
+                cuped=_SOURCES[covariate],
+                rules=rules,
+                by_stratum=inputs.strata,
+            )
+            for spec, covariate in zip(design.metrics, covariates, strict=True)
         )
-        out[spec.id] = DailyStats.from_rows(store.query(plan), inputs.strata, covariate)
-    return out
+    )
+    per_metric = shared.split(store.query(shared))
+    return {
+        spec.id: DailyStats.from_rows(rows, inputs.strata, covariate)
+        for spec, rows, covariate in zip(design.metrics, per_metric, covariates, strict=True)
+    }
 
 
 def _units_by_day(
