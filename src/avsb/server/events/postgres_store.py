@@ -73,6 +73,7 @@ class ConnectionPool:
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(size)
+        self._closed = False
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[Connection]:
@@ -103,13 +104,23 @@ class ConnectionPool:
             conn.close()  # a transaction left open (an error inside it): never reuse
         else:
             with self._lock:
-                self._idle.append(conn)
+                if not self._closed:
+                    self._idle.append(conn)
+                    return
+            conn.close()  # the pool closed while this one was in use: never left open
 
     def clear(self) -> None:
+        """Close the idle connections (a lost server: the next use connects afresh)."""
         with self._lock:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+    def close(self) -> None:
+        """Close the idle connections, and each one in use when it comes back."""
+        with self._lock:
+            self._closed = True
+        self.clear()
 
 
 class PostgresEventStore:
@@ -195,7 +206,7 @@ class PostgresEventStore:
         return parse_summary(self.query(summary_sql(org_id, project_id, experiment, self.dialect)))
 
     def close(self) -> None:
-        self._pool.clear()
+        self._pool.close()
 
 
 def _connection_lost(exc: psycopg.OperationalError) -> bool:
