@@ -18,7 +18,7 @@ from avsb.server.kit.metrics import Metrics
 log = logging.getLogger("avsb.server")
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-_SECURITY_HEADERS = [
+SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
@@ -30,7 +30,7 @@ _SECURITY_HEADERS = [
 ]
 
 
-def _error_message(
+def error_messages(
     status: int, code: str, message: str, request_id: str
 ) -> tuple[Message, Message]:
     body = orjson.dumps(
@@ -77,7 +77,7 @@ class RequestEnvelopeMiddleware:
                     (b"x-request-id", request_id.encode()),
                     (b"x-process-time-ms", f"{elapsed:.2f}".encode()),
                     (b"avsb-api-version", version.encode()),
-                    *(h for h in _SECURITY_HEADERS if h[0] not in present),
+                    *(h for h in SECURITY_HEADERS if h[0] not in present),
                 ]
                 if b"cache-control" not in present:
                     extra.append((b"cache-control", b"no-store"))
@@ -86,7 +86,7 @@ class RequestEnvelopeMiddleware:
 
         if version not in API_VERSIONS:
             version = LATEST_API_VERSION
-            start, body = _error_message(
+            start, body = error_messages(
                 400,
                 "unsupported_api_version",
                 f"Unknown AvsB-API-Version; supported: {', '.join(API_VERSIONS)}.",
@@ -102,7 +102,7 @@ class RequestEnvelopeMiddleware:
             and declared.isdigit()
             and int(declared) > self.max_body
         ):
-            start, body = _error_message(
+            start, body = error_messages(
                 413, "payload_too_large", f"The body exceeds {self.max_body} bytes.", request_id
             )
             await send_wrapper(start)
@@ -132,7 +132,7 @@ class RequestEnvelopeMiddleware:
         except Exception:
             log.exception("unhandled error in request %s", request_id)
             if not response_started:
-                start, body = _error_message(
+                start, body = error_messages(
                     500, "internal_error", "An internal error occurred.", request_id
                 )
                 await send_wrapper(start)

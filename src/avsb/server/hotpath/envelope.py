@@ -15,12 +15,12 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 
-import orjson
 from starlette.types import Message, Receive, Scope, Send
 
 from avsb.server.config import API_VERSIONS, LATEST_API_VERSION
 from avsb.server.errors import PayloadTooLarge
 from avsb.server.kit.metrics import Metrics
+from avsb.server.middleware import SECURITY_HEADERS, error_messages
 
 log = logging.getLogger("avsb.server")
 
@@ -28,35 +28,9 @@ Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 Header = tuple[bytes, bytes]
 
 _SANE_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
-CONSTANT_HEADERS: tuple[Header, ...] = (
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (
-        b"content-security-policy",
-        b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
-    ),
-    (b"cache-control", b"no-store"),
-)
+CONSTANT_HEADERS: tuple[Header, ...] = (*SECURITY_HEADERS, (b"cache-control", b"no-store"))
 _VERSION_HEADERS = {v.encode(): (b"avsb-api-version", v.encode()) for v in API_VERSIONS}
 _LATEST = _VERSION_HEADERS[LATEST_API_VERSION.encode()]
-
-
-def _error(status: int, code: str, message: str, request_id: str) -> tuple[Message, Message]:
-    body = orjson.dumps(
-        {"error": {"code": code, "message": message, "details": {}, "request_id": request_id}}
-    )
-    start: Message = {
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"x-error-code", code.encode()),
-        ],
-    }
-    return start, {"type": "http.response.body", "body": body}
 
 
 class Envelope:
@@ -106,13 +80,13 @@ class Envelope:
             if version_header is None:
                 supported = ", ".join(API_VERSIONS)
                 message = f"Unknown AvsB-API-Version; supported: {supported}."
-                for part in _error(400, "unsupported_api_version", message, request_id):
+                for part in error_messages(400, "unsupported_api_version", message, request_id):
                     await send_enveloped(part)
                 return
             declared = length is not None and length.isascii() and length.isdigit()
             if declared and int(length or b"0") > self.max_body:
                 message = f"The body exceeds {self.max_body} bytes."
-                for part in _error(413, "payload_too_large", message, request_id):
+                for part in error_messages(413, "payload_too_large", message, request_id):
                     await send_enveloped(part)
                 return
             await handler(scope, self._limited(receive), send_enveloped)
@@ -120,7 +94,7 @@ class Envelope:
             log.exception("unhandled error in request %s", request_id)
             if not response_started:
                 message = "An internal error occurred."
-                for part in _error(500, "internal_error", message, request_id):
+                for part in error_messages(500, "internal_error", message, request_id):
                     await send_enveloped(part)
         finally:
             self._observe(scope["method"], route, status, time.perf_counter() - started)
