@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema  # type: ignore[import-untyped, unused-ignore]
 import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
