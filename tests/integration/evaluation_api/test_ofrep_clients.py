@@ -106,14 +106,21 @@ def _js_checks(flags: Json) -> list[Json]:
 
 def test_node_provider__every_type(project: Json, live_server: LiveServer) -> None:
     key: SdkKey = project["key"]
+    anonymous = {"name": "anonymous", "flag": project["flags"]["boolean"], "type": "boolean",
+                 "default": False, "context": {"country": "US"}}  # fmt: skip
     config = {"baseUrl": live_server.url, "key": key.secret, "context": CONTEXT,
-              "checks": _js_checks(project["flags"])}  # fmt: skip
+              "checks": [*_js_checks(project["flags"]), anonymous]}  # fmt: skip
     done = subprocess.run(
         [node(), str(NODE_SCRIPT), str(node_modules()), json.dumps(config)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    _check_all(json.loads(done.stdout), project["flags"], js=True)
+    results = json.loads(done.stdout)
+    _check_all(results, project["flags"], js=True)
+    anonymous = results["anonymous"]  # no targetingKey: a rule on another attribute still applies
+    assert (anonymous["value"], anonymous["reason"], anonymous["errorCode"]) == (
+        True, "TARGETING_MATCH", None,
+    )  # fmt: skip
 
 
 def _wait(predicate: Callable[[], Any], seconds: float, what: str) -> Any:
