@@ -58,6 +58,7 @@ def project(org: ApiClient, live_server: LiveServer) -> Json:
                         "rules": [{"conditions": de, "value": 4.5}]},
         "object": {"type": "json", "default_value": {"primary": "#123456", "sizes": [1, 2]}},
         "disabled": {"type": "string", "default_value": "off", "enabled": False},
+        "null": {"type": "json", "default_value": None},
     }  # fmt: skip
     keys = {name: f.create_flag(org, pid, key=f.unique(name), **body)["key"]
             for name, body in specs.items()}  # fmt: skip
@@ -92,10 +93,13 @@ def test_python_provider__every_type(project: Json, live_server: LiveServer) -> 
             d = readers[of_type](project["flags"][name], default, context)
             results[name] = {"value": d.value, "reason": d.reason, "metadata": d.flag_metadata,
                              "errorCode": d.error_code}  # fmt: skip
+        code_default = client.get_object_details(project["flags"]["null"], {"c": 1}, context)
     finally:
         provider.session.close()
         openfeature.clear_providers()
     _check_all(results, project["flags"], js=False)
+    # a null value is answered without `value` (the spec's code default): the code's default wins
+    assert (code_default.value, code_default.error_code) == ({"c": 1}, None)
 
 
 def _js_checks(flags: Json) -> list[Json]:
