@@ -253,3 +253,10 @@ class TestRequests:
                 BULK, headers={"Origin": other, "Access-Control-Request-Method": "POST"}
             )
         assert "access-control-allow-origin" not in preflight.headers
+
+
+class TestSetting:
+    def test_bad_default_origin__refused_at_startup(self, servers: ServerFactory) -> None:
+        with pytest.raises(ValueError, match="not an origin"):
+            servers.settings(cors_origins="https://ok.example, https://bad.example/path")
+        assert servers.settings(cors_origins=" * ").cors_origins == " * "
