@@ -27,6 +27,7 @@ from avsb.evaluation.engine import (
     compile_config,
     evaluate,
     evaluate_flags,
+    evaluate_flags_anonymous,
 )
 from avsb.evaluation.errors import (
     AllocationError,
@@ -85,6 +86,7 @@ __all__ = [
     "config_to_dict",
     "evaluate",
     "evaluate_flags",
+    "evaluate_flags_anonymous",
     "free_buckets",
     "matches",
     "parse_condition",

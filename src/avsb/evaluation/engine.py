@@ -21,7 +21,7 @@ from avsb.evaluation.config import (
     implicit_layer_salt,
     validate_config,
 )
-from avsb.evaluation.flags import CompiledFlag, resolve_flag
+from avsb.evaluation.flags import CompiledFlag, resolve_flag, resolve_flag_anonymous
 from avsb.evaluation.hashing import (
     BUCKETS,
     bucket_of,
@@ -342,6 +342,26 @@ def evaluate_flags(
     """Return the value of every flag (or of `names`; unknown ones are FLAG_NOT_FOUND errors)."""
     unit = _Unit(unit_id, attributes)
     return _flags_for(compiled, unit, _LazyAssignments(compiled, unit), names)
+
+
+def evaluate_flags_anonymous(
+    compiled: CompiledConfig,
+    attributes: Attributes | None = None,
+    names: Iterable[str] | None = None,
+) -> dict[str, FlagValue]:
+    """Return the value of every flag (or of `names`) for a unit without an id: values that
+    need no bucketing, TARGETING_KEY_MISSING errors for those that do (flags.py)."""
+    if type(attributes) is not dict and not isinstance(attributes, Mapping):
+        attributes = _NO_ATTRIBUTES
+    flags = compiled._flags
+    out: dict[str, FlagValue] = {}
+    for name in flags if names is None else names:
+        flag = flags.get(name)
+        if flag is None:
+            out[name] = FlagValue(name, None, Reason.ERROR, None, ErrorCode.FLAG_NOT_FOUND)
+        else:
+            out[name] = resolve_flag_anonymous(flag, attributes)
+    return out
 
 
 def evaluate(

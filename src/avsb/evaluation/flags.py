@@ -3,13 +3,21 @@
 Order of resolution: kill switch (DISABLED), the bound experiment's variant (SPLIT),
 the first matching rule in the rollout (TARGETING_MATCH, or SPLIT below 100%), the
 default (DEFAULT, or STATIC for a flag with neither rules nor experiment).
+
+A number flag is a float flag when any value it can answer (default, rule values, the
+bound experiment's params) is a float; all its answers are then floats (`7.0`), and an
+integer flag's all integers, so a typed client never sees both.
+A unit without an id (an anonymous visitor) gets every value that needs no bucketing
+(`resolve_flag_anonymous`); TARGETING_KEY_MISSING only where a rollout or an experiment
+would have to bucket it.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import cast
 
@@ -19,7 +27,7 @@ from avsb.evaluation.results import Assignment, ErrorCode, FlagValue, Reason
 from avsb.evaluation.targeting import Predicate
 from avsb.evaluation.values import JsonValue, is_json_value, parse_number
 
-__all__ = ["CompiledFlag", "convert_param", "resolve_flag"]
+__all__ = ["CompiledFlag", "convert_param", "resolve_flag", "resolve_flag_anonymous"]
 
 _INTEGER = re.compile(r"[+-]?\d{1,15}", re.ASCII)
 _TRUE = frozenset({"true", "1", "yes", "on"})
@@ -73,6 +81,7 @@ class CompiledFlag:
         "hasher",
         "key",
         "layer_key",
+        "needs_key",
         "rules",
     )
 
@@ -97,7 +106,36 @@ class CompiledFlag:
         self.experiment_id = flag.experiment_id if bound is not None else None
         self.layer_key = bound[0] if bound is not None else None
         by_variant = {a.variant_key: _variant_value(flag, a) for a in (bound[1] if bound else ())}
+        if flag.type == "number" and _any_float(
+            (
+                flag.default_value,
+                *(r.value for r in flag.rules),
+                *(v.value for v in by_variant.values()),
+            )
+        ):
+            self.disabled, self.fallback = _as_float(self.disabled), _as_float(self.fallback)
+            self.rules = tuple((p, t, _as_float(v)) for p, t, v in self.rules)
+            by_variant = {k: _as_float(v) for k, v in by_variant.items()}
         self.by_variant: Mapping[str, FlagValue] = MappingProxyType(by_variant)
+        self.needs_key = FlagValue(
+            flag.key,
+            self.fallback.value,
+            Reason.ERROR,
+            None,
+            ErrorCode.TARGETING_KEY_MISSING,
+        )
+
+
+def _any_float(values: Iterable[JsonValue]) -> bool:
+    return any(isinstance(v, float) for v in values)
+
+
+def _as_float(flag: FlagValue) -> FlagValue:
+    """The same answer with an integer value as a float (bools and non-numbers unchanged)."""
+    value = flag.value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return replace(flag, value=float(value))
+    return flag
 
 
 def _rule_value(flag: Flag, index: int, percent: float) -> FlagValue:
@@ -144,4 +182,19 @@ def resolve_flag(
             if rollout_bucket >= threshold:
                 continue
         return value
+    return flag.fallback
+
+
+def resolve_flag_anonymous(flag: CompiledFlag, attributes: Mapping[str, object]) -> FlagValue:
+    """Return a flag's value for a unit without an id: as `resolve_flag`, except that where
+    the answer needs the unit's bucket (a running bound experiment, a matching rule with a
+    rollout below 100%) it is a TARGETING_KEY_MISSING error."""
+    if not flag.enabled:
+        return flag.disabled
+    if flag.layer_key is not None:
+        return flag.needs_key
+    for predicate, threshold, value in flag.rules:
+        if predicate is not None and not predicate(attributes, ""):
+            continue
+        return value if threshold >= BUCKETS else flag.needs_key
     return flag.fallback

@@ -53,6 +53,7 @@ class ErrorCode:
     FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
     TYPE_MISMATCH = "TYPE_MISMATCH"
     PARSE_ERROR = "PARSE_ERROR"
+    TARGETING_KEY_MISSING = "TARGETING_KEY_MISSING"
 
 
 @dataclass(frozen=True, slots=True)

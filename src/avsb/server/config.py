@@ -9,6 +9,7 @@ from pydantic import Field, NonNegativeFloat, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from avsb.server.auth.proxies import parse_networks
+from avsb.server.kit.origins import parse_setting
 
 API_VERSIONS: tuple[str, ...] = ("2026-11-22",)
 LATEST_API_VERSION = API_VERSIONS[-1]
@@ -44,6 +45,11 @@ class Settings(BaseSettings):
         description="Comma-separated addresses / CIDR networks of reverse proxies whose "
         "X-Forwarded-For is honoured (client address for audit and auth throttling); "
         "empty: the header is ignored",
+    )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated browser origins (scheme://host[:port]) or '*' that may call "
+        "the evaluation routes with an SDK key whose allowed_origins is null; empty: none",
     )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     idempotency_ttl_hours: int = Field(default=24, ge=1)
@@ -115,6 +121,12 @@ class Settings(BaseSettings):
     @classmethod
     def _check_proxies(cls, value: str) -> str:
         parse_networks(value)  # ValueError names the bad entry
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_cors_origins(cls, value: str) -> str:
+        parse_setting(value)  # ValueError names the bad origin
         return value
 
     @property

@@ -82,7 +82,8 @@ class TestOpenFeatureSdk:
             True, Reason.TARGETING_MATCH, "rule_0", None,
         )  # fmt: skip
         miss = client.get_boolean_details(flags["us_only"], True, _context(country="DE"))
-        assert (miss.value, miss.reason, miss.variant) == (False, Reason.DEFAULT, "default")
+        # OFREP has no DEFAULT reason: a fallback after targeting is TARGETING_MATCH, "default"
+        assert (miss.value, miss.reason, miss.variant) == (False, Reason.TARGETING_MATCH, "default")
 
     def test_string__static(self, client: OpenFeatureClient, flags: f.Json) -> None:
         details = client.get_string_details(flags["greeting"], "fallback", _context())
@@ -113,7 +114,7 @@ class TestOpenFeatureSdk:
         assert (killed.value, killed.reason) == ("off", Reason.DISABLED)
         reasons = {client.get_boolean_details(flags["half"], False, _context(f"u{i}")).reason
                    for i in range(40)}  # fmt: skip
-        assert reasons == {Reason.SPLIT, Reason.DEFAULT}
+        assert reasons == {Reason.SPLIT, Reason.TARGETING_MATCH}
 
     def test_flag_not_found__default_with_error(self, client: OpenFeatureClient) -> None:
         details = client.get_boolean_details("no_such_flag", True, _context())
@@ -125,10 +126,14 @@ class TestOpenFeatureSdk:
         details = client.get_boolean_details(flags["greeting"], True, _context())
         assert (details.value, details.error_code) == (True, ErrorCode.TYPE_MISMATCH)
 
-    def test_targeting_key_missing(self, client: OpenFeatureClient, flags: f.Json) -> None:
+    def test_targeting_key_missing__only_where_bucketing_needs_it(
+        self, client: OpenFeatureClient, flags: f.Json
+    ) -> None:
         context = EvaluationContext(attributes={"country": "US"})
-        details = client.get_boolean_details(flags["us_only"], False, context)
-        assert details.error_code == ErrorCode.TARGETING_KEY_MISSING
+        rollout = client.get_boolean_details(flags["half"], False, context)
+        assert rollout.error_code == ErrorCode.TARGETING_KEY_MISSING
+        by_attribute = client.get_boolean_details(flags["us_only"], False, context)
+        assert (by_attribute.value, by_attribute.error_code) == (True, None)
 
     def test_rate_limited__retry_after_seconds__default(self, servers: ServerFactory) -> None:
         server = servers.start(evaluation_rate_limit_per_minute=60, evaluation_rate_limit_burst=1)
@@ -162,9 +167,7 @@ class TestProtocol:
             (b"{oops", 400, "PARSE_ERROR"),
             ({"context": []}, 400, "INVALID_CONTEXT"),
             ([1], 400, "INVALID_CONTEXT"),
-            ({"context": {"country": "US"}}, 400, "TARGETING_KEY_MISSING"),
-            ({}, 400, "TARGETING_KEY_MISSING"),
-            ({"context": {"targetingKey": 5}}, 400, "TARGETING_KEY_MISSING"),
+            ({"context": {"targetingKey": 5}}, 400, "INVALID_CONTEXT"),
         ],
     )
     def test_bad_request__error_shape(

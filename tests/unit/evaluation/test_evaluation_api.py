@@ -74,6 +74,7 @@ PUBLIC = {
     "config_to_dict",
     "evaluate",
     "evaluate_flags",
+    "evaluate_flags_anonymous",
     "free_buckets",
     "matches",
     "parse_condition",

@@ -12,12 +12,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import orjson
 
 from avsb.evaluation import CompiledConfig, ConfigError, ProjectConfig, compile_config
 from avsb.evaluation.config_json import config_to_dict
+from avsb.evaluation.fingerprints import flag_fingerprints
 from avsb.server.db import Database
 from avsb.server.evaluation_api import compiler, repository
 from avsb.server.evaluation_api.worker import BackgroundLoop
@@ -44,7 +47,8 @@ class CompiledProject:
     compiled: CompiledConfig
     config_json: bytes
     etag: str
-    float_flags: frozenset[str]
+    flag_revisions: Mapping[str, str]
+    """Each flag's fingerprint (`avsb.evaluation.fingerprints`): OFREP `metadata.revision`."""
 
     def is_named(self, project: object) -> bool:
         """Whether `project` (from a request body) is this project's id or key."""
@@ -63,9 +67,6 @@ def build_entry(org_id: str, config: ProjectConfig) -> CompiledProject:
         payload = orjson.dumps(config_to_dict(config))
     except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits in a flag value
         raise ConfigError("flags", f"not serialisable: {exc}") from None
-    floats = frozenset(
-        f.key for f in config.flags if f.type == "number" and isinstance(f.default_value, float)
-    )
     return CompiledProject(
         org_id=org_id,
         project_id=config.project_id,
@@ -74,7 +75,7 @@ def build_entry(org_id: str, config: ProjectConfig) -> CompiledProject:
         compiled=compiled,
         config_json=payload,
         etag=content_etag(payload),
-        float_flags=floats,
+        flag_revisions=MappingProxyType(flag_fingerprints(config)),
     )
 
 

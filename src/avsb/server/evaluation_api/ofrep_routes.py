@@ -1,13 +1,18 @@
 """The OpenFeature Remote Evaluation Protocol: `POST /ofrep/v1/evaluate/flags/{key}` and the
-bulk `POST /ofrep/v1/evaluate/flags` (with `ETag` / `If-None-Match` -> 304).
+bulk `POST /ofrep/v1/evaluate/flags` (with `ETag` / `If-None-Match` -> 304), as the official
+OpenAPI document reads (tests/integration/evaluation_api/ofrep_openapi.yaml).
 
-A success is `{key, value, reason, variant, metadata}` with an OpenFeature reason; a failure
-is `{key, errorCode, errorDetails}`: 404 FLAG_NOT_FOUND, 400 PARSE_ERROR (body not JSON),
-INVALID_CONTEXT, TARGETING_KEY_MISSING, TYPE_MISMATCH (a variant param that does not
-convert); 401 / 403 / 429 (with `Retry-After` in seconds) / 500 / 503 (the key's project
-has no compiled config yet, with `Retry-After`) carry `{errorDetails}`.
-Values of a number flag whose default is a float are always JSON floats (`1.0`), so typed
-float resolution works; other number flags keep integers as integers.
+A success is `{key, value, reason, variant, metadata}` with a reason of the spec's
+(STATIC, TARGETING_MATCH, SPLIT, DISABLED: the core's DEFAULT, a fallback after rules or an
+experiment were evaluated, is TARGETING_MATCH with variant `default`); a null value is the
+spec's code-default answer (no `value`: the client uses its code default); an array value,
+which the spec has no type for, is a GENERAL failure. A failure is `{key, errorCode,
+errorDetails}`: 404 FLAG_NOT_FOUND, 400 PARSE_ERROR (body not JSON; a variant param that
+does not convert to the flag's type), INVALID_CONTEXT, TARGETING_KEY_MISSING (only where a
+rollout or an experiment must bucket the unit), GENERAL; 401 / 403 / 429 (with `Retry-After`
+in seconds) / 500 / 503 (the key's project has no compiled config yet, with `Retry-After`)
+carry `{errorDetails}`. `metadata.revision` is the flag's fingerprint: it changes only when
+something the flag's answers depend on changes, and so does the bulk ETag.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from avsb.evaluation import ErrorCode, FlagValue, evaluate_flags
+from avsb.evaluation import ErrorCode, FlagValue, Reason, evaluate_flags, evaluate_flags_anonymous
 from avsb.server.errors import AvsbError
 from avsb.server.evaluation_api.asgi import (
     EvalRequest,
@@ -53,8 +58,8 @@ class OfrepError(Exception):
         return orjson.dumps(failure if key is None else {"key": key, **failure})
 
 
-def _context(raw: bytes) -> tuple[str, dict[str, object]]:
-    """(targeting key, attributes) of an OFREP request body."""
+def _context(raw: bytes) -> tuple[str | None, dict[str, object]]:
+    """(targeting key or None when absent or empty, attributes) of an OFREP request body."""
     try:
         body = orjson.loads(raw) if raw.strip() else {}
     except orjson.JSONDecodeError:
@@ -65,34 +70,63 @@ def _context(raw: bytes) -> tuple[str, dict[str, object]]:
     if not isinstance(context, dict):
         raise OfrepError(400, "INVALID_CONTEXT", "context must be an object.")
     key = context.get("targetingKey")
-    if not isinstance(key, str) or not key:
-        raise OfrepError(400, "TARGETING_KEY_MISSING", "context.targetingKey is required.")
-    return key, {k: v for k, v in context.items() if k != "targetingKey"}
+    if key is not None and not isinstance(key, str):
+        raise OfrepError(400, "INVALID_CONTEXT", "context.targetingKey must be a string.")
+    return key or None, {k: v for k, v in context.items() if k != "targetingKey"}
+
+
+# The spec's reasons; DEFAULT (no rule matched, or the unit is not in the bound experiment)
+# is the outcome of evaluating the flag's targeting, with variant "default".
+_REASONS = {Reason.DEFAULT: Reason.TARGETING_MATCH}
+# The spec's error codes of an evaluation failure: a param that does not convert is a parse
+# error of the value.
+_ERROR_CODES = {ErrorCode.TYPE_MISMATCH: ErrorCode.PARSE_ERROR}
 
 
 def _success(project: CompiledProject, flag: FlagValue) -> Json:
-    value = flag.value
-    if flag.key in project.float_flags and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    metadata: Json = {"revision": project.revision}
+    metadata: Json = {"revision": project.flag_revisions.get(flag.key, "")}
     if flag.experiment is not None:
         metadata.update(experiment_key=flag.experiment.experiment_key)
         metadata.update(group_id=flag.experiment.group_id)
-    variant = flag.variant or "default"
-    return {
+    answer: Json = {
         "key": flag.key,
-        "value": value,
-        "reason": flag.reason,
-        "variant": variant,
+        "reason": _REASONS.get(flag.reason, flag.reason),
+        "variant": flag.variant or "default",
         "metadata": metadata,
     }
+    if flag.value is not None:  # null: the spec's code default (no value)
+        answer["value"] = flag.value
+    return answer
 
 
 def _failure(flag: FlagValue) -> OfrepError:
     if flag.error_code == ErrorCode.FLAG_NOT_FOUND:
         return OfrepError(404, ErrorCode.FLAG_NOT_FOUND, f"No flag {flag.key!r} in this project.")
-    code = flag.error_code or "GENERAL"
+    if flag.error_code == ErrorCode.TARGETING_KEY_MISSING:
+        details = (
+            f"Flag {flag.key!r} buckets units (a rollout or an experiment): send targetingKey."
+        )
+        return OfrepError(400, ErrorCode.TARGETING_KEY_MISSING, details)
+    if flag.error_code is None:  # an array value: the spec has no type for it
+        details = f"Flag {flag.key!r} has an array value, which OFREP cannot carry."
+        return OfrepError(400, "GENERAL", details)
+    code = _ERROR_CODES.get(flag.error_code, flag.error_code)
     return OfrepError(400, code, f"The value of flag {flag.key!r} does not convert to its type.")
+
+
+def _evaluate(
+    project: CompiledProject,
+    unit_id: str | None,
+    attributes: dict[str, object],
+    names: tuple[str, ...] | None = None,
+) -> dict[str, FlagValue]:
+    if unit_id is None:
+        return evaluate_flags_anonymous(project.compiled, attributes, names)
+    return evaluate_flags(project.compiled, unit_id, attributes, names)
+
+
+def _answerable(flag: FlagValue) -> bool:
+    return flag.error_code is None and not isinstance(flag.value, list)
 
 
 class _OfrepEndpoint(ABC):
@@ -147,10 +181,10 @@ class OfrepFlag(_OfrepEndpoint):
         key = request.path_param("key")
         if project is None:
             raise OfrepError(404, ErrorCode.FLAG_NOT_FOUND, f"No flag {key!r} in this project.")
-        flag = evaluate_flags(project.compiled, unit_id, attributes, (key,))[key]
-        if flag.error_code is not None:
+        flag = _evaluate(project, unit_id, attributes, (key,))[key]
+        if not _answerable(flag):
             raise _failure(flag)
-        if flag.experiment is not None:
+        if flag.experiment is not None and unit_id is not None:
             self.ev.exposures.log(project, unit_id, attributes, (flag.experiment,))
         await respond(send, 200, orjson.dumps(_success(project, flag)), headers)
 
@@ -167,7 +201,7 @@ class OfrepBulk(_OfrepEndpoint):
         if project is None:
             await respond(send, 200, b'{"flags":[]}', headers)
             return
-        flags = evaluate_flags(project.compiled, unit_id, attributes)
+        flags = _evaluate(project, unit_id, attributes)
         body = orjson.dumps({"flags": [_entry(project, f) for f in flags.values()]})
         etag = content_etag(body)
         if if_none_match_hits(request.header(b"if-none-match"), etag):
@@ -177,7 +211,7 @@ class OfrepBulk(_OfrepEndpoint):
 
 
 def _entry(project: CompiledProject, flag: FlagValue) -> Mapping[str, object]:
-    if flag.error_code is None:
+    if _answerable(flag):
         return _success(project, flag)
     error = _failure(flag)
     return {"key": flag.key, "errorCode": error.code, "errorDetails": error.details}

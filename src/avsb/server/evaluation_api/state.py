@@ -7,16 +7,18 @@ from collections.abc import Callable
 
 from starlette.concurrency import run_in_threadpool
 
-from avsb.server.auth.authenticator import Authenticator
+from avsb.server.auth.authenticator import TOKEN_SCOPE, Authenticator
 from avsb.server.auth.ratelimit import BucketPolicy, make_limiter
 from avsb.server.config import Settings
 from avsb.server.db import Database
 from avsb.server.evaluation_api.cache import ConfigCache
 from avsb.server.evaluation_api.exposures import ExposureBuffer
 from avsb.server.evaluation_api.gate import Gate, SdkSecrets
+from avsb.server.evaluation_api.origins import OriginTable
 from avsb.server.events import EventStore
 from avsb.server.kit.changes import ChangeWatcher
 from avsb.server.kit.metrics import Metrics
+from avsb.server.kit.origins import parse_setting
 
 
 class EvaluationRuntime:
@@ -32,6 +34,7 @@ class EvaluationRuntime:
         self.cache = ConfigCache(db, metrics)
         self.exposures = ExposureBuffer(settings, events, metrics)
         self.secrets = SdkSecrets(db)
+        self.origins = OriginTable(db, parse_setting(settings.cors_origins))
         policy = BucketPolicy(
             settings.evaluation_rate_limit_per_minute, settings.evaluation_rate_limit_burst
         )
@@ -44,14 +47,21 @@ class EvaluationRuntime:
         """Follow config and token changes (this process's at once, others' at each poll)."""
         watcher.subscribe(self.cache.on_change)
         watcher.subscribe(self.secrets.invalidate)
+        watcher.subscribe(self.origins.on_change)
 
     async def start(self) -> None:
         """Compile every project, then start the rebuild and exposure-flush threads."""
         await run_in_threadpool(self.cache.load_all)
         self.cache.start()
+        try:
+            await run_in_threadpool(self.origins.load)
+        except Exception:  # the database may come up later: the thread retries
+            self.origins.on_change(TOKEN_SCOPE, -1)
+        self.origins.start()
         self.exposures.start()
 
     async def stop(self) -> None:
         """Stop the threads; buffered exposures are written before this returns."""
         await run_in_threadpool(self.cache.stop)
+        await run_in_threadpool(self.origins.stop)
         await run_in_threadpool(self.exposures.stop)

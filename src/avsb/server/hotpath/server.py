@@ -12,6 +12,7 @@ from avsb.server.auth.proxies import TrustedProxies, parse_networks
 from avsb.server.evaluation_api.abc_routes import ANSWERS, AbcEndpoint
 from avsb.server.evaluation_api.ofrep_routes import OfrepBulk, OfrepFlag
 from avsb.server.evaluation_api.sdk_routes import SdkConfig, SdkEvaluate
+from avsb.server.hotpath.cors import Cors
 from avsb.server.hotpath.envelope import Envelope, Handler
 from avsb.server.runtime import Runtime
 
@@ -55,6 +56,8 @@ class AvsbServer:
         settings = runtime.settings
         self._routes = hot_routes(runtime)
         self._ofrep_flag: Handler = OfrepFlag(runtime.evaluation)
+        self._cors = Cors(runtime.evaluation.origins)
+        self._cors_paths = frozenset(p for _, p in self._routes if p != "/health")
         self._envelope = Envelope(max_body_bytes=settings.max_body_bytes, metrics=runtime.metrics)
         networks = parse_networks(settings.trusted_proxies)
         self._proxies = TrustedProxies(networks) if networks else None
@@ -76,12 +79,26 @@ class AvsbServer:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = self._match(scope)
         if found is None:
-            await self.management(scope, receive, send)
+            preflight = self._preflight_route(scope)
+            if preflight is None:
+                await self.management(scope, receive, send)
+            else:
+                await self._envelope.run(self._cors.preflight, preflight, scope, receive, send)
             return
         if self._proxies is not None:
             self._client_behind_proxies(scope, self._proxies)
         route, handler = found
-        await self._envelope.run(handler, route, scope, receive, send)
+        await self._envelope.run(handler, route, scope, receive, self._cors.wrap(scope, send))
+
+    def _preflight_route(self, scope: Scope) -> str | None:
+        """The route label of a CORS preflight (`OPTIONS`) on an evaluation route, or None."""
+        if scope["type"] != "http" or scope["method"] != "OPTIONS" or scope.get("root_path"):
+            return None
+        path: str = scope["path"]
+        if path in self._cors_paths:
+            return path
+        key = path.removeprefix(OFREP_FLAG_PREFIX)
+        return OFREP_FLAG_ROUTE if key != path and key and "/" not in key else None
 
     @staticmethod
     def _client_behind_proxies(scope: Scope, proxies: TrustedProxies) -> None:

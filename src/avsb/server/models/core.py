@@ -38,7 +38,9 @@ class ApiToken(Base, Revisioned):
 
     __tablename__ = "api_tokens"
     __resource_type__ = "token"
-    __snapshot_fields__ = ("name", "description", "scopes", "expires_at", "revoked_at")
+    __snapshot_fields__ = (
+        "name", "description", "scopes", "expires_at", "revoked_at", "allowed_origins"
+    )  # fmt: skip
     __table_args__ = (Index("ix_api_tokens_org_id_id", "org_id", "id"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -62,6 +64,9 @@ class ApiToken(Base, Revisioned):
     # previous secret stays during a rotation's grace period.
     sdk_secret: Mapped[str | None] = mapped_column(String(100), nullable=True)
     sdk_previous_secret: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # SDK keys only: the browser origins that may read evaluation answers (CORS); None: the
+    # instance default AVSB_CORS_ORIGINS (src/avsb/server/hotpath/cors.py).
+    allowed_origins: Mapped[list[str] | None] = mapped_column(JSONType, nullable=True)
 
 
 class AuditEvent(Base):

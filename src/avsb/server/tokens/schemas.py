@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from avsb.server.auth.scopes import is_valid
 from avsb.server.design.schemas import PatchModel
 from avsb.server.kit.idempotency import SECRET_FIELD
+from avsb.server.kit.origins import MAX_ORIGINS, clean_origins
 from avsb.server.kit.schemas import Rfc3339, StrictModel
 
 MAX_GRACE_SECONDS = 7 * 24 * 3600
@@ -20,6 +21,18 @@ def _check_scopes(scopes: list[str]) -> list[str]:
     return sorted(set(scopes))
 
 
+def _check_origins(origins: list[str] | None) -> list[str] | None:
+    return None if origins is None else clean_origins(origins)
+
+
+OriginsField = Field(
+    default=None,
+    max_length=MAX_ORIGINS,
+    description="SDK keys only: browser origins (scheme://host[:port], or '*') that may call "
+    "the evaluation routes with this key; null: the instance default AVSB_CORS_ORIGINS",
+)
+
+
 class TokenCreate(StrictModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=2000)
@@ -27,17 +40,22 @@ class TokenCreate(StrictModel):
     scopes: list[str] = Field(default_factory=list, max_length=64)
     expires_at: Rfc3339 | None = None
     project_id: str | None = Field(default=None, max_length=40)
+    allowed_origins: list[str] | None = OriginsField
 
     _scopes = field_validator("scopes")(_check_scopes)
+    _origins = field_validator("allowed_origins")(_check_origins)
 
 
 class TokenPatch(PatchModel):
-    __nullable__ = frozenset({"expires_at"})  # null: never expires
+    __nullable__ = frozenset({"expires_at", "allowed_origins"})  # null: never / the default
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     scopes: list[str] | None = Field(default=None, max_length=64)
     expires_at: Rfc3339 | None = None
+    allowed_origins: list[str] | None = OriginsField
+
+    _origins = field_validator("allowed_origins")(_check_origins)
 
     @field_validator("scopes")
     @classmethod
@@ -59,6 +77,7 @@ class TokenOut(BaseModel):
     description: str
     scopes: list[str]
     project_id: str | None
+    allowed_origins: list[str] | None
     token_prefix: str
     status: Literal["active", "revoked", "expired"]
     expires_at: datetime | None

@@ -30,7 +30,9 @@ def status_of(token: ApiToken, now: datetime | None = None) -> str:
 
 def as_dict(token: ApiToken) -> dict[str, Any]:
     """The public fields of a token (never its hash)."""
-    fields = ("id", "org_id", "kind", "name", "description", "scopes", "project_id")
+    fields = (
+        "id", "org_id", "kind", "name", "description", "scopes", "project_id", "allowed_origins"
+    )  # fmt: skip
     out: dict[str, Any] = {f: getattr(token, f) for f in fields}
     out.update(
         token_prefix=token.token_prefix + "…",
@@ -130,6 +132,8 @@ def create(
     else:
         if project_id is not None:
             raise field_error("project_id", "Only SDK keys are bound to a project.")
+        if spec.get("allowed_origins") is not None:
+            raise field_error("allowed_origins", "Only SDK keys have allowed origins.")
         scopes = clean_scopes(scopes)
         if not scopes:
             raise field_error("scopes", "A service token needs at least one scope.")
@@ -148,6 +152,7 @@ def create(
         expires_at=spec.get("expires_at"),
         created_by=ctx.actor.id,
         sdk_secret=secret if kind == "sdk" else None,  # the ABC signature needs it
+        allowed_origins=spec.get("allowed_origins"),
     )
     resources.create(session, ctx, token)
     changes.bump(session, TOKEN_SCOPE)
@@ -171,6 +176,8 @@ def patch(
         _check_grantable(principal, spec["scopes"])
     if "expires_at" in spec:
         _check_expiry(spec["expires_at"])
+    if spec.get("allowed_origins") is not None and token.kind != "sdk":
+        raise field_error("allowed_origins", "Only SDK keys have allowed origins.")
     resources.update(session, ctx, token, spec)
     changes.bump(session, TOKEN_SCOPE)
     return token
