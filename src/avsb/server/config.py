@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     idempotency_lock_seconds: float = Field(default=60.0, gt=0)
     token_last_used_flush_seconds: float = Field(default=30.0, gt=0)
+    token_used_audit_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A token's use is audited (token.used) at most once per this many seconds",
+    )
     change_poll_seconds: float = Field(default=0.5, gt=0)
     db_pool_size: int = Field(default=20, ge=1)
     log_level: str = "info"
