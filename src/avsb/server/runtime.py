@@ -24,6 +24,7 @@ from avsb.server.kit.idempotency import KeyPolicy
 from avsb.server.kit.metrics import Metrics
 from avsb.server.kit.pagination import CursorSigner
 from avsb.server.models import ServerState
+from avsb.server.sso.service import SsoService
 
 
 class LazyEventStore:
@@ -67,6 +68,7 @@ class Runtime:
     events: LazyEventStore
     evaluation: EvaluationRuntime
     ingestor: Ingestor
+    sso: SsoService | None  # single sign-on, None unless configured
 
 
 def _secret_key(settings: Settings, db: Database) -> bytes:
@@ -118,6 +120,7 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
         events=events,
         evaluation=evaluation,
         ingestor=Ingestor(db, events),
+        sso=SsoService.from_settings(settings, db),
     )
 
 
