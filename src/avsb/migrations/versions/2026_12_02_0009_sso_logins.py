@@ -26,9 +26,7 @@ def upgrade() -> None:
         sa.Column("state_hash", sa.String(length=64), nullable=False),
         sa.Column("nonce", sa.String(length=128), nullable=False),
         sa.Column("code_verifier", sa.String(length=128), nullable=False),
-        sa.Column(
-            "expires_at", avsb.server.models.base.UTCDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("expires_at", avsb.server.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("state_hash", name=op.f("pk_sso_logins")),
     )
     with op.batch_alter_table("sso_logins", schema=None) as batch_op:
