@@ -81,6 +81,21 @@ def test_used__one_event_from_two_servers_with_forwarded_address(
     assert len(_used_events(org, token_id)) == 1
 
 
+def test_used__one_event_from_two_server_processes(org: ApiClient, servers: ServerFactory) -> None:
+    """The same with two `avsb serve` OS processes flushing every 0.2 s."""
+    token_id, secret = _mint(org)
+    env = {"AVSB_TOKEN_LAST_USED_FLUSH_SECONDS": str(FLUSH)}
+    with servers.process(**env) as first, servers.process(**env) as second:
+        for _ in range(5):
+            for server in (first, second):
+                with server.client(secret) as client:
+                    assert client.get("/api/me").status_code == 200
+            time.sleep(FLUSH / 2)
+        events = _used_events(org, token_id)
+    assert len(events) == 1, events
+    assert events[0]["ip"] == "127.0.0.1"
+
+
 def test_used__again_after_the_window_never_within(short_window: LiveServer) -> None:
     with new_org_client(short_window) as api:
         token_id, secret = _mint(api)
