@@ -265,10 +265,13 @@ def test_forged_code__400_code_rejected(browser: httpx.Client) -> None:
     assert _error(forged)["code"] == "sso_code_rejected"
 
 
-def _login_with_issuer(servers: ServerFactory, issuer: str) -> httpx.Response:
+def _login_with_issuer(
+    servers: ServerFactory, issuer: str, tries: int = 1, **limits: Any
+) -> list[httpx.Response]:
     port = free_port()
     server = servers.start(
         port=port,
+        **limits,
         oidc_issuer=issuer,
         oidc_client_id="c",
         oidc_client_secret=SecretStr("s"),
@@ -276,11 +279,11 @@ def _login_with_issuer(servers: ServerFactory, issuer: str) -> httpx.Response:
         public_url=f"http://127.0.0.1:{port}",
     )
     with server.client() as client:
-        return client.get("/auth/oidc/login", follow_redirects=False)
+        return [client.get("/auth/oidc/login", follow_redirects=False) for _ in range(tries)]
 
 
 def test_provider_down__503(servers: ServerFactory) -> None:
-    down = _login_with_issuer(servers, f"http://127.0.0.1:{free_port()}")  # nothing listens
+    (down,) = _login_with_issuer(servers, f"http://127.0.0.1:{free_port()}")  # none listens
     assert down.status_code == 503, down.text
     assert _error(down)["code"] == "sso_provider_unavailable"
     assert int(down.headers["Retry-After"]) >= 1
@@ -288,9 +291,17 @@ def test_provider_down__503(servers: ServerFactory) -> None:
 
 def test_not_a_provider__502(servers: ServerFactory, live_server: LiveServer) -> None:
     """An issuer that serves no discovery document (AvsB itself: 404 there)."""
-    bad = _login_with_issuer(servers, live_server.url)
+    (bad,) = _login_with_issuer(servers, live_server.url)
     assert bad.status_code == 502, bad.text
     assert _error(bad)["code"] == "sso_provider_error"
+
+
+def test_sign_in_attempts__rate_limited_per_address(servers: ServerFactory) -> None:
+    limits = {"rate_limit_per_minute": 1.0, "rate_limit_burst": 2}
+    answers = _login_with_issuer(servers, f"http://127.0.0.1:{free_port()}", 3, **limits)
+    assert [a.status_code for a in answers] == [503, 503, 429]
+    assert _error(answers[2])["code"] == "rate_limited"
+    assert int(answers[2].headers["Retry-After"]) >= 1
 
 
 def test_not_configured__404(live_server: LiveServer) -> None:
