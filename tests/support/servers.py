@@ -80,13 +80,14 @@ class ServerFactory:
         }
         return Settings(**values)
 
-    def start(self, **overrides: Any) -> LiveServer:
-        """The app in this process, under uvicorn on a free loopback port."""
+    def start(self, port: int | None = None, **overrides: Any) -> LiveServer:
+        """The app in this process, under uvicorn on ``port`` (default: a free loopback port;
+        choose one first when the settings must name the server's own URL)."""
         settings = self.settings(**overrides)
         db = Database(self.database_url)
         org_id, _ = bootstrap(db, settings)
         app = create_app(settings, database=db)
-        port = free_port()
+        port = port or free_port()
         config = uvicorn.Config(
             app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
             proxy_headers=False,  # as `avsb serve`: AVSB_TRUSTED_PROXIES decides

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, NonNegativeFloat, SecretStr, field_validator
+from pydantic import Field, NonNegativeFloat, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from avsb.server.auth.proxies import parse_networks
@@ -55,6 +56,11 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     idempotency_lock_seconds: float = Field(default=60.0, gt=0)
     token_last_used_flush_seconds: float = Field(default=30.0, gt=0)
+    token_used_audit_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A token's use is audited (token.used) at most once per this many seconds",
+    )
     change_poll_seconds: float = Field(default=0.5, gt=0)
     db_pool_size: int = Field(default=20, ge=1)
     log_level: str = "info"
@@ -116,6 +122,58 @@ class Settings(BaseSettings):
         default=600_000.0, gt=0, description="Per SDK key, on the evaluation routes"
     )
     evaluation_rate_limit_burst: int = Field(default=10_000, ge=1)
+
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="The URL browsers reach this server at (no trailing slash); the OpenID "
+        "Connect redirect URI is this + /auth/oidc/callback",
+    )
+    oidc_issuer: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^?#\s]+$",
+        description="Single sign-on: the OpenID Connect provider's issuer URL (SSO is off "
+        "unless set, with the client id, secret, allowed domains and AVSB_PUBLIC_URL)",
+    )
+    oidc_client_id: str | None = Field(default=None, min_length=1)
+    oidc_client_secret: SecretStr | None = None
+    oidc_allowed_domains: str = Field(
+        default="",
+        description="Comma-separated e-mail domains allowed to sign in with SSO",
+    )
+    oidc_default_role: Literal["viewer", "editor", "admin"] = Field(
+        default="viewer", description="The role of a person's first SSO sign-in"
+    )
+
+    @model_validator(mode="after")
+    def _check_oidc(self) -> Settings:
+        chosen = (self.oidc_issuer, self.oidc_client_id, self.oidc_client_secret)
+        if all(v is None for v in chosen):
+            return self
+        missing = [
+            f"AVSB_{name.upper()}"
+            for name, value in (
+                ("oidc_issuer", self.oidc_issuer),
+                ("oidc_client_id", self.oidc_client_id),
+                ("oidc_client_secret", self.oidc_client_secret),
+                ("oidc_allowed_domains", self.oidc_allowed_domains.strip() or None),
+                ("public_url", self.public_url),
+            )
+            if value is None
+        ]
+        if missing:
+            raise ValueError(f"single sign-on needs {', '.join(missing)} as well")
+        issuer = urlsplit(self.oidc_issuer or "")
+        if issuer.scheme != "https" and issuer.hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("AVSB_OIDC_ISSUER must be an https URL (http only on loopback)")
+        return self
+
+    @property
+    def oidc_domains(self) -> frozenset[str]:
+        """The allowed e-mail domains, lower-case."""
+        return frozenset(
+            d.strip().lower().lstrip("@") for d in self.oidc_allowed_domains.split(",") if d.strip()
+        )
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -24,6 +24,7 @@ from avsb.server.kit.idempotency import KeyPolicy
 from avsb.server.kit.metrics import Metrics
 from avsb.server.kit.pagination import CursorSigner
 from avsb.server.models import ServerState
+from avsb.server.sso.service import SsoService
 
 
 class LazyEventStore:
@@ -67,6 +68,7 @@ class Runtime:
     events: LazyEventStore
     evaluation: EvaluationRuntime
     ingestor: Ingestor
+    sso: SsoService | None  # single sign-on, None unless configured
 
 
 def _secret_key(settings: Settings, db: Database) -> bytes:
@@ -92,9 +94,11 @@ def _secret_key(settings: Settings, db: Database) -> bytes:
 
 def build_runtime(settings: Settings, db: Database) -> Runtime:
     """Wire one process's components from settings (the database must be migrated)."""
+    authenticator = Authenticator(
+        db, settings.auth_failures_per_minute, settings.token_used_audit_seconds
+    )
     policy = BucketPolicy(settings.rate_limit_per_minute, settings.rate_limit_burst)
-    limiter = make_limiter(db, policy, settings.rate_limit_storage)
-    authenticator = Authenticator(db, settings.auth_failures_per_minute)
+    limiter = make_limiter(db, policy, settings.rate_limit_storage, authenticator.rate_limits)
     watcher = ChangeWatcher(db, settings.change_poll_seconds)
     watcher.subscribe(authenticator.invalidate)
     metrics = Metrics()
@@ -116,6 +120,7 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
         events=events,
         evaluation=evaluation,
         ingestor=Ingestor(db, events),
+        sso=SsoService.from_settings(settings, db),
     )
 
 

@@ -2,7 +2,10 @@
 
 Tokens are cached by hash for a few seconds; any token write bumps the ``tokens`` change scope,
 which clears the cache in this process at once and in the others at their next poll.
-``last_used_at`` is collected in memory and written in one batch every few seconds.
+``last_used_at`` is collected in memory and written in one batch every few seconds; the same
+batch writes a ``token.used`` audit event (with the client address of the token's latest
+request) when the token's ``last_audited_at`` is an hour old or more. That column is set by a
+conditional UPDATE, so among several server processes on one database only one writes the event.
 """
 
 from __future__ import annotations
@@ -10,14 +13,17 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 
 from avsb.server.auth.principal import Principal
 from avsb.server.auth.secrets import hash_token
 from avsb.server.db import Database
 from avsb.server.errors import RateLimited, Unauthorized
+from avsb.server.kit import audit
+from avsb.server.kit.context import ChangeContext
 from avsb.server.models import ApiToken
 
 TOKEN_SCOPE = "tokens"  # noqa: S105 - a change-scope name, not a secret
@@ -73,12 +79,24 @@ class FailureThrottle:
         return Unauthorized(message)
 
 
+@dataclass(frozen=True, slots=True)
+class _Use:
+    at: float  # unix time of the token's latest request
+    ip: str  # its client address
+    principal: Principal
+
+
 class Authenticator:
-    def __init__(self, db: Database, failures_per_minute: int) -> None:
+    def __init__(
+        self, db: Database, failures_per_minute: int, used_audit_seconds: float = 3600.0
+    ) -> None:
         self._db = db
         self._cache: dict[str, _Cached] = {}
         self._lock = threading.Lock()
-        self._used: dict[str, float] = {}  # token id -> unix time of its last request
+        self._used: dict[str, _Use] = {}  # token id -> its latest request
+        self._audited: dict[str, float] = {}  # token id -> when this process audited its use
+        self._audit_every = used_audit_seconds
+        self._limits: dict[str, tuple[int | None, int | None]] = {}  # token id -> own limits
         self.throttle = FailureThrottle(failures_per_minute)
 
     def invalidate(self, scope: str, _version: int) -> None:
@@ -86,6 +104,11 @@ class Authenticator:
         if scope == TOKEN_SCOPE:
             with self._lock:
                 self._cache.clear()
+
+    def rate_limits(self, key: str) -> tuple[int | None, int | None] | None:
+        """A rate-limit bucket key's (``<token id>:<family>``) own limits, if its token has any
+        (``ratelimit.Overrides``); known once the token was authenticated."""
+        return self._limits.get(key.partition(":")[0])
 
     def cached(self, raw: str, ip: str) -> Principal | None:
         """The principal from the cache without I/O; None when the database must be asked."""
@@ -112,7 +135,7 @@ class Authenticator:
     def _admit(self, entry: _Cached, ip: str, now: float) -> Principal:
         if entry.principal is None or (entry.expires_at is not None and entry.expires_at <= now):
             raise self.throttle.refuse(ip, "The token is missing, invalid, revoked or expired.")
-        self._used[entry.principal.token_id] = now
+        self._used[entry.principal.token_id] = _Use(now, ip, entry.principal)
         return entry.principal
 
     def _load(self, digest: str, now: float) -> _Cached:
@@ -125,6 +148,10 @@ class Authenticator:
         until = now + _CACHE_SECONDS
         if token is None or token.revoked_at is not None:
             return _Cached(None, None, until)
+        if token.rate_limit_per_minute is None and token.rate_limit_burst is None:
+            self._limits.pop(token.id, None)
+        else:
+            self._limits[token.id] = (token.rate_limit_per_minute, token.rate_limit_burst)
         expiry = token.expires_at.timestamp() if token.expires_at else None
         if token.token_hash != digest:  # the previous secret of a rotation in its grace period
             grace = token.previous_expires_at.timestamp() if token.previous_expires_at else now
@@ -141,20 +168,42 @@ class Authenticator:
         return _Cached(principal, expiry, until)
 
     def flush_last_used(self) -> int:
-        """Write the collected ``last_used_at`` times in one transaction; return how many."""
+        """Write the collected ``last_used_at`` times, and the ``token.used`` audit events due,
+        in one transaction; return how many tokens."""
         pending, self._used = self._used, {}
         if not pending:
             return 0
+        audited: dict[str, float] = {}
         with self._db.transaction() as session:
-            for token_id, used_at in pending.items():
-                # A bookkeeping column: written without bumping the version (ETags stay put).
+            for token_id, use in pending.items():
+                used_at = datetime.fromtimestamp(use.at, UTC)
+                # Bookkeeping columns: written without bumping the version (ETags stay put).
                 session.execute(
                     update(ApiToken)
                     .where(ApiToken.id == token_id)
-                    .values(
-                        last_used_at=datetime.fromtimestamp(used_at, UTC),
-                        updated_at=ApiToken.updated_at,
-                    )
+                    .values(last_used_at=used_at, updated_at=ApiToken.updated_at)
                     .execution_options(synchronize_session=False)
                 )
+                if use.at - self._audited.get(token_id, -self._audit_every) < self._audit_every:
+                    continue  # this process wrote one within the hour: no need to ask
+                # Only the process whose UPDATE matches writes the event: on PostgreSQL a
+                # concurrent one waits for the row lock, then finds the condition false.
+                since = used_at - timedelta(seconds=self._audit_every)
+                claimed = session.execute(
+                    update(ApiToken)
+                    .where(
+                        ApiToken.id == token_id,
+                        or_(ApiToken.last_audited_at.is_(None), ApiToken.last_audited_at <= since),
+                    )
+                    .values(last_audited_at=used_at, updated_at=ApiToken.updated_at)
+                    .execution_options(synchronize_session=False)
+                )
+                if cast(CursorResult[Any], claimed).rowcount == 1:
+                    principal = use.principal
+                    ctx = ChangeContext(principal.org_id, principal.actor, "api", use.ip)
+                    audit.record(
+                        session, ctx, "token.used", (ApiToken.__resource_type__, token_id), {}
+                    )
+                    audited[token_id] = use.at
+        self._audited.update(audited)  # once committed
         return len(pending)

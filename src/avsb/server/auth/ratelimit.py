@@ -1,14 +1,18 @@
 """Token buckets per (token, scope family): in the database, so every server process shares one.
 
 A bucket holds at most ``burst`` tokens and refills at ``per_minute / 60`` per second. The
-database's own clock is used so that processes on different hosts agree on time.
+database's own clock is used so that processes on different hosts agree on time. A key is
+``<token id>:<family>``; a token may carry its own limits (``Overrides``), which replace the
+server's default ``per_minute`` and/or ``burst`` for its buckets.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,12 +53,40 @@ class BucketPolicy:
     def rate(self) -> float:
         return self.per_minute / 60.0
 
+    def overridden(self, per_minute: int | None, burst: int | None) -> BucketPolicy:
+        """This policy with a token's own limits (None: keep this policy's)."""
+        return _overridden(self, per_minute, burst)
+
     def decide(self, allowed: bool, tokens: float, now: float) -> RateDecision:
         """Headers for a bucket holding ``tokens`` after this request at time ``now``."""
         tokens = max(tokens, 0.0)
         reset = now + (self.burst - tokens) / self.rate
         retry = 0 if allowed else max(1, math.ceil((1 - tokens) / self.rate))
         return RateDecision(allowed, int(self.per_minute), int(tokens), math.ceil(reset), retry)
+
+
+@functools.lru_cache(maxsize=4096)
+def _overridden(default: BucketPolicy, per_minute: int | None, burst: int | None) -> BucketPolicy:
+    return BucketPolicy(
+        default.per_minute if per_minute is None else float(per_minute),
+        default.burst if burst is None else burst,
+    )
+
+
+Overrides = Callable[[str], tuple[int | None, int | None] | None]
+"""A bucket key's own ``(per_minute, burst)`` (either None: the default), or None for none."""
+
+
+class _Policies:
+    """The default policy and the per-key overrides a limiter applies."""
+
+    def __init__(self, policy: BucketPolicy, overrides: Overrides | None) -> None:
+        self.policy = policy
+        self._overrides = overrides
+
+    def policy_for(self, key: str) -> BucketPolicy:
+        limits = self._overrides(key) if self._overrides is not None else None
+        return self.policy if limits is None else self.policy.overridden(*limits)
 
 
 class RateLimiter(Protocol):
@@ -65,11 +97,11 @@ class RateLimiter(Protocol):
         """Take one request from ``key``'s bucket (may do I/O)."""
 
 
-class MemoryRateLimiter:
+class MemoryRateLimiter(_Policies):
     """One process's buckets; for a single server process or tests."""
 
-    def __init__(self, policy: BucketPolicy) -> None:
-        self.policy = policy
+    def __init__(self, policy: BucketPolicy, overrides: Overrides | None = None) -> None:
+        super().__init__(policy, overrides)
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
@@ -77,15 +109,16 @@ class MemoryRateLimiter:
         return self.acquire(key)
 
     def acquire(self, key: str) -> RateDecision:
+        policy = self.policy_for(key)
         now = time.time()
         with self._lock:
-            tokens, updated = self._buckets.get(key, (float(self.policy.burst), now))
-            tokens = min(self.policy.burst, tokens + (now - updated) * self.policy.rate)
+            tokens, updated = self._buckets.get(key, (float(policy.burst), now))
+            tokens = min(policy.burst, tokens + (now - updated) * policy.rate)
             allowed = tokens >= 1.0
             if allowed:
                 tokens -= 1.0
             self._buckets[key] = (tokens, now)
-        return self.policy.decide(allowed, tokens, now)
+        return policy.decide(allowed, tokens, now)
 
 
 _NOW = {
@@ -109,7 +142,7 @@ class _Lease:
     expires: float  # monotonic seconds
 
 
-class DatabaseRateLimiter:
+class DatabaseRateLimiter(_Policies):
     """Buckets in the ``rate_buckets`` table, shared by every server process.
 
     A process takes a *lease* of ``1/16`` of the tokens available (at most 1000) in one short
@@ -119,8 +152,10 @@ class DatabaseRateLimiter:
     are handed back on the next take.
     """
 
-    def __init__(self, db: Database, policy: BucketPolicy) -> None:
-        self.policy = policy
+    def __init__(
+        self, db: Database, policy: BucketPolicy, overrides: Overrides | None = None
+    ) -> None:
+        super().__init__(policy, overrides)
         self._db = db
         dialect = "sqlite" if db.is_sqlite else "postgresql"
         now, least = _NOW[dialect], _LEAST[dialect]
@@ -151,7 +186,7 @@ class DatabaseRateLimiter:
                 return None
             lease.tokens -= 1
             left = lease.shared_left + lease.tokens
-        return self.policy.decide(True, left, time.time())
+        return self.policy_for(key).decide(True, left, time.time())
 
     def acquire(self, key: str) -> RateDecision:
         decision = self.try_local(key)
@@ -167,10 +202,11 @@ class DatabaseRateLimiter:
         with self._lock:
             old = self._leases.pop(key, None)
         back = float(old.tokens) if old is not None else 0.0
+        policy = self.policy_for(key)
         params = {
             "key": key,
-            "burst": float(self.policy.burst),
-            "rate": self.policy.rate,
+            "burst": float(policy.burst),
+            "rate": policy.rate,
             "back": back,
         }
         try:
@@ -194,11 +230,11 @@ class DatabaseRateLimiter:
                 self._keep(key, old.tokens, old.shared_left)
             raise
         if take == 0:
-            return self.policy.decide(False, available, now)
+            return policy.decide(False, available, now)
         left = available - take
         if take > 1:
             left += self._keep(key, take - 1, left)
-        return self.policy.decide(True, left, now)
+        return policy.decide(True, left, now)
 
     def _keep(self, key: str, tokens: int, shared_left: float) -> int:
         """Add ``tokens`` to this process's lease on ``key``; the lease's other tokens.
@@ -217,6 +253,11 @@ class DatabaseRateLimiter:
         return others
 
 
-def make_limiter(db: Database, policy: BucketPolicy, storage: str) -> RateLimiter:
-    """Buckets shared through the database, or this process's own (``storage="memory"``)."""
-    return DatabaseRateLimiter(db, policy) if storage == "database" else MemoryRateLimiter(policy)
+def make_limiter(
+    db: Database, policy: BucketPolicy, storage: str, overrides: Overrides | None = None
+) -> RateLimiter:
+    """Buckets shared through the database, or this process's own (``storage="memory"``);
+    ``overrides`` gives a key's own limits."""
+    if storage == "database":
+        return DatabaseRateLimiter(db, policy, overrides)
+    return MemoryRateLimiter(policy, overrides)

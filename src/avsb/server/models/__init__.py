@@ -20,6 +20,7 @@ from avsb.server.models.plan import ExperimentPlan
 from avsb.server.models.project import Project
 from avsb.server.models.results import ExposureAttributeKey, IngestionCounter, ResultsSnapshot
 from avsb.server.models.segment import Segment, SegmentMember
+from avsb.server.models.sso import SsoLogin
 from avsb.server.models.template import Template
 from avsb.server.models.webhook import Webhook, WebhookAttempt, WebhookDelivery
 
@@ -45,6 +46,7 @@ __all__ = [
     "Segment",
     "SegmentMember",
     "ServerState",
+    "SsoLogin",
     "Template",
     "VariantGroupId",
     "Webhook",

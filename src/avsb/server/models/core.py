@@ -39,8 +39,15 @@ class ApiToken(Base, Revisioned):
     __tablename__ = "api_tokens"
     __resource_type__ = "token"
     __snapshot_fields__ = (
-        "name", "description", "scopes", "expires_at", "revoked_at", "allowed_origins"
-    )  # fmt: skip
+        "name",
+        "description",
+        "scopes",
+        "expires_at",
+        "revoked_at",
+        "rate_limit_per_minute",
+        "rate_limit_burst",
+        "allowed_origins",
+    )
     __table_args__ = (Index("ix_api_tokens_org_id_id", "org_id", "id"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -58,6 +65,11 @@ class ApiToken(Base, Revisioned):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Service tokens: their own rate limit (null: the server's default).
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rate_limit_burst: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # When a ``token.used`` audit event was last written (at most one per hour, all processes).
+    last_audited_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
     # SDK keys only (never service tokens): the ABC API signs requests with md5(secret + key id
     # + time), which only a server knowing the secret can check (docs/evaluation.md). The

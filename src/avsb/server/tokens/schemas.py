@@ -12,6 +12,10 @@ from avsb.server.kit.origins import MAX_ORIGINS, clean_origins
 from avsb.server.kit.schemas import Rfc3339, StrictModel
 
 MAX_GRACE_SECONDS = 7 * 24 * 3600
+MAX_RATE_PER_MINUTE = 10_000_000
+MAX_RATE_BURST = 1_000_000
+_PER_MINUTE = "Requests per minute sustained (null: the server's default)"
+_BURST = "Requests allowed at once (null: the server's default)"
 
 
 def _check_scopes(scopes: list[str]) -> list[str]:
@@ -41,13 +45,23 @@ class TokenCreate(StrictModel):
     expires_at: Rfc3339 | None = None
     project_id: str | None = Field(default=None, max_length=40)
     allowed_origins: list[str] | None = OriginsField
+    rate_limit_per_minute: int | None = Field(
+        default=None, ge=1, le=MAX_RATE_PER_MINUTE, strict=True, description=_PER_MINUTE
+    )
+    rate_limit_burst: int | None = Field(
+        default=None, ge=1, le=MAX_RATE_BURST, strict=True, description=_BURST
+    )
 
     _scopes = field_validator("scopes")(_check_scopes)
     _origins = field_validator("allowed_origins")(_check_origins)
 
 
 class TokenPatch(PatchModel):
-    __nullable__ = frozenset({"expires_at", "allowed_origins"})  # null: never / the default
+    # expires_at null: never expires; a rate limit null: the server's default
+    # allowed_origins null: the default origins
+    __nullable__ = frozenset(
+        {"expires_at", "rate_limit_per_minute", "rate_limit_burst", "allowed_origins"}
+    )
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
@@ -56,6 +70,12 @@ class TokenPatch(PatchModel):
     allowed_origins: list[str] | None = OriginsField
 
     _origins = field_validator("allowed_origins")(_check_origins)
+    rate_limit_per_minute: int | None = Field(
+        default=None, ge=1, le=MAX_RATE_PER_MINUTE, strict=True, description=_PER_MINUTE
+    )
+    rate_limit_burst: int | None = Field(
+        default=None, ge=1, le=MAX_RATE_BURST, strict=True, description=_BURST
+    )
 
     @field_validator("scopes")
     @classmethod
@@ -83,6 +103,8 @@ class TokenOut(BaseModel):
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    rate_limit_per_minute: int | None
+    rate_limit_burst: int | None
     previous_expires_at: datetime | None
     created_at: datetime
     updated_at: datetime

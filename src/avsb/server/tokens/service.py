@@ -31,8 +31,17 @@ def status_of(token: ApiToken, now: datetime | None = None) -> str:
 def as_dict(token: ApiToken) -> dict[str, Any]:
     """The public fields of a token (never its hash)."""
     fields = (
-        "id", "org_id", "kind", "name", "description", "scopes", "project_id", "allowed_origins"
-    )  # fmt: skip
+        "id",
+        "org_id",
+        "kind",
+        "name",
+        "description",
+        "scopes",
+        "project_id",
+        "rate_limit_per_minute",
+        "rate_limit_burst",
+        "allowed_origins",
+    )
     out: dict[str, Any] = {f: getattr(token, f) for f in fields}
     out.update(
         token_prefix=token.token_prefix + "…",
@@ -114,6 +123,16 @@ def _check_expiry(expires_at: datetime | None) -> None:
         raise field_error("expires_at", "expires_at must be a future time with a timezone.")
 
 
+_RATE_FIELDS = ("rate_limit_per_minute", "rate_limit_burst")
+
+
+def _check_rate_limits(kind: str, spec: dict[str, Any]) -> None:
+    """Only service tokens take their own rate limit (SDK keys have the evaluation limit)."""
+    for name in _RATE_FIELDS:
+        if kind != "service" and spec.get(name) is not None:
+            raise field_error(name, "Only service tokens take their own rate limit.")
+
+
 def create(
     session: Session, ctx: ChangeContext, principal: Principal, spec: dict[str, Any]
 ) -> tuple[ApiToken, str]:
@@ -121,6 +140,7 @@ def create(
     kind: str = spec["kind"]
     scopes: list[str] = spec["scopes"]
     _check_expiry(spec.get("expires_at"))
+    _check_rate_limits(kind, spec)
     project_id = spec.get("project_id")
     if kind == "sdk":
         project = session.get(Project, project_id) if project_id else None
@@ -150,6 +170,8 @@ def create(
         token_hash=secrets.hash_token(secret),
         token_prefix=secrets.display_prefix(secret),
         expires_at=spec.get("expires_at"),
+        rate_limit_per_minute=spec.get("rate_limit_per_minute"),
+        rate_limit_burst=spec.get("rate_limit_burst"),
         created_by=ctx.actor.id,
         sdk_secret=secret if kind == "sdk" else None,  # the ABC signature needs it
         allowed_origins=spec.get("allowed_origins"),
@@ -178,6 +200,7 @@ def patch(
         _check_expiry(spec["expires_at"])
     if spec.get("allowed_origins") is not None and token.kind != "sdk":
         raise field_error("allowed_origins", "Only SDK keys have allowed origins.")
+    _check_rate_limits(token.kind, spec)
     resources.update(session, ctx, token, spec)
     changes.bump(session, TOKEN_SCOPE)
     return token
