@@ -137,9 +137,30 @@ class Difference:
 
 
 @dataclass(frozen=True, slots=True)
+class SharedResult:
+    """One variant's comparison on a metric every compared experiment has."""
+
+    metric: str
+    experiment: str
+    row: VariantRow
+
+
+@dataclass(frozen=True, slots=True)
 class ComparisonSection:
     differences: tuple[Difference, ...]
     shared_metrics: tuple[str, ...]  # metric keys present in every compared experiment
+    results: tuple[SharedResult, ...] = ()  # the shared metrics' rows, metric by metric
+
+
+SHARED_COLUMNS = ("metric", "experiment", "variant", "units", "mean", "lift", "ci_low",
+                  "ci_high", "p_value", "significant")  # fmt: skip
+
+
+def shared_cells(item: SharedResult) -> tuple[str, ...]:
+    r = item.row
+    return (item.metric, item.experiment, r.variant, number(r.units), number(r.mean),
+            number(r.lift), number(r.ci_low), number(r.ci_high), number(r.p_value),
+            number(r.significant))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,13 @@ from avsb.server.reports import charts
 from avsb.server.reports.model import (
     CATEGORY_COLUMNS,
     METRIC_COLUMNS,
+    SHARED_COLUMNS,
     ExperimentSection,
     Report,
     category_cells,
     metric_cells,
     number,
+    shared_cells,
     text,
 )
 
@@ -58,6 +60,8 @@ def xlsx(report: Report) -> bytes:
             ("field", *(e.key for e in es)),
             [(d.field, *d.values) for d in report.comparison.differences],
         )
+        _sheet(book, "Shared results", SHARED_COLUMNS,
+               [shared_cells(i) for i in report.comparison.results])  # fmt: skip
     design = [(e.key, label, value) for e in es for label, value in e.design]
     design += [(e.key, f"variant {v.key}", f"weight {number(v.weight)}; params {v.params}")
                for e in es for v in e.variants]  # fmt: skip
@@ -231,6 +235,7 @@ def pdf(report: Report) -> bytes:
             [(d.field, *d.values) for d in report.comparison.differences],
         )
         doc.para("Shared metrics: " + (", ".join(report.comparison.shared_metrics) or "(none)"))
+        doc.grid(SHARED_COLUMNS, [shared_cells(i) for i in report.comparison.results])
     for experiment in report.experiments:
         _pdf_experiment(doc, experiment)
     return bytes(doc.output())

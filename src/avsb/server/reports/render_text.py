@@ -11,11 +11,13 @@ from avsb.server.reports import charts
 from avsb.server.reports.model import (
     CATEGORY_COLUMNS,
     METRIC_COLUMNS,
+    SHARED_COLUMNS,
     ExperimentSection,
     Report,
     category_cells,
     metric_cells,
     number,
+    shared_cells,
     text,
 )
 from avsb.server.reports.safe_html import escape
@@ -174,6 +176,9 @@ def html(report: Report) -> str:
         )
         shared = ", ".join(report.comparison.shared_metrics) or "(none)"
         out.append(f"<p>Shared metrics: {escape(shared)}</p>")
+        out.append("<h2>Results on shared metrics</h2>")
+        rows = [shared_cells(item) for item in report.comparison.results]
+        out.append(_table(SHARED_COLUMNS, rows, 3))
     for experiment in report.experiments:
         out.extend(_html_experiment(experiment))
     out.append("</body></html>")
@@ -253,7 +258,8 @@ def markdown(report: Report) -> str:
             ("field", *keys), [(d.field, *d.values) for d in report.comparison.differences]
         )
         shared = ", ".join(report.comparison.shared_metrics) or "(none)"
-        out += [f"Shared metrics: {_md_escape(shared)}", ""]
+        out += [f"Shared metrics: {_md_escape(shared)}", "", "## Results on shared metrics", ""]
+        out += _md_table(SHARED_COLUMNS, [shared_cells(i) for i in report.comparison.results])
     for experiment in report.experiments:
         out += _md_experiment(experiment)
     return "\n".join(out)

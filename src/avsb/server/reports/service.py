@@ -39,6 +39,7 @@ from avsb.server.reports.model import (
     Kind,
     MetricSection,
     Report,
+    SharedResult,
     TrafficRow,
     VariantDesign,
     VariantRow,
@@ -90,7 +91,7 @@ def _load(session: Session, experiment: Experiment, project: Project) -> Loaded:
     design = results_service.load_design(session, experiment.org_id, experiment.id, None)
     settings = design.settings
     fields = {
-        "project": project.name,
+        "project": f"{project.name} ({project.key})",
         "traffic percent": number(float(experiment.traffic_percent)),
         "audience": experiment.audience_id or "all units",
         "exclusion group": experiment.exclusion_group_id or "none",
@@ -305,7 +306,15 @@ def _comparison(
     shared = tuple(
         m.key for m in (sections[0].metrics if sections else ()) if all(m.key in k for k in keys)
     )
-    return ComparisonSection(tuple(differences), shared)
+    results = tuple(
+        SharedResult(key, s.key, row)
+        for key in shared
+        for s in sections
+        for m in s.metrics
+        if m.key == key
+        for row in m.rows
+    )
+    return ComparisonSection(tuple(differences), shared, results)
 
 
 def render(found: Report, fmt: str) -> bytes:
