@@ -150,12 +150,15 @@ def test_units_in_two_variants_left_out_and_rows_summed(api: ApiClient) -> None:
     rows += [{"user": f"u{i}", "arm": ("control", "treatment")[i % 2], "revenue": float(i % 7),
               "clicks": 1, "pre_revenue": 1.0, "device": "web"} for i in range(40)]  # fmt: skip
     rows += [dict(rows[-1], revenue=100.0)]  # a second row of the last unit: summed
+    rows += [dict(rows[-1], user="", revenue=7.0), dict(rows[-1], user="x", arm="")]  # skipped
 
     r = analyze(api, csv_bytes(rows), covariate_column="", stratum_column="")
 
     assert r.status_code == 200, r.text
     data = r.json()["data"]
     assert data["file"]["multiple_variant_units"] == 1
+    assert data["file"]["skipped_rows"] == 2
+    assert data["file"]["rows"] == len(rows)
     assert data["file"]["units"] == 40
     treatment = data["metrics"][0]["variants"][1]
     assert treatment["sum"] == sum(float(i % 7) for i in range(1, 40, 2)) + 100.0

@@ -165,10 +165,12 @@ def _check_columns(con: duckdb.DuckDBPyConnection, source: str, req: FileRequest
 
 
 def _aggregate_sql(source: str, req: FileRequest) -> str:
-    """Per unit (its rows summed), then per variant and stratum: the readout's sums."""
+    """One scan: per unit (its rows summed), then per (skipped, multiple variants, variant,
+    stratum) the units, rows and the readout's sums. A row without a unit or a variant is
+    skipped; a unit under two variants is flagged (left out, as results do)."""
     unit, variant = _ident(req.unit_column), _ident(req.variant_column)
     metric_sums = ", ".join(
-        f"SUM(COALESCE(CAST({_ident(c)} AS DOUBLE), 0)) AS m{i}"
+        f"SUM(COALESCE(CAST({_ident(c)} AS DOUBLE), 0)) FILTER (WHERE v IS NOT NULL) AS m{i}"
         for i, c in enumerate(req.metric_columns)
     )
     cov = (
@@ -188,27 +190,16 @@ def _aggregate_sql(source: str, req: FileRequest) -> str:
     # Identifiers are quoted by _ident, the path by _literal: nothing is spliced raw.
     return f"""
 WITH rows_ AS (
-  SELECT CAST({unit} AS VARCHAR) AS u, CAST({variant} AS VARCHAR) AS v, *
+  SELECT {unit} AS u, CAST({variant} AS VARCHAR) AS v, *
   FROM {source}
 ), units AS (
-  SELECT u, MIN(v) AS v, COUNT(DISTINCT v) AS variants, {metric_sums},
-         {cov} AS x, {stratum} AS s
-  FROM rows_ WHERE u IS NOT NULL AND v IS NOT NULL GROUP BY u
+  SELECT u IS NULL AS no_unit, MIN(v) AS v, MIN(v) <> MAX(v) AS multi, COUNT(*) AS nrows,
+         COUNT(v) AS nv, {metric_sums}, {cov} AS x, {stratum} AS s
+  FROM rows_ GROUP BY u
 )
-SELECT v, s, COUNT(*), SUM(COALESCE(x, 0)), SUM(COALESCE(x, 0) * COALESCE(x, 0)), COUNT(x),
-       {per_metric}
-FROM units WHERE variants = 1 GROUP BY v, s
-"""  # noqa: S608
-
-
-def _counts_sql(source: str, req: FileRequest) -> str:
-    unit, variant = _ident(req.unit_column), _ident(req.variant_column)
-    return f"""
-WITH r AS (SELECT CAST({unit} AS VARCHAR) AS u, CAST({variant} AS VARCHAR) AS v FROM {source})
-SELECT (SELECT COUNT(*) FROM r),
-       (SELECT COUNT(*) FROM r WHERE u IS NULL OR v IS NULL),
-       (SELECT COUNT(*) FROM (SELECT u FROM r WHERE u IS NOT NULL AND v IS NOT NULL
-                              GROUP BY u HAVING COUNT(DISTINCT v) > 1))
+SELECT no_unit OR v IS NULL, COALESCE(multi, FALSE), v, s, COUNT(*), SUM(nrows), SUM(nv),
+       SUM(COALESCE(x, 0)), SUM(COALESCE(x, 0) * COALESCE(x, 0)), COUNT(x), {per_metric}
+FROM units GROUP BY ALL
 """  # noqa: S608
 
 
@@ -226,6 +217,10 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
         ) from None
 
 
+def _num(value: object) -> float:
+    return 0.0 if value is None else float(cast(float, value))
+
+
 def _spec(column: str) -> MetricSpec:
     definition = MetricDefinition(type=MetricType.SUM, event_name=column, key=column)
     return MetricSpec(column, column, column, "primary", definition)
@@ -238,10 +233,14 @@ def analyze_file(path: str, req: FileRequest) -> AnalyzeFileResult:
     con = duckdb.connect(":memory:")
     try:
         _check_columns(con, source, req)
-        ((rows, skipped, multiple),) = _run(con, _counts_sql(source, req))
-        found = _run(con, _aggregate_sql(source, req))
+        groups = _run(con, _aggregate_sql(source, req))
     finally:
         con.close()
+    rows = sum(_num(g[5]) for g in groups)
+    skipped = sum(_num(g[5]) if g[0] else _num(g[5]) - _num(g[6]) for g in groups)
+    multiple = sum(_num(g[4]) for g in groups if g[1] and not g[0])
+    # (variant, stratum, units, xs, xss, covered, per metric: sum, squares, cross)
+    found = [(g[2], g[3], g[4], *g[7:]) for g in groups if not g[0] and not g[1]]
     variants = sorted({str(row[0]) for row in found})
     if req.control not in variants:
         raise _column_error(
