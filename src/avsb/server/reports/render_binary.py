@@ -8,6 +8,7 @@ import io
 from collections.abc import Iterable, Sequence
 
 from fpdf import FPDF
+from fpdf.enums import MethodReturnValue
 from openpyxl import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -107,15 +108,37 @@ class _Pdf(FPDF):
         self.set_font("Helvetica", "", 9)
         self.multi_cell(0, 4.5, _latin1(value), new_x="LMARGIN", new_y="NEXT")
 
+    def _lines(self, value: str, width: float, line_h: float) -> int:
+        found = self.multi_cell(width, line_h, value, dry_run=True, output=MethodReturnValue.LINES)
+        return len(found) if isinstance(found, list) else 1
+
     def grid(self, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-        self.set_font("Helvetica", "", 7)
-        with super().table(
-            text_align="LEFT", line_height=3.6, first_row_as_headings=True, width=self.epw
-        ) as table:
-            for row in [tuple(header), *rows]:
-                line = table.row()
-                for value in row:
-                    line.cell(_latin1(value))
+        """A bordered table of equal columns; a cell too wide for its column wraps (the
+        row grows), the others are single cells (fpdf2's ``table`` lays out every cell as a
+        multi-line cell, ten times slower for a report's number tables)."""
+        width, line_h = self.epw / max(1, len(header)), 3.6
+        for index, row in enumerate([tuple(header), *rows]):
+            self.set_font("Helvetica", "B" if index == 0 else "", 7)
+            cells = [_latin1(value) for value in row]
+            lines = [
+                1
+                if self.get_string_width(c) <= width - 2 * self.c_margin
+                else self._lines(c, width, line_h)
+                for c in cells
+            ]
+            height = line_h * max(lines)
+            if self.will_page_break(height):
+                self.add_page()
+            x, y = self.l_margin, self.get_y()
+            for c, count in zip(cells, lines, strict=True):
+                self.set_xy(x, y)
+                if count == 1:
+                    self.cell(width, height, c, border=1)
+                else:
+                    self.rect(x, y, width, height)
+                    self.multi_cell(width, line_h, c, new_x="RIGHT", new_y="TOP")
+                x += width
+            self.set_xy(self.l_margin, y + height)
         self.ln(2)
         self.set_font("Helvetica", "", 9)
 
