@@ -8,6 +8,9 @@ import io
 import openpyxl
 import pytest
 
+from tests.integration.design.factories import create_metric, create_project, post
+from tests.support.servers import ApiClient
+
 from .conftest import HOSTILE_NAME, Json, World
 from .readers import (
     FIELDS,
@@ -55,7 +58,9 @@ def test_html__numbers_of_the_results_api(world: World, expected: list[Json]) ->
 
 
 def test_html__user_text_escaped(world: World) -> None:
-    body = report(world, "html").decode()
+    r = world.api.get(world.path("/report"), params={"format": "html"})
+    body = r.text
+    assert r.headers["content-security-policy"].startswith("default-src 'none'")
 
     parser, _ = html_rows(body)
 
@@ -146,3 +151,22 @@ def test_report__unknown_format_422_and_other_org_404(world: World) -> None:
     assert r.status_code == 422, r.text
     r = world.api.get(world.api.org("/experiments/exp_nope/report"))
     assert r.status_code == 404, r.text
+
+
+def test_draft_without_data__every_format_renders(api: ApiClient) -> None:
+    pid = create_project(api)["id"]
+    metric = create_metric(api, pid, key="signup", event_name="signup")
+    body = {"project_id": pid, "key": "draft", "name": "Draft",
+            "variants": [{"key": "control", "weight": 50}, {"key": "b", "weight": 50}],
+            "metrics": {"primary": [metric["id"]]}}  # fmt: skip
+    experiment = post(api, "/experiments", body)
+
+    for fmt in ("html", "md", "csv", "xlsx", "pdf"):
+        r = api.get(api.org(f"/experiments/{experiment['id']}/report"), params={"format": fmt})
+        assert r.status_code == 200, (fmt, r.text)
+    csv_body = api.get(api.org(f"/experiments/{experiment['id']}/report"),
+                       params={"format": "csv"}).text  # fmt: skip
+    rows = csv_rows(csv_body)
+    assert [(r["variant"], r["units"], r["decision"]) for r in rows] == [
+        ("control", "0", "keep_running"), ("b", "0", "keep_running"),
+    ]  # fmt: skip

@@ -17,7 +17,6 @@ from avsb.server.kit.http import one
 from avsb.server.kit.routing import AvsbRoute
 from avsb.server.kit.schemas import ERROR_RESPONSES, Envelope
 from avsb.server.reports import schemas, service
-from avsb.server.reports.model import Report
 from avsb.server.runtime import runtime_of
 
 router = APIRouter(
@@ -29,13 +28,17 @@ _REPORT = {200: {"description": "The report file", "content": {
 Limit = Annotated[int, Query(ge=1, le=100)]
 
 
-def _file(found: Report, fmt: str, body: bytes, name: str) -> Response:
+# The HTML report's own inline style may apply when a browser shows it from the server;
+# nothing else may load or run (no script at all, whatever a report contains).
+_REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
+
+
+def _file(fmt: str, body: bytes, name: str) -> Response:
     disposition = "inline" if fmt in ("html", "json") else "attachment"
-    return Response(
-        body,
-        media_type=service.MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'{disposition}; filename="{name}.{fmt}"'},
-    )
+    headers = {"Content-Disposition": f'{disposition}; filename="{name}.{fmt}"'}
+    if fmt == "html":
+        headers["Content-Security-Policy"] = _REPORT_CSP
+    return Response(body, media_type=service.MEDIA_TYPES[fmt], headers=headers)
 
 
 def _actor(principal: Principal) -> str:
@@ -62,7 +65,7 @@ def experiment_report(
     body = service.render(found, fmt)
     ctx = change_context(request, principal, org_id)
     service.record_export(rt.db, ctx, found, fmt, body, loaded.project_id, loaded.experiment_id)
-    return _file(found, fmt, body, f"report-{loaded.key}")
+    return _file(fmt, body, f"report-{loaded.key}")
 
 
 @router.get("/projects/{project_id}/report", responses=_REPORT)  # type: ignore[arg-type]
@@ -86,7 +89,7 @@ def project_report(
     body = service.render(found, fmt)
     ctx = change_context(request, principal, org_id)
     service.record_export(rt.db, ctx, found, fmt, body, project_id)
-    return _file(found, fmt, body, f"project-{key}")
+    return _file(fmt, body, f"project-{key}")
 
 
 @router.get("/projects/{project_id}/history", response_model=Envelope[schemas.HistoryOut])
@@ -160,4 +163,4 @@ def compare(
     service.record_export(
         rt.db, ctx, found, fmt, rendered, projects.pop() if len(projects) == 1 else None
     )
-    return _file(found, fmt, rendered, "comparison")
+    return _file(fmt, rendered, "comparison")
