@@ -24,7 +24,8 @@ from avsb.server.reports.safe_html import escape
 
 _CSS = (
     "body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}"
-    "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;"
+    "table{border-collapse:collapse;margin:.5em 0 1.5em;display:block;overflow-x:auto}"
+    "td,th{border:1px solid #ccc;"
     "padding:.25em .5em;text-align:right}th{background:#f3f3f3}td.t,th.t{text-align:left}"
     ".sig{font-weight:bold}h2{border-bottom:2px solid #ddd;margin-top:2em}"
 )
