@@ -41,6 +41,7 @@ def _include_routers(app: FastAPI) -> list[BaseRoute]:
     from avsb.server.ops.endpoints import router as ops_router
     from avsb.server.orgs.endpoints import router as orgs_router
     from avsb.server.projects.endpoints import router as projects_router
+    from avsb.server.reports.endpoints import router as reports_router
     from avsb.server.results.endpoints import router as results_router
     from avsb.server.sso.endpoints import router as sso_router
     from avsb.server.tokens.endpoints import router as tokens_router
@@ -52,6 +53,7 @@ def _include_routers(app: FastAPI) -> list[BaseRoute]:
         ops_router, orgs_router, tokens_router, projects_router, audit_router, tools_router,
         webhooks_router, *DESIGN_ROUTERS, ingestion_router, results_router, workspace_router,
         sso_router,
+        reports_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         "the evaluation routes with an SDK key whose allowed_origins is null; empty: none",
     )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    analyze_file_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest upload POST /api/tools/analyze-file takes (413 beyond); bodies "
+        "are also capped by max_body_bytes",
+    )
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     idempotency_lock_seconds: float = Field(default=60.0, gt=0)
     token_last_used_flush_seconds: float = Field(default=30.0, gt=0)

@@ -29,6 +29,7 @@ PREFIXES = frozenset(
         "rev",
         "pln",
         "res",
+        "rpt",
     }
 )
 

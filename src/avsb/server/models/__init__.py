@@ -18,6 +18,7 @@ from avsb.server.models.flag import Flag
 from avsb.server.models.metric import Metric
 from avsb.server.models.plan import ExperimentPlan
 from avsb.server.models.project import Project
+from avsb.server.models.report import ReportExport
 from avsb.server.models.results import ExposureAttributeKey, IngestionCounter, ResultsSnapshot
 from avsb.server.models.segment import Segment, SegmentMember
 from avsb.server.models.sso import SsoLogin
@@ -41,6 +42,7 @@ __all__ = [
     "Organization",
     "Project",
     "RateBucket",
+    "ReportExport",
     "ResultsSnapshot",
     "Revision",
     "Segment",

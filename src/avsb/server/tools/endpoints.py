@@ -5,14 +5,24 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from avsb.server.auth.principal import Principal
 from avsb.server.deps import require
+from avsb.server.errors import BadRequest
 from avsb.server.kit.http import one
 from avsb.server.kit.routing import AvsbRouter
 from avsb.server.kit.schemas import ERROR_RESPONSES, Envelope
-from avsb.server.tools import kinds_schemas, kinds_service, schemas
+from avsb.server.runtime import runtime_of
+from avsb.server.tools import (
+    file_analysis,
+    file_schemas,
+    kinds_schemas,
+    kinds_service,
+    schemas,
+    upload,
+)
 from avsb.server.tools import service as tool_service
 
 router = AvsbRouter(tags=["tools"], responses=ERROR_RESPONSES)
@@ -85,3 +95,54 @@ def bootstrap(body: kinds_schemas.BootstrapRequest, _p: AnyToken, request: Reque
 @router.post("/api/tools/categorical", response_model=Envelope[kinds_schemas.CategoricalResult])
 def categorical(body: kinds_schemas.CategoricalRequest, _p: AnyToken, request: Request) -> Response:
     return one(request, kinds_service.categorical_tool(body))
+
+
+# --- a per-unit file analysed like an experiment's results (tools/file_analysis.py) ----------
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "unit_column", "variant_column", "metric_columns",
+                                 "control"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary",
+                                 "description": "CSV with a header row, or Parquet"},
+                        "unit_column": {"type": "string"},
+                        "variant_column": {"type": "string"},
+                        "metric_columns": {"type": "string", "description": "comma-separated"},
+                        "control": {"type": "string"},
+                        "covariate_column": {"type": "string"},
+                        "stratum_column": {"type": "string"},
+                        "method": {"type": "string", "enum": ["frequentist", "bayesian",
+                                                              "sequential"]},
+                        "alpha": {"type": "number"},
+                        "correction": {"type": "string",
+                                       "enum": ["none", "holm", "bh", "bonferroni"]},
+                    },
+                }
+            }
+        },
+    }
+}  # fmt: skip
+
+
+@router.post(
+    "/api/tools/analyze-file",
+    response_model=Envelope[file_schemas.AnalyzeFileResult],
+    openapi_extra=_UPLOAD_BODY,
+)
+async def analyze_file(_p: AnyToken, request: Request) -> Response:
+    """A per-unit CSV or Parquet file, streamed to a temporary file and aggregated in
+    DuckDB, analysed as an experiment's results are."""
+    limit = runtime_of(request).settings.analyze_file_max_bytes
+    async with upload.receive_upload(request, limit) as received:
+        if received.path is None or received.size == 0:
+            raise BadRequest("Send the data as a non-empty multipart part named 'file'.",
+                             code="file_missing")  # fmt: skip
+        found = file_analysis.request_of(received.fields)
+        out = await run_in_threadpool(file_analysis.analyze_file, received.path, found)
+    return one(request, out)

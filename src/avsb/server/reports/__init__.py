@@ -1,0 +1,1 @@
+"""Reports: one report model built from results snapshots, one renderer per format."""
