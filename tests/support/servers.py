@@ -90,6 +90,7 @@ class ServerFactory:
         config = uvicorn.Config(
             app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
             proxy_headers=False,  # as `avsb serve`: AVSB_TRUSTED_PROXIES decides
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # ends open streams
         )  # fmt: skip
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)

@@ -32,8 +32,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="TCP port")] = None,
 ) -> None:
     """Migrate the database, create the default organisation on first start, and serve."""
-    import uvicorn
-
+    from avsb.server import serving
     from avsb.server.app import create_app
     from avsb.server.bootstrap import bootstrap
 
@@ -50,14 +49,8 @@ def serve(
         print(secret, flush=True)  # plain, so scripts can capture it
     application = create_app(settings, database=db)
     console.print(f"Serving on http://{settings.host}:{settings.port}")
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-        proxy_headers=False,  # X-Forwarded-For is AvsB's to judge: AVSB_TRUSTED_PROXIES
-    )
+    streams = application.runtime.evaluation.streams
+    serving.serve(application, settings, streams.end_all if streams else lambda: None)
 
 
 @app.command()
