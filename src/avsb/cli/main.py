@@ -9,11 +9,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from avsb.cli.relay import relay
 from avsb.server.config import Settings
 
 app = typer.Typer(help="AvsB: self-hosted A/B testing and feature flags.", no_args_is_help=True)
 token_app = typer.Typer(help="Service tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.command()(relay)  # avsb.cli.relay
 console = Console()
 
 

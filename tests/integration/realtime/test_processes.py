@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from tests.integration.design import factories as f
-from tests.integration.evaluation_api.support import bearer, create_sdk_key
+from tests.integration.evaluation_api.support import SdkKey, bearer, create_sdk_key
 from tests.integration.realtime.sse import SseClient
 from tests.support.servers import (
     LiveServer,
@@ -24,6 +24,11 @@ from tests.support.servers import (
 )
 
 STREAM = "/api/sdk/config/stream"
+
+
+def _etag(url: str, key: SdkKey) -> str | None:
+    r = httpx.get(url + "/api/sdk/config", headers=bearer(key))
+    return r.headers["etag"] if r.status_code == 200 else None
 
 
 def test_an_edit_through_one_process_reaches_a_stream_on_another_within_1s(
@@ -38,7 +43,7 @@ def test_an_edit_through_one_process_reaches_a_stream_on_another_within_1s(
         flag = f.create_flag(org, pid, default_value="before")
         key = create_sdk_key(org, pid)
         deadline = time.monotonic() + 10
-        while httpx.get(b.url + "/api/sdk/config", headers=bearer(key)).status_code != 200:
+        while (seen := _etag(b.url, key)) is None or seen != _etag(a.url, key):  # B caught up
             assert time.monotonic() < deadline, "process B never compiled the project"
             time.sleep(0.05)
         with (
@@ -46,7 +51,7 @@ def test_an_edit_through_one_process_reaches_a_stream_on_another_within_1s(
             SseClient(a.url, STREAM, bearer(key)) as on_a,
         ):
             assert on_b.status == on_a.status == 200
-            on_a.event(), on_b.event()
+            assert on_a.event().id == on_b.event().id
             delays = []
             for value in ("one", "two", "three"):
                 r = org.patch(org.org(f"/flags/{flag['id']}"), json={"default_value": value})

@@ -67,7 +67,8 @@ def frame(kind: str, project: CompiledProject) -> bytes:
         data = orjson.dumps({"type": "refetchEvaluation", "etag": project.etag})
         return b"id: %s\nevent: message\ndata: %s\n\n" % (version, data)
     head = orjson.dumps({"version": version.decode(), "etag": project.etag,
-                         "revision": project.revision})  # fmt: skip
+                         "revision": project.revision, "org_id": project.org_id,
+                         "project_id": project.project_id})  # fmt: skip
     if kind == SDK_WITH_CONFIG:
         data = head[:-1] + b',"config":' + project.config_json + b"}"
     else:
