@@ -80,11 +80,19 @@ def _until(check: Any, seconds: float) -> float:
 
 
 @pytest.fixture(scope="module")
-def upstream(servers: ServerFactory, tmp_path_factory: pytest.TempPathFactory) -> LiveServer:
-    events = str(tmp_path_factory.mktemp("relay-events") / "events.duckdb")
+def upstream(
+    servers: ServerFactory, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """A server on its own event store (a PostgreSQL schema in the PostgreSQL pass)."""
     if os.environ.get("AVSB_TEST_EVENTS_PG_URL"):
-        events = os.environ["AVSB_TEST_EVENTS_PG_URL"]
-    return servers.start(events_url=events)
+        from tests.support.event_backends import _pg_schema
+
+        with _pg_schema() as url:
+            server = servers.start(events_url=url)
+            yield server
+            server.stop()  # before its schema goes
+        return
+    yield servers.start(events_url=str(tmp_path_factory.mktemp("relay") / "events.duckdb"))
 
 
 @pytest.fixture(scope="module")

@@ -166,6 +166,15 @@ def test_ofrep_event_streams(server: LiveServer, org: ApiClient) -> None:
         data = json.loads(event.data)
         assert data["type"] == "refetchEvaluation"
         assert data["etag"] == _config_etag(server, key)
+        refetch = httpx.post(  # as ADR 0008's provider refetches: the query is accepted
+            server.url + "/ofrep/v1/evaluate/flags",
+            params={"flagConfigEtag": data["etag"]},
+            headers=bearer(key),
+            json={"context": {"targetingKey": "u1"}},
+        )
+        assert refetch.status_code == 200
+        values = {fl["key"]: fl["value"] for fl in refetch.json()["flags"]}
+        assert values[flag["key"]] == "pushed"
     forged = uri[:-3] + ("AAA" if not uri.endswith("AAA") else "BBB")
     with SseClient(server.url, forged) as stream:
         assert stream.status == 401
