@@ -347,6 +347,7 @@ class OfrepEventStream:
             principal = await self.ev.gate.bearer(secrets[0], request.ip)  # expiry, revocation
             if principal.project_id != project_id:
                 raise Unauthorized("The event stream token is not valid.")
+            await self.ev.gate.admit(principal)  # as every evaluation request
             project = self.ev.cache.get(project_id)
             if project is None:
                 raise ServiceUnavailable(
