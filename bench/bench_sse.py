@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import os
 import time
+import uuid
 from statistics import median, quantiles
 
 import httpx
@@ -44,7 +45,8 @@ def _setup(url: str) -> tuple[str, str, str]:
     admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30)
     org = admin.get("/api/orgs").json()["data"][0]["id"]
     base = f"/api/orgs/{org}"
-    project = admin.post(base + "/projects", json={"key": "sse", "name": "SSE"}).json()["data"]
+    name = f"sse-{uuid.uuid4().hex[:8]}"  # a PostgreSQL database outlives a round's server
+    project = admin.post(base + "/projects", json={"key": name, "name": "SSE"}).json()["data"]
     flag = admin.post(base + "/flags", json={"project_id": project["id"], "key": "banner",
                                              "type": "string", "default_value": "v0"})  # fmt: skip
     assert flag.status_code == 201, flag.text
