@@ -91,6 +91,7 @@ class ServerFactory:
         config = uvicorn.Config(
             app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
             proxy_headers=False,  # as `avsb serve`: AVSB_TRUSTED_PROXIES decides
+            timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # ends open streams
         )  # fmt: skip
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
@@ -145,7 +146,7 @@ class ServerFactory:
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # a loaded box compiling many projects at startup
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             err = proc.stderr.read().decode() if proc.stderr else ""

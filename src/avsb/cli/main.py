@@ -9,11 +9,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from avsb.cli.relay import relay
 from avsb.server.config import Settings
 
 app = typer.Typer(help="AvsB: self-hosted A/B testing and feature flags.", no_args_is_help=True)
 token_app = typer.Typer(help="Service tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.command()(relay)  # avsb.cli.relay
 console = Console()
 
 
@@ -32,8 +34,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="TCP port")] = None,
 ) -> None:
     """Migrate the database, create the default organisation on first start, and serve."""
-    import uvicorn
-
+    from avsb.server import serving
     from avsb.server.app import create_app
     from avsb.server.bootstrap import bootstrap
 
@@ -50,14 +51,8 @@ def serve(
         print(secret, flush=True)  # plain, so scripts can capture it
     application = create_app(settings, database=db)
     console.print(f"Serving on http://{settings.host}:{settings.port}")
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-        proxy_headers=False,  # X-Forwarded-For is AvsB's to judge: AVSB_TRUSTED_PROXIES
-    )
+    streams = application.runtime.evaluation.streams
+    serving.serve(application, settings, streams.end_all if streams else lambda: None)
 
 
 @app.command()

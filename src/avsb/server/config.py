@@ -181,6 +181,33 @@ class Settings(BaseSettings):
             d.strip().lower().lstrip("@") for d in self.oidc_allowed_domains.split(",") if d.strip()
         )
 
+    sse_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, le=3600, description="Streams: a comment line this often"
+    )
+    sse_max_streams_per_key: int = Field(
+        default=100, ge=1, description="Streams open at once per SDK key and process (429 past)"
+    )
+    sse_max_streams: int = Field(
+        default=10_000, ge=1, description="Streams open at once per process (503 past)"
+    )
+    sse_retry_ms: int = Field(
+        default=1_000, ge=0, description="Streams: the reconnection delay suggested to clients"
+    )
+    shutdown_grace_seconds: int = Field(
+        default=5,
+        ge=1,
+        description="On shutdown, requests still running (open streams) after this are cancelled",
+    )
+
+    relay_poll_seconds: float = Field(
+        default=30.0, gt=0, description="Relay: the config is polled this often (ETag) as well"
+    )
+    relay_queue_size: int = Field(
+        default=100_000, ge=1, description="Relay: exposures held for upstream; past it, dropped"
+    )
+    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    relay_flush_seconds: float = Field(default=1.0, gt=0, le=3600)
+
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: str) -> str:

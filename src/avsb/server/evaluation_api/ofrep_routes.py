@@ -135,7 +135,7 @@ class _OfrepEndpoint(ABC):
     def __init__(self, ev: EvaluationRuntime) -> None:
         self.ev = ev
 
-    async def _caller(self, request: EvalRequest) -> tuple[CompiledProject | None, HeaderList]:
+    async def _caller(self, request: EvalRequest) -> tuple[CompiledProject | None, HeaderList, str]:
         gate = self.ev.gate
         try:
             principal = await gate.bearer(request.token(), request.ip)
@@ -151,7 +151,7 @@ class _OfrepEndpoint(ABC):
             error = OfrepError(503, None, NOT_READY)
             error.headers = [(b"retry-after", RETRY["Retry-After"].encode())]
             raise error
-        return project, rate_headers(decision)
+        return project, rate_headers(decision), principal.token_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = EvalRequest(scope)
@@ -176,7 +176,7 @@ class OfrepFlag(_OfrepEndpoint):
     chose its value."""
 
     async def _handle(self, request: EvalRequest, receive: Receive, send: Send) -> None:
-        project, headers = await self._caller(request)
+        project, headers, _key_id = await self._caller(request)
         unit_id, attributes = _context(await read_body(receive))
         key = request.path_param("key")
         if project is None:
@@ -196,13 +196,16 @@ class OfrepBulk(_OfrepEndpoint):
     """
 
     async def _handle(self, request: EvalRequest, receive: Receive, send: Send) -> None:
-        project, headers = await self._caller(request)
+        project, headers, key_id = await self._caller(request)
         unit_id, attributes = _context(await read_body(receive))
         if project is None:
             await respond(send, 200, b'{"flags":[]}', headers)
             return
         flags = _evaluate(project, unit_id, attributes)
-        body = orjson.dumps({"flags": [_entry(project, f) for f in flags.values()]})
+        answer: Json = {"flags": [_entry(project, f) for f in flags.values()]}
+        if self.ev.streams is not None:  # OFREP ADR 0008: where to hear of changes
+            answer["eventStreams"] = self.ev.streams.ofrep_link(key_id, project.project_id)
+        body = orjson.dumps(answer)
         etag = content_etag(body)
         if if_none_match_hits(request.header(b"if-none-match"), etag):
             await not_modified(send, etag, headers)

@@ -82,7 +82,9 @@ class _SdkEndpoint(ABC):
                 raise ServiceUnavailable(NOT_READY, code="config_not_ready", headers=RETRY)
             if project is None:
                 raise NotFound(f"Project {own!r} no longer exists.")
-            await self._answer(Answering(project, request, headers), receive, send)
+            await self._answer(
+                Answering(project, request, headers, principal.token_id), receive, send
+            )
         except Exception as exc:
             if not isinstance(exc, AvsbError):
                 log.exception("SDK request failed")
@@ -96,11 +98,13 @@ class _SdkEndpoint(ABC):
 
 @dataclass(frozen=True, slots=True)
 class Answering:
-    """An authorised request: the caller's project, the request and the rate-limit headers."""
+    """An authorised request: the caller's project, the request, the rate-limit headers and
+    the caller's SDK key id."""
 
     project: CompiledProject
     request: EvalRequest
     headers: HeaderList
+    key_id: str = ""
 
 
 class SdkConfig(_SdkEndpoint):

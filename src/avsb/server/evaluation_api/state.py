@@ -4,6 +4,7 @@ SDK key secrets and the evaluation rate limiter; started and stopped by the app'
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
@@ -19,6 +20,9 @@ from avsb.server.events import EventStore
 from avsb.server.kit.changes import ChangeWatcher
 from avsb.server.kit.metrics import Metrics
 from avsb.server.kit.origins import parse_setting
+
+if TYPE_CHECKING:
+    from avsb.server.evaluation_api.streams import StreamHub
 
 
 class EvaluationRuntime:
@@ -42,6 +46,7 @@ class EvaluationRuntime:
         self.gate = Gate(
             authenticator, limiter, self.secrets, metrics, settings.abc_max_clock_skew_seconds
         )
+        self.streams: StreamHub | None = None  # the event streams, once registered
 
     def subscribe(self, watcher: ChangeWatcher) -> None:
         """Follow config and token changes (this process's at once, others' at each poll)."""

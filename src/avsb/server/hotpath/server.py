@@ -12,6 +12,7 @@ from avsb.server.auth.proxies import TrustedProxies, parse_networks
 from avsb.server.evaluation_api.abc_routes import ANSWERS, AbcEndpoint
 from avsb.server.evaluation_api.ofrep_routes import OfrepBulk, OfrepFlag
 from avsb.server.evaluation_api.sdk_routes import SdkConfig, SdkEvaluate
+from avsb.server.evaluation_api.streams import stream_routes
 from avsb.server.hotpath.cors import Cors
 from avsb.server.hotpath.envelope import Envelope, Handler
 from avsb.server.runtime import Runtime
@@ -44,6 +45,7 @@ def hot_routes(rt: Runtime) -> dict[tuple[str, str], tuple[str, Handler]]:
     ]
     for method, path, handler in fixed:
         routes[method, path] = (path, handler)
+    routes.update(stream_routes(rt))  # server-sent events of config versions
     return routes
 
 

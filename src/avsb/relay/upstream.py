@@ -1,0 +1,122 @@
+"""The relay's link to its upstream AvsB server: the config arrives on the upstream's event
+stream (`GET /api/sdk/config/stream?include=config`), with a poll of `GET /api/sdk/config`
+(ETag, 304) as a fallback, and exposures go back in batches to its event ingestion."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import httpx
+import orjson
+
+from avsb.relay.state import RelayConfig, UpstreamError
+from avsb.server.kit.metrics import Metrics
+
+log = logging.getLogger("avsb.relay")
+STREAM_PATH = "/api/sdk/config/stream?include=config"
+CONFIG_PATH = "/api/sdk/config"
+MAX_BACKOFF_SECONDS = 10.0
+DOWN_POLL_SECONDS = 2.0
+"""How often the config is polled while the event stream is down."""
+STREAM_READ_TIMEOUT = 60.0
+"""A stream silent this long (no event, no heartbeat) is taken as broken and reopened."""
+
+
+class Upstream:
+    def __init__(self, url: str, sdk_key: str, config: RelayConfig, metrics: Metrics,
+                 poll_seconds: float, on_update: Callable[[], None]) -> None:  # fmt: skip
+        self.url = url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {sdk_key}"}
+        self._config = config
+        self._metrics = metrics
+        self._poll_seconds = poll_seconds
+        self._on_update = on_update
+        self.org_id: str | None = None
+        self.streaming = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._client: httpx.AsyncClient | None = None
+        self._sender = httpx.Client(base_url=self.url, headers=self._headers, timeout=30.0)
+        metrics.gauge("avsb_relay_stream_connected", lambda: float(self.streaming),
+                      "1 while the upstream event stream is open.")  # fmt: skip
+
+    def start(self) -> None:
+        timeout = httpx.Timeout(10.0, read=STREAM_READ_TIMEOUT)
+        self._client = httpx.AsyncClient(base_url=self.url, headers=self._headers, timeout=timeout)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._stream()), loop.create_task(self._poll())]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._client is not None:
+            await self._client.aclose()
+        self._sender.close()
+
+    async def _take(self, org_id: str, config: object, etag: str) -> None:
+        self.org_id = org_id
+        if await asyncio.to_thread(self._config.load, org_id, config, etag):
+            self._on_update()
+
+    async def _stream(self) -> None:
+        assert self._client is not None
+        backoff = 0.5
+        while True:
+            try:
+                async with self._client.stream("GET", STREAM_PATH) as response:
+                    if response.status_code != 200:
+                        await response.aread()
+                        raise UpstreamError(f"stream answered {response.status_code}")
+                    self.streaming, backoff = True, 0.5
+                    log.info("upstream event stream open")
+                    data: list[str] = []
+                    async for line in response.aiter_lines():
+                        if line.startswith("data:"):
+                            data.append(line[5:].removeprefix(" "))
+                        elif not line and data:
+                            event = orjson.loads("\n".join(data))
+                            data = []
+                            await self._take(event["org_id"], event["config"], event["etag"])
+            except (httpx.HTTPError, UpstreamError, ValueError, KeyError, TypeError) as exc:
+                log.warning("upstream event stream down (%s); polling meanwhile", exc)
+            finally:
+                self.streaming = False
+            self._metrics.inc("avsb_relay_stream_reconnects_total", doc="Stream reconnections.")
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    async def _poll(self) -> None:
+        """The fallback: `GET /api/sdk/config` with the last ETag (a 304 costs nothing)."""
+        assert self._client is not None
+        while True:
+            await asyncio.sleep(DOWN_POLL_SECONDS if not self.streaming else self._poll_seconds)
+            if self.org_id is None:
+                continue  # the first config (and the organisation) comes from the stream
+            headers = {"If-None-Match": self._config.etag} if self._config.etag else {}
+            try:
+                response = await self._client.get(CONFIG_PATH, headers=headers)
+            except httpx.HTTPError as exc:
+                log.warning("upstream config poll failed: %s", exc)
+                continue
+            if response.status_code == 200:
+                etag = response.headers.get("etag", "")
+                await self._take(self.org_id, response.json()["data"], etag)
+
+    def post_exposures(self, org_id: str, project_id: str, events: list[object]) -> None:
+        """Forward one batch (exposure thread); raises to have it retried."""
+        path = f"/api/orgs/{org_id}/projects/{project_id}/events"
+        response = self._sender.post(path, content=orjson.dumps({"events": events}),
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+        if response.status_code in (200, 201):
+            return
+        if response.status_code in (408, 429) or response.status_code >= 500:
+            raise UpstreamError(f"upstream answered {response.status_code}")
+        # Refused for good (the experiment is gone, the key revoked): retrying cannot help.
+        log.error("upstream refused %d exposures: %s", len(events), response.text[:500])
+        self._metrics.inc("avsb_exposures_dropped_total", (("reason", "upstream_refused"),),
+                          float(len(events)))  # fmt: skip
