@@ -15,7 +15,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
-from avsb.sdk import Client
+from avsb_sdk import Client
 from tests.integration.design import factories as f
 from tests.integration.evaluation_api.support import SdkKey, bearer, create_sdk_key, settle
 from tests.support.servers import ApiClient, LiveServer, ServerFactory, new_org_client

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from avsb.sdk import Client
+from avsb_sdk import Client
 from tests.integration.design import factories as f
 from tests.integration.evaluation_api.support import SdkKey, bearer, create_sdk_key, settle
 from tests.support.servers import ApiClient, LiveServer

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from avsb.evaluation import attributes_from_profiles
-from avsb.sdk import Client
+from avsb_sdk import Client
+from avsb_sdk.evaluation import attributes_from_profiles
 from tests.integration.design import factories as f
 from tests.integration.evaluation_api.scenario import (
     Scenario,

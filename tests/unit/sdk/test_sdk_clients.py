@@ -1,4 +1,4 @@
-"""`avsb.sdk` without a server: its surface, its imports, and both clients over MockTransport."""
+"""`avsb_sdk` without a server: its surface, its imports, and both clients over MockTransport."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-import avsb.sdk as sdk
-from avsb.sdk import ApiError, Client, ManagementClient, NotReadyError
+import avsb_sdk as sdk
+from avsb_sdk import ApiError, Client, ManagementClient, NotReadyError
 from tests.support.imports import forbidden_imports
 
 CONFIG: dict[str, Any] = {
@@ -45,7 +45,7 @@ class TestSurface:
     def test_modules__import_evaluation_httpx_and_stdlib_only(self) -> None:
         def allowed(name: str) -> bool:
             top = name.split(".")[0]
-            own = name.startswith(("avsb.evaluation", "avsb.sdk"))
+            own = name.startswith(("avsb_sdk.evaluation", "avsb_sdk"))
             return own or top == "httpx" or top in sys.stdlib_module_names
 
         assert forbidden_imports(Path(sdk.__file__).parent, allowed) == []

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 import orjson
 
-from avsb.evaluation import CompiledConfig, ConfigError, ProjectConfig, compile_config
-from avsb.evaluation.config_json import config_to_dict
 from avsb.server.db import Database
 from avsb.server.evaluation_api import compiler, repository
 from avsb.server.evaluation_api.worker import BackgroundLoop
 from avsb.server.kit.metrics import Metrics
+from avsb_sdk.evaluation import CompiledConfig, ConfigError, ProjectConfig, compile_config
+from avsb_sdk.evaluation.config_json import config_to_dict
 
 log = logging.getLogger("avsb.server.evaluation")
 

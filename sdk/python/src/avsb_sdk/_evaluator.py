@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 
-from avsb.evaluation import (
+from avsb_sdk._errors import ApiError, NotReadyError
+from avsb_sdk._http import Closing, bearer_client
+from avsb_sdk.evaluation import (
     CompiledConfig,
     ErrorCode,
     JsonValue,
@@ -19,11 +21,9 @@ from avsb.evaluation import (
     evaluate,
     evaluate_flags,
 )
-from avsb.evaluation.answers import abc_experiments, abc_flags, sdk_evaluation
-from avsb.sdk._errors import ApiError, NotReadyError
-from avsb.sdk._http import Closing, bearer_client
+from avsb_sdk.evaluation.answers import abc_experiments, abc_flags, sdk_evaluation
 
-log = logging.getLogger("avsb.sdk")
+log = logging.getLogger("avsb_sdk")
 
 Json = dict[str, Any]
 Attributes = Mapping[str, object]
