@@ -107,9 +107,10 @@ class ServerFactory:
         return live
 
     @contextlib.contextmanager
-    def process(self, **env: str) -> Iterator[LiveServer]:
-        """``avsb serve`` as a separate OS process (for multi-process tests)."""
-        port = free_port()
+    def process(self, port: int | None = None, **env: str) -> Iterator[LiveServer]:
+        """``avsb serve`` as a separate OS process (for multi-process tests), on ``port`` (a
+        free one by default)."""
+        port = port or free_port()
         full_env = {
             **os.environ,
             "AVSB_DATA_DIR": str(self.data_dir),
