@@ -219,6 +219,9 @@ class TestServerSentEvents:
         assert is_news(SseEvent("config", json.dumps({"version": 3, "etag": '"3"'}))) is False
         assert is_news(SseEvent("config", json.dumps({"version": 3}))) is False
         assert is_news(SseEvent("config", json.dumps({"version": 4}))) is True
+        assert is_news(SseEvent("config", json.dumps({"version": "3", "revision": 4}))) is True
+        assert is_news(SseEvent("config", json.dumps({"version": "3"}))) is False  # the ETag's
+        assert is_news(SseEvent("config", json.dumps({"other": 1}))) is True
         assert is_news(SseEvent("ping", "{}")) is False
         assert is_news(SseEvent("config", "not json")) is True
 

@@ -18,7 +18,6 @@ from avsb_sdk._exposures import (
     ExposureQueue,
     OnExposure,
     SendError,
-    utc_now,
 )
 from avsb_sdk.evaluation import Assignment as CoreAssignment
 from avsb_sdk.evaluation import (
@@ -116,11 +115,12 @@ def compiled_from(response: httpx.Response) -> CompiledConfig:
     return compile_config(config_from_dict(response.json()["data"]))
 
 
-def _same_etag(a: str | None, b: str | None) -> bool:
-    def bare(tag: str | None) -> str:
-        return (tag or "").removeprefix("W/").strip('"')
+def _bare(tag: str | None) -> str:
+    return (tag or "").removeprefix("W/").strip('"')
 
-    return a is not None and b is not None and bare(a) == bare(b)
+
+def _same_etag(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and _bare(a) == _bare(b)
 
 
 @dataclass(slots=True)
@@ -191,7 +191,12 @@ class Evaluating:
         self._compiled, self._etag = compiled, etag
 
     def _is_news(self, event: SseEvent) -> bool:
-        """Whether a stream event may announce a config other than the one in hand."""
+        """Whether a stream event may announce a config other than the one in hand.
+
+        Tolerant of the payload: an `etag` is compared with the config's ETag, else a
+        `revision` with its revision, else a `version` with either; anything else (or data
+        that is not JSON) is taken as news, which costs one conditional GET.
+        """
         if event.event in HEARTBEATS:
             return False
         try:
@@ -200,19 +205,21 @@ class Evaluating:
             return True
         if not isinstance(data, dict):
             return True
-        if _same_etag(data.get("etag"), self._etag):
-            return False
-        version = data.get("version", data.get("revision"))
-        return not (data.get("etag") is None and version is not None and version == self.revision)
+        etag, revision, version = data.get("etag"), data.get("revision"), data.get("version")
+        if isinstance(etag, str):
+            return not _same_etag(etag, self._etag)
+        if isinstance(revision, int) and not isinstance(revision, bool):
+            return revision != self.revision
+        if version is not None:
+            return str(version) not in {_bare(self._etag), str(self.revision)}
+        return True
 
     # exposures
 
     def _expose(self, a: CoreAssignment, unit_id: str, attributes: Attributes | None) -> None:
         if a.assigned:
             attrs: Mapping[str, object] = attributes if isinstance(attributes, Mapping) else {}
-            self.exposures.offer(
-                Exposure(a.experiment_key, a.variant_key, unit_id, utc_now(), attrs)
-            )
+            self.exposures.expose(a.experiment_key, a.variant_key, unit_id, attrs)
 
     def _flags(
         self, unit_id: str, attributes: Attributes | None, names: Iterable[str] | None
@@ -256,6 +263,26 @@ class Evaluating:
             return FlagDetails(key, default, Reason.ERROR, None, ErrorCode.TYPE_MISMATCH)
         return found
 
+    def _value(
+        self,
+        key: str,
+        unit_id: str,
+        attributes: Attributes | None,
+        default: Any,
+        kinds: tuple[type, ...],
+    ) -> Any:
+        """The typed getters' path: `_typed(...).value` without building the details."""
+        flags = self._flags(unit_id, attributes, (key,))
+        if not flags:
+            return default
+        flag = flags[key]
+        value = flag.value
+        if flag.error_code is not None or not isinstance(value, kinds):
+            return default
+        if bool not in kinds and isinstance(value, bool):
+            return default
+        return value
+
     def boolean_details(
         self, key: str, unit_id: str, attributes: Attributes | None = None, default: bool = False
     ) -> FlagDetails:
@@ -284,7 +311,7 @@ class Evaluating:
         self, key: str, unit_id: str, attributes: Attributes | None = None, default: bool = False
     ) -> bool:
         """A boolean flag's value; `default` when missing, not ready or not a boolean."""
-        value: bool = self.boolean_details(key, unit_id, attributes, default).value
+        value: bool = self._value(key, unit_id, attributes, default, (bool,))
         return value
 
     def is_on(self, key: str, unit_id: str, attributes: Attributes | None = None) -> bool:
@@ -295,14 +322,14 @@ class Evaluating:
         self, key: str, unit_id: str, attributes: Attributes | None = None, default: str = ""
     ) -> str:
         """A string flag's value; `default` when missing, not ready or not a string."""
-        value: str = self.string_details(key, unit_id, attributes, default).value
+        value: str = self._value(key, unit_id, attributes, default, (str,))
         return value
 
     def get_number(
         self, key: str, unit_id: str, attributes: Attributes | None = None, default: float = 0.0
     ) -> float:
         """A number flag's value; `default` when missing, not ready or not a number."""
-        value: float = self.number_details(key, unit_id, attributes, default).value
+        value: float = self._value(key, unit_id, attributes, default, (int, float))
         return value
 
     def get_json(
@@ -313,7 +340,7 @@ class Evaluating:
         default: JsonValue = None,
     ) -> JsonValue:
         """A JSON (object or array) flag's value; `default` when missing or not ready."""
-        value: JsonValue = self.json_details(key, unit_id, attributes, default).value
+        value: JsonValue = self._value(key, unit_id, attributes, default, (dict, list))
         return value
 
     # experiments

@@ -106,6 +106,19 @@ class ExposureQueue:
     def __len__(self) -> int:
         return len(self._items)
 
+    def expose(
+        self, experiment_key: str, variant_key: str, unit_id: str, attributes: Mapping[str, object]
+    ) -> bool:
+        """`offer` an exposure happening now; a repeat costs one dict lookup, no object."""
+        triple = (unit_id, experiment_key, variant_key)
+        seen = self._seen
+        if triple in seen:
+            with self._lock:
+                if triple in seen:
+                    seen.move_to_end(triple)
+                    return False
+        return self.offer(Exposure(experiment_key, variant_key, unit_id, utc_now(), attributes))
+
     def offer(self, exposure: Exposure) -> bool:
         """Queue an exposure; False when it is a repeat or was dropped (queue full)."""
         triple = (exposure.unit_id, exposure.experiment_key, exposure.variant_key)
