@@ -52,7 +52,7 @@ def sdk_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("sdk-venv")
     venv.create(home, with_pip=True)
     python = home / "bin" / "python"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env = _sdk_env()
     started = time.perf_counter()
     subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
@@ -65,8 +65,13 @@ def sdk_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return python
 
 
+def _sdk_env() -> dict[str, str]:
+    """This environment without the paths that would let the venv see the server's code."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
 def _run(python: Path, *args: str, timeout: float = 600) -> list[dict[str, Any]]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env = _sdk_env()
     done = subprocess.run(
         [str(python), str(JOURNEY), *args],
         capture_output=True, text=True, env=env, timeout=timeout, cwd=JOURNEY.parent,
@@ -76,12 +81,18 @@ def _run(python: Path, *args: str, timeout: float = 600) -> list[dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
+def port() -> int:
+    """The server's port, chosen before it runs (the SDK may be started first)."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
 def server(
-    servers: ServerFactory, tmp_path_factory: pytest.TempPathFactory
+    servers: ServerFactory, port: int, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     """`avsb serve` in its own process, so the server does not share this process's GIL."""
     events = tmp_path_factory.mktemp("sdk-dist") / "events.duckdb"
-    with servers.process(AVSB_EVENTS_URL=str(events)) as process:
+    with servers.process(port=port, AVSB_EVENTS_URL=str(events)) as process:
         yield process
 
 
@@ -96,12 +107,42 @@ def scenario(org: ApiClient) -> Scenario:
     return build_scenario(org)
 
 
+def test_server_down_at_start__defaults_then_recovers(
+    sdk_python: Path, port: int, live_server: LiveServer, request: pytest.FixtureRequest
+) -> None:
+    """Runs before anything starts the module's server: the SDK starts first, on its port.
+    The key and flag are written through another server on the same database."""
+    with new_org_client(live_server) as setup:
+        pid = f.create_project(setup)["id"]
+        flag = f.create_flag(setup, pid, key=f.unique("up"), type="string",
+                             default_value="from-server")["key"]  # fmt: skip
+        key = create_sdk_key(setup, pid)
+    url = f"http://127.0.0.1:{port}"
+    with subprocess.Popen(
+        [str(sdk_python), str(JOURNEY), "down_then_up", url, key.secret, flag],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_sdk_env(),
+    ) as sdk:  # fmt: skip
+        try:
+            assert sdk.stdout is not None
+            down = json.loads(sdk.stdout.readline())
+            assert down == {"stage": "down", "ready": False, "is_on": False,
+                            "value": "fallback", "reason": "PROVIDER_NOT_READY",
+                            "assigned": "not_ready"}  # fmt: skip
+            server: LiveServer = request.getfixturevalue("server")
+            assert server.url == url
+            out, err = sdk.communicate(timeout=120)
+        finally:
+            sdk.kill()
+    assert sdk.returncode == 0, err[-3000:]
+    up = json.loads(out.splitlines()[-1])
+    assert up == {"stage": "up", "ready": True, "value": "from-server"}
+
+
 def test_installed_alone__no_server_dependencies(sdk_python: Path) -> None:
     probe = ("import importlib.util, json, avsb_sdk, avsb_sdk.evaluation; print(json.dumps("
              f"[m for m in {SERVER_PACKAGES!r} if importlib.util.find_spec(m)]))")  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     done = subprocess.run([str(sdk_python), "-c", probe], capture_output=True, text=True,
-                          env=env, cwd="/", check=True)  # fmt: skip
+                          env=_sdk_env(), cwd="/", check=True)  # fmt: skip
     assert json.loads(done.stdout) == []
 
 
@@ -183,56 +224,29 @@ def test_exposures__in_process_assignments_reach_the_results_once_per_unit(
     assert sum(observed) == units
 
 
-def test_server_down_at_start__defaults_then_recovers(
-    sdk_python: Path, servers: ServerFactory, scenario: Scenario, tmp_path: Path
-) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    colour = scenario.flags["colour"]["key"]
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    sdk = subprocess.Popen(
-        [str(sdk_python), str(JOURNEY), "down_then_up", url, scenario.key.secret, colour],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
-    try:
-        assert sdk.stdout is not None
-        down = json.loads(sdk.stdout.readline())
-        assert down == {"stage": "down", "ready": False, "is_on": False, "value": "fallback",
-                        "reason": "PROVIDER_NOT_READY", "assigned": "not_ready"}  # fmt: skip
-        with servers.process(port=port, AVSB_EVENTS_URL=str(tmp_path / "events.duckdb")):
-            out, err = sdk.communicate(timeout=120)
-    finally:
-        sdk.kill()
-    assert sdk.returncode == 0, err[-3000:]
-    up = json.loads(out.splitlines()[-1])
-    assert up["ready"] is True
-    assert up["value"] in {"red", "blue", "grey"}
-
-
 def _follow(python: Path, sc: Scenario, server: LiveServer, poll: float, stream: bool) -> float:
     """Seconds from a flag's creation (answered by the server) to the SDK seeing it."""
     flag = f.unique("late")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    sdk = subprocess.Popen(
+    with subprocess.Popen(
         [str(python), str(JOURNEY), "follow", server.url, sc.key.secret, flag, str(poll),
          "1" if stream else "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
-    try:
-        assert sdk.stdout is not None
-        ready = json.loads(sdk.stdout.readline())
-        assert ready["stage"] == "ready", ready
-        assert ready["streaming"] is stream
-        time.sleep(poll / 3)  # somewhere inside a polling interval
-        with server.admin() as admin:
-            body = {"project_id": sc.project["id"], "key": flag, "type": "string",
-                    "default_value": "present"}  # fmt: skip
-            r = admin.post(f"/api/orgs/{sc.project['org_id']}/flags", json=body)
-            changed_at = time.time()
-            assert r.status_code == 201, r.text
-        out, err = sdk.communicate(timeout=120)
-    finally:
-        sdk.kill()
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_sdk_env(),
+    ) as sdk:  # fmt: skip
+        try:
+            assert sdk.stdout is not None
+            ready = json.loads(sdk.stdout.readline())
+            assert ready["stage"] == "ready", ready
+            assert ready["streaming"] is stream
+            time.sleep(poll / 3)  # somewhere inside a polling interval
+            with server.admin() as admin:
+                body = {"project_id": sc.project["id"], "key": flag, "type": "string",
+                        "default_value": "present"}  # fmt: skip
+                r = admin.post(f"/api/orgs/{sc.project['org_id']}/flags", json=body)
+                changed_at = time.time()
+                assert r.status_code == 201, r.text
+            out, err = sdk.communicate(timeout=120)
+        finally:
+            sdk.kill()
     assert sdk.returncode == 0, err[-3000:]
     seen = json.loads(out.splitlines()[-1])
     assert seen["stage"] == "seen", seen
