@@ -107,7 +107,7 @@ class ServerFactory:
         return live
 
     @contextlib.contextmanager
-    def process(self, port: int | None = None, **env: str) -> Iterator[LiveServer]:
+    def process(self, port: int | None = None, /, **env: str) -> Iterator[LiveServer]:
         """``avsb serve`` as a separate OS process (for multi-process tests), on ``port`` (a
         free one by default)."""
         port = port or free_port()

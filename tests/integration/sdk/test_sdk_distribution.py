@@ -92,7 +92,7 @@ def server(
 ) -> Iterator[LiveServer]:
     """`avsb serve` in its own process, so the server does not share this process's GIL."""
     events = tmp_path_factory.mktemp("sdk-dist") / "events.duckdb"
-    with servers.process(port=port, AVSB_EVENTS_URL=str(events)) as process:
+    with servers.process(port, AVSB_EVENTS_URL=str(events)) as process:
         yield process
 
 

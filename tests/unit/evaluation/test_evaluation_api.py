@@ -1,4 +1,4 @@
-"""The public surface of avsb_sdk.evaluation: pinned names, stdlib and re2, filters, immutability."""
+"""The public surface of avsb_sdk.evaluation: pinned names, stdlib and re2, filters, no mutation."""
 
 from __future__ import annotations
 
