@@ -81,18 +81,12 @@ def _run(python: Path, *args: str, timeout: float = 600) -> list[dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
-def port() -> int:
-    """The server's port, chosen before it runs (the SDK may be started first)."""
-    return free_port()
-
-
-@pytest.fixture(scope="module")
 def server(
-    servers: ServerFactory, port: int, tmp_path_factory: pytest.TempPathFactory
+    servers: ServerFactory, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     """`avsb serve` in its own process, so the server does not share this process's GIL."""
     events = tmp_path_factory.mktemp("sdk-dist") / "events.duckdb"
-    with servers.process(port, AVSB_EVENTS_URL=str(events)) as process:
+    with servers.process(AVSB_EVENTS_URL=str(events)) as process:
         yield process
 
 
@@ -105,37 +99,6 @@ def org(server: LiveServer) -> Iterator[ApiClient]:
 @pytest.fixture(scope="module")
 def scenario(org: ApiClient) -> Scenario:
     return build_scenario(org)
-
-
-def test_server_down_at_start__defaults_then_recovers(
-    sdk_python: Path, port: int, live_server: LiveServer, request: pytest.FixtureRequest
-) -> None:
-    """Runs before anything starts the module's server: the SDK starts first, on its port.
-    The key and flag are written through another server on the same database."""
-    with new_org_client(live_server) as setup:
-        pid = f.create_project(setup)["id"]
-        flag = f.create_flag(setup, pid, key=f.unique("up"), type="string",
-                             default_value="from-server")["key"]  # fmt: skip
-        key = create_sdk_key(setup, pid)
-    url = f"http://127.0.0.1:{port}"
-    with subprocess.Popen(
-        [str(sdk_python), str(JOURNEY), "down_then_up", url, key.secret, flag],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_sdk_env(),
-    ) as sdk:  # fmt: skip
-        try:
-            assert sdk.stdout is not None
-            down = json.loads(sdk.stdout.readline())
-            assert down == {"stage": "down", "ready": False, "is_on": False,
-                            "value": "fallback", "reason": "PROVIDER_NOT_READY",
-                            "assigned": "not_ready"}  # fmt: skip
-            server: LiveServer = request.getfixturevalue("server")
-            assert server.url == url
-            out, err = sdk.communicate(timeout=120)
-        finally:
-            sdk.kill()
-    assert sdk.returncode == 0, err[-3000:]
-    up = json.loads(out.splitlines()[-1])
-    assert up == {"stage": "up", "ready": True, "value": "from-server"}
 
 
 def test_installed_alone__no_server_dependencies(sdk_python: Path) -> None:
@@ -222,6 +185,36 @@ def test_exposures__in_process_assignments_reach_the_results_once_per_unit(
     keys = [v["key"] for v in experiment["variants"]]
     assert dict(zip(keys, observed, strict=True)) == {k: seen["variants"].get(k, 0) for k in keys}
     assert sum(observed) == units
+
+
+def test_server_down_at_start__defaults_then_recovers(
+    sdk_python: Path, servers: ServerFactory, org: ApiClient, tmp_path: Path
+) -> None:
+    """The SDK starts against a port nobody listens on; then a server process starts there
+    (on the same database as the module's server, which wrote the key and the flag)."""
+    pid = f.create_project(org)["id"]
+    flag = f.create_flag(org, pid, key=f.unique("up"), type="string",
+                         default_value="from-server")["key"]  # fmt: skip
+    key = create_sdk_key(org, pid)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with subprocess.Popen(
+        [str(sdk_python), str(JOURNEY), "down_then_up", url, key.secret, flag],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_sdk_env(),
+    ) as sdk:  # fmt: skip
+        try:
+            assert sdk.stdout is not None
+            down = json.loads(sdk.stdout.readline())
+            assert down == {"stage": "down", "ready": False, "is_on": False,
+                            "value": "fallback", "reason": "PROVIDER_NOT_READY",
+                            "assigned": "not_ready"}  # fmt: skip
+            with servers.process(port, AVSB_EVENTS_URL=str(tmp_path / "events.duckdb")):
+                out, err = sdk.communicate(timeout=120)
+        finally:
+            sdk.kill()
+    assert sdk.returncode == 0, err[-3000:]
+    up = json.loads(out.splitlines()[-1])
+    assert up == {"stage": "up", "ready": True, "value": "from-server"}
 
 
 def _follow(python: Path, sc: Scenario, server: LiveServer, poll: float, stream: bool) -> float:

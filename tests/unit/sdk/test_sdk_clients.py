@@ -9,7 +9,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -294,6 +294,41 @@ class TestAsyncClient:
 
         asyncio.run(main())
         assert sum(len(b) for b in batches) == 30
+
+    def test_async_stream__a_change_arrives_without_polling(self) -> None:
+        server = ConfigServer()
+
+        async def events() -> AsyncIterator[bytes]:
+            yield b": ping\n\n"
+            while server.revision != 4:
+                await asyncio.sleep(0.01)
+            payload = json.dumps({"version": "4", "etag": 'W/"4"', "revision": 4})
+            yield f"id: 4\nevent: config\ndata: {payload}\n\n".encode()
+            await asyncio.sleep(30)
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/api/sdk/config/stream":
+                return httpx.Response(200, content=events())
+            return server(request)
+
+        async def main() -> None:
+            transport = httpx.MockTransport(handler)
+            async with AsyncClient("http://avsb", "avsb_sdk_x", poll_interval=60,
+                                   transport=transport) as client:  # fmt: skip
+                assert await client.wait_until_ready(5)
+                for _ in range(500):
+                    if client.streaming:
+                        break
+                    await asyncio.sleep(0.01)
+                assert client.streaming
+                server.revision = 4
+                for _ in range(500):
+                    if client.revision == 4:
+                        break
+                    await asyncio.sleep(0.01)
+                assert client.revision == 4
+
+        asyncio.run(main())
 
 
 class TestOpenFeature:

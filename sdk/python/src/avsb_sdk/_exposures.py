@@ -136,15 +136,15 @@ class ExposureQueue:
             if self.sending:
                 self._items.append(exposure)
             full = len(self._items) >= self.batch_size
+            if full:  # under the lock, so that `take` cannot clear it first and leave it stale
+                self.batch_ready.set()
         if self.on_exposure is not None:
             try:
                 self.on_exposure(exposure)
             except Exception:
                 log.exception("on_exposure callback failed")
-        if full:
-            self.batch_ready.set()
-            if self.on_batch_ready is not None:
-                self.on_batch_ready()
+        if full and self.on_batch_ready is not None:
+            self.on_batch_ready()
         return True
 
     def take(self) -> list[Exposure]:
