@@ -6,14 +6,16 @@ PYTEST_ARGS ?=
 
 .PHONY: run test lint test-sqlite test-postgres bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml sdk/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	# The SDK distribution first: the server depends on it (its evaluation core).
+	$(BIN)/pip install -q -e sdk/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e 'sdk/python[openfeature]' -e '.[test]'
 	# gbstats (a reference implementation the stats tests compare against) pins numpy<2 and
 	# pandas<2 but runs on today's: installed without its pins so it cannot downgrade them.
 	$(BIN)/pip install -q nbformat packaging

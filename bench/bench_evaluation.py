@@ -18,7 +18,7 @@ from typing import Any
 
 from growthbook import GrowthBook
 
-from avsb.evaluation import (
+from avsb_sdk.evaluation import (
     CompiledConfig,
     assign_experiments,
     compile_config,
@@ -345,7 +345,10 @@ def main() -> None:
     print(f"{'experiment':<14}{'avsb share':>12}{'growthbook share':>18}")
     for e in EXPERIMENTS:
         print(f"{e.key:<14}{ours.get(e.key, 0) / n:>12.3f}{theirs.get(e.key, 0) / n:>18.3f}")
-    for name, seconds in (("avsb.evaluation", ours_s), (f"growthbook {_gb_version()}", theirs_s)):
+    for name, seconds in (
+        ("avsb_sdk.evaluation", ours_s),
+        (f"growthbook {_gb_version()}", theirs_s),
+    ):
         print(f"{name:<16}: {n / seconds:>10,.0f} evaluations/s ({seconds / n * 1e6:6.1f} us each)")
     print(f"ratio           : {theirs_s / ours_s:.1f}x (avsb / growthbook throughput)")
     one = min(one_layer_seconds(compiled, units, "price_test") for _ in range(args.rounds))

@@ -80,7 +80,7 @@ class ServerFactory:
         }
         return Settings(**values)
 
-    def start(self, port: int | None = None, **overrides: Any) -> LiveServer:
+    def start(self, port: int | None = None, /, **overrides: Any) -> LiveServer:
         """The app in this process, under uvicorn on ``port`` (default: a free loopback port;
         choose one first when the settings must name the server's own URL)."""
         settings = self.settings(**overrides)
@@ -109,9 +109,10 @@ class ServerFactory:
         return live
 
     @contextlib.contextmanager
-    def process(self, **env: str) -> Iterator[LiveServer]:
-        """``avsb serve`` as a separate OS process (for multi-process tests)."""
-        port = free_port()
+    def process(self, port: int | None = None, /, **env: str) -> Iterator[LiveServer]:
+        """``avsb serve`` as a separate OS process (for multi-process tests), on ``port`` (a
+        free one by default)."""
+        port = port or free_port()
         full_env = {
             **os.environ,
             "AVSB_DATA_DIR": str(self.data_dir),

@@ -10,14 +10,20 @@ from typing import TypeGuard
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src"
+SDK_SRC = ROOT / "sdk" / "python" / "src"
 IO_LIBRARIES = ("sqlalchemy", "fastapi", "starlette", "pydantic", "httpx", "duckdb", "psycopg",
                 "uvicorn", "chdb", "alembic", "requests", "socket")  # fmt: skip
 WEB_FRAMEWORK = ("fastapi", "pydantic")
 
 
+def _root(path: Path) -> Path:
+    return SDK_SRC if path.is_relative_to(SDK_SRC) else SRC
+
+
 def _module(path: Path) -> str:
-    parts = path.relative_to(SRC).with_suffix("").parts
+    parts = path.relative_to(_root(path)).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -38,26 +44,48 @@ def _imports(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def _files(package: str) -> list[Path]:
-    root = SRC / package.replace(".", "/")
-    return sorted(root.rglob("*.py"))
+    root = (SDK_SRC if package.split(".")[0] == "avsb_sdk" else SRC) / package.replace(".", "/")
+    files = sorted(root.rglob("*.py"))
+    assert files, f"no modules in {package}"
+    return files
 
 
 def _violations(package: str, forbidden: tuple[str, ...]) -> list[str]:
     return [
-        f"{path.relative_to(SRC)}:{line} imports {name}"
+        f"{path.relative_to(_root(path))}:{line} imports {name}"
         for path in _files(package)
         for line, name in _imports(path)
         if any(name == f or name.startswith(f + ".") for f in forbidden)
     ]
 
 
-@pytest.mark.parametrize("core", ["avsb.evaluation", "avsb.stats"])
+@pytest.mark.parametrize("core", ["avsb_sdk.evaluation", "avsb.stats"])
 def test_pure_cores__no_server_and_no_io(core: str) -> None:
-    assert _violations(core, ("avsb.server", "avsb.cli", "avsb.sdk", *IO_LIBRARIES)) == []
+    sdk_client = tuple(
+        m
+        for m in map(_module, _files("avsb_sdk"))
+        if m != "avsb_sdk" and not m.startswith("avsb_sdk.evaluation")
+    )
+    forbidden = ("avsb.server", "avsb.cli", *sdk_client, *IO_LIBRARIES)
+    assert _violations(core, forbidden) == []
 
 
-def test_sdk__no_server_or_cli() -> None:
-    assert _violations("avsb.sdk", ("avsb.server", "avsb.cli")) == []
+def test_sdk__never_the_server_package() -> None:
+    """The SDK distribution installs without the server: it may not import `avsb` at all."""
+    assert _violations("avsb_sdk", ("avsb",)) == []
+
+
+def test_server__evaluates_with_the_sdk_core() -> None:
+    """One evaluator: the server imports `avsb_sdk.evaluation` and has no copy of its own."""
+    assert not (SRC / "avsb" / "evaluation").exists()
+    assert not (SRC / "avsb" / "sdk").exists()
+    importers = {
+        _module(path)
+        for path in _files("avsb.server")
+        for _, name in _imports(path)
+        if name.startswith("avsb_sdk.evaluation")
+    }
+    assert "avsb.server.evaluation_api.sdk_routes" in importers
 
 
 @pytest.mark.parametrize("hot", ["avsb.server.hotpath", "avsb.server.evaluation_api"])

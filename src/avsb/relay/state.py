@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 
 import httpx
 
-from avsb.evaluation import ConfigError
-from avsb.evaluation.config_json import config_from_dict
 from avsb.server.auth.principal import Principal
 from avsb.server.auth.ratelimit import BucketPolicy, MemoryRateLimiter, RateDecision
 from avsb.server.config import Settings
@@ -26,6 +24,8 @@ from avsb.server.evaluation_api.gate import RATE_FAMILY, Gate, SdkSecrets, abc_s
 from avsb.server.evaluation_api.state import EvaluationRuntime
 from avsb.server.events import EventStore
 from avsb.server.kit.metrics import Metrics
+from avsb_sdk.evaluation import ConfigError
+from avsb_sdk.evaluation.config_json import config_from_dict
 
 log = logging.getLogger("avsb.relay")
 RELAY_KEY_ID = "relay"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from avsb.evaluation import ConfigError
 from avsb.server.db import Database
 from avsb.server.evaluation_api import compiler
 from avsb.server.evaluation_api.cache import ConfigCache
 from avsb.server.kit.metrics import Metrics
+from avsb_sdk.evaluation import ConfigError
 from tests.integration.design import factories as f
 from tests.integration.evaluation_api.support import bearer, create_sdk_key, runtime, settle
 from tests.support.servers import ApiClient, LiveServer, free_port

@@ -9,13 +9,13 @@ from typing import cast
 
 import pytest
 
-from avsb.evaluation import assign_experiments, config_from_dict
 from avsb.server.config import Settings
 from avsb.server.evaluation_api.cache import CompiledProject, build_entry
 from avsb.server.evaluation_api.exposures import ExposureBuffer, exposure_event_id
 from avsb.server.events import EventStore, open_event_store
 from avsb.server.events.types import AppendResult, EventBatch
 from avsb.server.kit.metrics import Metrics
+from avsb_sdk.evaluation import assign_experiments, config_from_dict
 
 CONFIG = {
     "schema_version": 1,

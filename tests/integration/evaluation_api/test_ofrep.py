@@ -15,7 +15,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
-from avsb.sdk import Client
+from avsb_sdk import Client
 from tests.integration.design import factories as f
 from tests.integration.evaluation_api.support import SdkKey, bearer, create_sdk_key, settle
 from tests.support.servers import ApiClient, LiveServer, ServerFactory, new_org_client
@@ -94,8 +94,9 @@ class TestOpenFeatureSdk:
     ) -> None:
         key: SdkKey = flags["key"]
         with Client(live_server.url, key.secret) as local:
+            assert local.wait_until_ready(10)
             units = (f"u{i}" for i in range(1000))
-            unit = next(u for u in units if local.get_flag(flags["price"], u) == 7)
+            unit = next(u for u in units if local.get_number(flags["price"], u) == 7)
         details = client.get_float_details(flags["price"], 0.5, _context(unit))
         assert details.error_code is None
         assert isinstance(details.value, float)

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from avsb.sdk import Client
+from avsb_sdk import Client
 from tests.integration.design import factories as f
 from tests.integration.evaluation_api.support import SdkKey, bearer, create_sdk_key, settle
 from tests.support.servers import ApiClient, LiveServer
@@ -89,10 +89,11 @@ class TestEvilPattern:
         # The SDK evaluates the served config with the shared core, so with RE2 as well
         flag, key = evil
         with Client(live_server.url, key.secret) as local:
+            assert local.wait_until_ready(10)
             started = time.perf_counter()
-            misses = [local.get_flag(flag, "u1", {"name": "a" * n + "!"}) for n in (25, 4095)]
+            misses = [local.get_boolean(flag, "u1", {"name": "a" * n + "!"}) for n in (25, 4095)]
             elapsed = time.perf_counter() - started
-            assert local.get_flag(flag, "u1", {"name": "aaaa"}) is True
+            assert local.get_boolean(flag, "u1", {"name": "aaaa"}) is True
         assert misses == [False, False]
         assert elapsed < 1.0  # generous: a backtracking engine would not finish n=25 in 10 s
 

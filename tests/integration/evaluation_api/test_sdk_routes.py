@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from avsb.evaluation import config_from_dict
+from avsb_sdk.evaluation import config_from_dict
 from tests.integration.design import factories as f
 from tests.integration.evaluation_api.support import (
     SdkKey,

@@ -1,10 +1,10 @@
-"""`avsb.sdk.ManagementClient` against a real server: every page of a list, errors."""
+"""`avsb_sdk.ManagementClient` against a real server: every page of a list, errors."""
 
 from __future__ import annotations
 
 import pytest
 
-from avsb.sdk import ApiError, ManagementClient
+from avsb_sdk import ApiError, ManagementClient
 from tests.integration.design import factories as f
 from tests.support.servers import ApiClient
 

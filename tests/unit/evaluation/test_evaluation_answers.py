@@ -1,4 +1,4 @@
-"""`avsb.evaluation.answers`: the JSON the server's routes and the SDK both answer."""
+"""`avsb_sdk.evaluation.answers`: the JSON the server's routes and the SDK both answer."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from avsb.evaluation import (
+from avsb_sdk.evaluation import (
     CompiledConfig,
     assign_experiments,
     compile_config,
@@ -15,7 +15,7 @@ from avsb.evaluation import (
     evaluate,
     evaluate_flags,
 )
-from avsb.evaluation.answers import (
+from avsb_sdk.evaluation.answers import (
     abc_experiments,
     abc_flags,
     flag_text,

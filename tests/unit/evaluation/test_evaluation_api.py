@@ -1,4 +1,4 @@
-"""The public surface of avsb.evaluation: pinned names, stdlib and re2, filters, immutability."""
+"""The public surface of avsb_sdk.evaluation: pinned names, stdlib and re2, filters, no mutation."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any, cast
 
 import pytest
 
-import avsb.evaluation as evaluation
-from avsb.evaluation import (
+import avsb_sdk.evaluation as evaluation
+from avsb_sdk.evaluation import (
     DEFAULT_GROUP_ID,
     AssignmentReason,
     CompiledConfig,
@@ -94,7 +94,7 @@ class TestSurface:
         def allowed(name: str) -> bool:
             top = name.split(".")[0]
             return (
-                name.startswith("avsb.evaluation")
+                name.startswith("avsb_sdk.evaluation")
                 or top in sys.stdlib_module_names
                 or (top == "re2" and name == "re2")
             )

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from scipy import stats
 
-from avsb.evaluation import (
+from avsb_sdk.evaluation import (
     AssignmentReason,
     CompiledConfig,
     assign_experiments,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from avsb.evaluation import (
+from avsb_sdk.evaluation import (
     SCHEMA_VERSION,
     ConfigError,
     Experiment,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from avsb.evaluation import (
+from avsb_sdk.evaluation import (
     CompiledConfig,
     ErrorCode,
     Reason,
@@ -18,7 +18,7 @@ from avsb.evaluation import (
     evaluate,
     evaluate_flags,
 )
-from avsb.evaluation.flags import convert_param
+from avsb_sdk.evaluation.flags import convert_param
 
 REPRESENTATIVE = Path(__file__).with_name("representative_config.json")
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from scipy import stats
 
-from avsb.evaluation import compile_config, config_from_dict, evaluate
-from avsb.evaluation.hashing import (
+from avsb_sdk.evaluation import compile_config, config_from_dict, evaluate
+from avsb_sdk.evaluation.hashing import (
     BUCKETS,
     bucket,
     bucket_from_prefix,
@@ -38,7 +38,7 @@ class TestBucket:
 
     @pytest.mark.parametrize("vector", VECTORS["buckets"], ids=_id)
     def test_bucket__spec_vector__documents_the_exact_bytes(self, vector: dict[str, Any]) -> None:
-        # Recomputed from the documented recipe, independently of avsb.evaluation.hashing.
+        # Recomputed from the documented recipe, independently of avsb_sdk.evaluation.hashing.
         data = f"{vector['salt']}:{vector['unit_id']}".encode()
         digest = hashlib.sha256(data).digest()
         assert data.hex() == vector["hashed_utf8_hex"]

@@ -8,15 +8,15 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from avsb.evaluation import (
+from avsb_sdk.evaluation import (
     AllocationError,
     LayerFullError,
     free_buckets,
     plan_allocation,
     release_allocation,
 )
-from avsb.evaluation.hashing import percent_to_buckets
-from avsb.evaluation.layers import free_ranges
+from avsb_sdk.evaluation.hashing import percent_to_buckets
+from avsb_sdk.evaluation.layers import free_ranges
 
 Plan = Mapping[str, Sequence[Sequence[int]]]
 

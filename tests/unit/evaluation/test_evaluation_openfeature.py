@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from avsb.evaluation import (
+from avsb_sdk.evaluation import (
     Experiment,
     Flag,
     FlagRule,
@@ -16,7 +16,7 @@ from avsb.evaluation import (
     evaluate_flags_anonymous,
     parse_condition,
 )
-from avsb.evaluation.fingerprints import flag_fingerprints
+from avsb_sdk.evaluation.fingerprints import flag_fingerprints
 
 US = parse_condition({"attribute": "country", "operator": "in", "values": ["US"]}, "c")
 VIP = parse_condition({"segment": "seg_vip"}, "c")

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from avsb.evaluation import ConfigError, attributes_from_profiles, matches
-from avsb.evaluation.conditions import (
+from avsb_sdk.evaluation import ConfigError, attributes_from_profiles, matches
+from avsb_sdk.evaluation.conditions import (
     OPERATORS,
     AllOf,
     InSegment,
@@ -21,15 +21,15 @@ from avsb.evaluation.conditions import (
     condition_to_dict,
     parse_condition,
 )
-from avsb.evaluation.patterns import (
+from avsb_sdk.evaluation.patterns import (
     MAX_PATTERN_LENGTH,
     MAX_SEARCH_LENGTH,
     compile_pattern,
     pattern_problem,
 )
-from avsb.evaluation.semver import parse_semver
-from avsb.evaluation.targeting import SegmentDefinition, compile_condition, compile_segments
-from avsb.evaluation.values import canonical_string, parse_number
+from avsb_sdk.evaluation.semver import parse_semver
+from avsb_sdk.evaluation.targeting import SegmentDefinition, compile_condition, compile_segments
+from avsb_sdk.evaluation.values import canonical_string, parse_number
 
 SPEC: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[3] / "spec" / "targeting_cases.json").read_text("utf-8")

@@ -1,6 +1,6 @@
 """Rule trees of audiences, segments and flag rules: validated once, here, for all three.
 
-The evaluation core (``avsb.evaluation.conditions``) defines the grammar and parses it;
+The evaluation core (``avsb_sdk.evaluation.conditions``) defines the grammar and parses it;
 this module adds what the API promises on top: field paths in 422s, at most 10 levels of
 ``all`` / ``any`` / ``not`` nesting, regexes of at most 500 characters, and segment
 references that resolve to segments of the same project.
@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from avsb.evaluation.conditions import parse_condition
-from avsb.evaluation.errors import ConfigError
 from avsb.server.errors import field_error
 from avsb.server.segments import repository as segment_repository
+from avsb_sdk.evaluation.conditions import parse_condition
+from avsb_sdk.evaluation.errors import ConfigError
 
 MAX_DEPTH = 10
 MAX_REGEX_LENGTH = 500

@@ -18,8 +18,6 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from avsb.evaluation import assign_experiments, attributes_from_profiles, evaluate_flags
-from avsb.evaluation.answers import abc_experiments, abc_flags
 from avsb.server.errors import AvsbError, RateLimited
 from avsb.server.evaluation_api.asgi import (
     EvalRequest,
@@ -31,6 +29,8 @@ from avsb.server.evaluation_api.asgi import (
 )
 from avsb.server.evaluation_api.cache import NOT_READY, CompiledProject
 from avsb.server.evaluation_api.state import EvaluationRuntime
+from avsb_sdk.evaluation import assign_experiments, attributes_from_profiles, evaluate_flags
+from avsb_sdk.evaluation.answers import abc_experiments, abc_flags
 
 log = logging.getLogger("avsb.server.evaluation")
 

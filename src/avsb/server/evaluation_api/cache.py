@@ -18,13 +18,13 @@ from types import MappingProxyType
 
 import orjson
 
-from avsb.evaluation import CompiledConfig, ConfigError, ProjectConfig, compile_config
-from avsb.evaluation.config_json import config_to_dict
-from avsb.evaluation.fingerprints import flag_fingerprints
 from avsb.server.db import Database
 from avsb.server.evaluation_api import compiler, repository
 from avsb.server.evaluation_api.worker import BackgroundLoop
 from avsb.server.kit.metrics import Metrics
+from avsb_sdk.evaluation import CompiledConfig, ConfigError, ProjectConfig, compile_config
+from avsb_sdk.evaluation.config_json import config_to_dict
+from avsb_sdk.evaluation.fingerprints import flag_fingerprints
 
 log = logging.getLogger("avsb.server.evaluation")
 
@@ -48,7 +48,7 @@ class CompiledProject:
     config_json: bytes
     etag: str
     flag_revisions: Mapping[str, str]
-    """Each flag's fingerprint (`avsb.evaluation.fingerprints`): OFREP `metadata.revision`."""
+    """Each flag's fingerprint (`avsb_sdk.evaluation.fingerprints`): OFREP `metadata.revision`."""
 
     def is_named(self, project: object) -> bool:
         """Whether `project` (from a request body) is this project's id or key."""

@@ -13,7 +13,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from avsb.evaluation import (
+from avsb.server import models
+from avsb.server.evaluation_api import repository
+from avsb_sdk.evaluation import (
     Experiment,
     Flag,
     FlagRule,
@@ -23,9 +25,7 @@ from avsb.evaluation import (
     Variant,
     parse_condition,
 )
-from avsb.evaluation.config import BucketRange
-from avsb.server import models
-from avsb.server.evaluation_api import repository
+from avsb_sdk.evaluation.config import BucketRange
 
 
 def holdout_salt(project_salt: str) -> str:

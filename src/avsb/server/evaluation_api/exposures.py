@@ -21,13 +21,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
-from avsb.evaluation import Assignment
 from avsb.server.config import Settings
 from avsb.server.evaluation_api.cache import CompiledProject
 from avsb.server.evaluation_api.worker import BackgroundLoop
 from avsb.server.events import EventStore
 from avsb.server.events.types import EventBatch, ExposureEvent
 from avsb.server.kit.metrics import Metrics
+from avsb_sdk.evaluation import Assignment
 
 log = logging.getLogger("avsb.server.evaluation")
 

@@ -25,7 +25,6 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from avsb.evaluation import ErrorCode, FlagValue, Reason, evaluate_flags, evaluate_flags_anonymous
 from avsb.server.errors import AvsbError
 from avsb.server.evaluation_api.asgi import (
     EvalRequest,
@@ -39,6 +38,13 @@ from avsb.server.evaluation_api.asgi import (
 from avsb.server.evaluation_api.cache import NOT_READY, RETRY, CompiledProject, content_etag
 from avsb.server.evaluation_api.state import EvaluationRuntime
 from avsb.server.kit.etags import if_none_match_hits
+from avsb_sdk.evaluation import (
+    ErrorCode,
+    FlagValue,
+    Reason,
+    evaluate_flags,
+    evaluate_flags_anonymous,
+)
 
 log = logging.getLogger("avsb.server.evaluation")
 

@@ -15,8 +15,6 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from avsb.evaluation import evaluate
-from avsb.evaluation.answers import sdk_evaluation
 from avsb.server.errors import (
     AvsbError,
     InternalError,
@@ -36,6 +34,8 @@ from avsb.server.evaluation_api.asgi import (
 from avsb.server.evaluation_api.cache import NOT_READY, RETRY, CompiledProject
 from avsb.server.evaluation_api.state import EvaluationRuntime
 from avsb.server.kit.etags import if_none_match_hits
+from avsb_sdk.evaluation import evaluate
+from avsb_sdk.evaluation.answers import sdk_evaluation
 
 log = logging.getLogger("avsb.server.evaluation")
 

@@ -1,7 +1,7 @@
 """Exclusion groups (layers) and the bucket allocation of their experiments.
 
 Each experiment in a group owns ``traffic_percent`` of the group's 10,000 buckets as
-``[start, end)`` ranges. Ranges are planned by ``avsb.evaluation.layers``: raising a share
+``[start, end)`` ranges. Ranges are planned by ``avsb_sdk.evaluation.layers``: raising a share
 only adds ranges and existing ranges never move, so no unit ever changes experiment.
 Every non-archived experiment of a group holds its ranges (drafts reserve theirs).
 """
@@ -13,8 +13,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from avsb.evaluation.errors import LayerFullError
-from avsb.evaluation.layers import plan_allocation
 from avsb.server.design import refs
 from avsb.server.errors import Conflict
 from avsb.server.exclusion_groups import repository
@@ -24,6 +22,8 @@ from avsb.server.kit import resources
 from avsb.server.kit.context import ChangeContext
 from avsb.server.kit.ids import new_id
 from avsb.server.models import ExclusionGroup, Experiment
+from avsb_sdk.evaluation.errors import LayerFullError
+from avsb_sdk.evaluation.layers import plan_allocation
 
 Ranges = list[list[int]]
 

@@ -8,8 +8,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from avsb.evaluation.config import flag_value_matches
-from avsb.evaluation.flags import convert_param
 from avsb.server.audiences import conditions
 from avsb.server.design import refs
 from avsb.server.errors import field_error
@@ -20,6 +18,8 @@ from avsb.server.kit.ids import new_id
 from avsb.server.models import Audience, Experiment, Flag
 from avsb.server.models.scoped import RESTORE_HOOKS
 from avsb.server.webhooks import service as webhook_service
+from avsb_sdk.evaluation.config import flag_value_matches
+from avsb_sdk.evaluation.flags import convert_param
 
 
 def present(flag: Flag) -> FlagOut:

@@ -7,14 +7,14 @@ import re
 
 from sqlalchemy.orm import Session
 
-from avsb.evaluation.conditions import AllOf, Leaf, parse_condition
-from avsb.evaluation.errors import ConfigError
 from avsb.server.analysis import MetricDefinition, MetricType, UnitFilter
 from avsb.server.design import refs
 from avsb.server.errors import field_error
 from avsb.server.kit.ids import has_prefix
 from avsb.server.models import Experiment, Metric, Segment
 from avsb.server.segments import repository as segment_repository
+from avsb_sdk.evaluation.conditions import AllOf, Leaf, parse_condition
+from avsb_sdk.evaluation.errors import ConfigError
 
 MAX_SEGMENT_MEMBERS = 10_000
 """Largest id segment a slice may use (its ids travel inside the query)."""

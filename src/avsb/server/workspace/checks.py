@@ -12,9 +12,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from avsb.evaluation.errors import AllocationError
-from avsb.evaluation.hashing import BUCKETS, percent_to_buckets
-from avsb.evaluation.layers import allocated_buckets, free_ranges
 from avsb.server.audiences import conditions
 from avsb.server.experiments import service as experiment_service
 from avsb.server.flags import service as flag_service
@@ -25,6 +22,9 @@ from avsb.server.webhooks import service as webhook_service
 from avsb.server.workspace import group_ids
 from avsb.server.workspace.parsing import Item, Parsed, ProjectPart
 from avsb.server.workspace.problems import Problems, dotted, join
+from avsb_sdk.evaluation.errors import AllocationError
+from avsb_sdk.evaluation.hashing import BUCKETS, percent_to_buckets
+from avsb_sdk.evaluation.layers import allocated_buckets, free_ranges
 
 Keys = Mapping[str, set[str]]
 _KIND = {

@@ -13,7 +13,7 @@ import operator as op
 from collections.abc import Callable, Mapping
 from typing import TypeAlias
 
-from avsb.evaluation.conditions import (
+from avsb_sdk.evaluation.conditions import (
     AllOf,
     AnyOf,
     Condition,
@@ -22,10 +22,10 @@ from avsb.evaluation.conditions import (
     parse_condition,
     segment_refs,
 )
-from avsb.evaluation.errors import ConfigError
-from avsb.evaluation.patterns import MAX_SEARCH_LENGTH, compile_pattern
-from avsb.evaluation.semver import SemverKey, parse_semver
-from avsb.evaluation.values import canonical_string, parse_number
+from avsb_sdk.evaluation.errors import ConfigError
+from avsb_sdk.evaluation.patterns import MAX_SEARCH_LENGTH, compile_pattern
+from avsb_sdk.evaluation.semver import SemverKey, parse_semver
+from avsb_sdk.evaluation.values import canonical_string, parse_number
 
 __all__ = [
     "MAX_REGEX_INPUT",

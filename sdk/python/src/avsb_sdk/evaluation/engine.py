@@ -12,8 +12,8 @@ from bisect import bisect_right
 from collections.abc import Collection, Iterable, Mapping
 from types import MappingProxyType
 
-from avsb.evaluation.conditions import Condition
-from avsb.evaluation.config import (
+from avsb_sdk.evaluation.conditions import Condition
+from avsb_sdk.evaluation.config import (
     BucketRange,
     Experiment,
     Flag,
@@ -21,15 +21,15 @@ from avsb.evaluation.config import (
     implicit_layer_salt,
     validate_config,
 )
-from avsb.evaluation.flags import CompiledFlag, resolve_flag, resolve_flag_anonymous
-from avsb.evaluation.hashing import (
+from avsb_sdk.evaluation.flags import CompiledFlag, resolve_flag, resolve_flag_anonymous
+from avsb_sdk.evaluation.hashing import (
     BUCKETS,
     bucket_of,
     percent_to_buckets,
     salt_hasher,
     variant_ends,
 )
-from avsb.evaluation.results import (
+from avsb_sdk.evaluation.results import (
     Assignment,
     AssignmentReason,
     ErrorCode,
@@ -37,7 +37,7 @@ from avsb.evaluation.results import (
     FlagValue,
     Reason,
 )
-from avsb.evaluation.targeting import (
+from avsb_sdk.evaluation.targeting import (
     Attributes,
     Predicate,
     SegmentDefinition,

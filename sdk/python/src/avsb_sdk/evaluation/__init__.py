@@ -7,8 +7,8 @@ functions, so local and remote answers cannot drift.
     result = evaluate(compiled, "user_1", {"country": "US", "age": 31})
 """
 
-from avsb.evaluation.conditions import Condition, condition_to_dict, parse_condition
-from avsb.evaluation.config import (
+from avsb_sdk.evaluation.conditions import Condition, condition_to_dict, parse_condition
+from avsb_sdk.evaluation.config import (
     SCHEMA_VERSION,
     BucketRange,
     Experiment,
@@ -20,8 +20,8 @@ from avsb.evaluation.config import (
     Variant,
     validate_config,
 )
-from avsb.evaluation.config_json import config_from_dict, config_to_dict
-from avsb.evaluation.engine import (
+from avsb_sdk.evaluation.config_json import config_from_dict, config_to_dict
+from avsb_sdk.evaluation.engine import (
     CompiledConfig,
     assign_experiments,
     compile_config,
@@ -29,15 +29,15 @@ from avsb.evaluation.engine import (
     evaluate_flags,
     evaluate_flags_anonymous,
 )
-from avsb.evaluation.errors import (
+from avsb_sdk.evaluation.errors import (
     AllocationError,
     ConfigError,
     EvaluationCoreError,
     LayerFullError,
 )
-from avsb.evaluation.hashing import BUCKETS, bucket
-from avsb.evaluation.layers import free_buckets, plan_allocation, release_allocation
-from avsb.evaluation.results import (
+from avsb_sdk.evaluation.hashing import BUCKETS, bucket
+from avsb_sdk.evaluation.layers import free_buckets, plan_allocation, release_allocation
+from avsb_sdk.evaluation.results import (
     DEFAULT_GROUP_ID,
     DEFAULT_KEY,
     Assignment,
@@ -47,8 +47,8 @@ from avsb.evaluation.results import (
     FlagValue,
     Reason,
 )
-from avsb.evaluation.targeting import Attributes, attributes_from_profiles, matches
-from avsb.evaluation.values import JsonValue
+from avsb_sdk.evaluation.targeting import Attributes, attributes_from_profiles, matches
+from avsb_sdk.evaluation.values import JsonValue
 
 __all__ = [
     "BUCKETS",

@@ -13,8 +13,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from avsb.evaluation.results import Assignment, ErrorCode, Evaluation, FlagValue
-from avsb.evaluation.values import JsonValue, canonical_string
+from avsb_sdk.evaluation.results import Assignment, ErrorCode, Evaluation, FlagValue
+from avsb_sdk.evaluation.values import JsonValue, canonical_string
 
 __all__ = [
     "abc_assignment",

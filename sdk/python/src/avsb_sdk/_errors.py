@@ -11,10 +11,6 @@ class SdkError(Exception):
     """Base class of every error the SDK raises."""
 
 
-class NotReadyError(SdkError):
-    """The evaluator has no config yet: call `Client.refresh()` or `Client.start()` first."""
-
-
 class ApiError(SdkError):
     """An AvsB API error answer: HTTP status, error code, message, details and request id."""
 

@@ -21,11 +21,11 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import cast
 
-from avsb.evaluation.config import Flag
-from avsb.evaluation.hashing import BUCKETS, bucket_of, percent_to_buckets, salt_hasher
-from avsb.evaluation.results import Assignment, ErrorCode, FlagValue, Reason
-from avsb.evaluation.targeting import Predicate
-from avsb.evaluation.values import JsonValue, is_json_value, parse_number
+from avsb_sdk.evaluation.config import Flag
+from avsb_sdk.evaluation.hashing import BUCKETS, bucket_of, percent_to_buckets, salt_hasher
+from avsb_sdk.evaluation.results import Assignment, ErrorCode, FlagValue, Reason
+from avsb_sdk.evaluation.targeting import Predicate
+from avsb_sdk.evaluation.values import JsonValue, is_json_value, parse_number
 
 __all__ = ["CompiledFlag", "convert_param", "resolve_flag", "resolve_flag_anonymous"]
 

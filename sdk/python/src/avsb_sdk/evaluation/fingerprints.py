@@ -16,9 +16,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from avsb.evaluation.conditions import Condition, segment_refs
-from avsb.evaluation.config import Experiment, Flag, ProjectConfig
-from avsb.evaluation.config_json import config_to_dict
+from avsb_sdk.evaluation.conditions import Condition, segment_refs
+from avsb_sdk.evaluation.config import Experiment, Flag, ProjectConfig
+from avsb_sdk.evaluation.config_json import config_to_dict
 
 __all__ = ["flag_fingerprints"]
 

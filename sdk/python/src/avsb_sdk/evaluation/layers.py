@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
 
-from avsb.evaluation.config import BucketRange
-from avsb.evaluation.errors import AllocationError, LayerFullError
-from avsb.evaluation.hashing import BUCKETS, percent_to_buckets
+from avsb_sdk.evaluation.config import BucketRange
+from avsb_sdk.evaluation.errors import AllocationError, LayerFullError
+from avsb_sdk.evaluation.hashing import BUCKETS, percent_to_buckets
 
 __all__ = [
     "Allocations",

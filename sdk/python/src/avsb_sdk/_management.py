@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
-from avsb.sdk._errors import ApiError
-from avsb.sdk._http import Closing, bearer_client
+from avsb_sdk._errors import ApiError
+from avsb_sdk._http import Closing, bearer_client
 
 Json = dict[str, Any]
 MAX_PAGE = 1000

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
-from avsb.evaluation.conditions import Condition, condition_to_dict, parse_condition
-from avsb.evaluation.config import (
+from avsb_sdk.evaluation.conditions import Condition, condition_to_dict, parse_condition
+from avsb_sdk.evaluation.config import (
     SCHEMA_VERSION,
     BucketRange,
     Experiment,
@@ -22,8 +22,8 @@ from avsb.evaluation.config import (
     Variant,
     validate_config,
 )
-from avsb.evaluation.errors import ConfigError
-from avsb.evaluation.values import JsonValue, is_json_value
+from avsb_sdk.evaluation.errors import ConfigError
+from avsb_sdk.evaluation.values import JsonValue, is_json_value
 
 __all__ = ["config_from_dict", "config_to_dict"]
 

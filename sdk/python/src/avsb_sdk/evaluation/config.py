@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import TypeAlias
 
-from avsb.evaluation.conditions import Condition, segment_refs
-from avsb.evaluation.errors import ConfigError
-from avsb.evaluation.hashing import BUCKETS, percent_to_buckets
-from avsb.evaluation.targeting import SegmentDefinition, compile_segments
-from avsb.evaluation.values import JsonValue, is_json_value
+from avsb_sdk.evaluation.conditions import Condition, segment_refs
+from avsb_sdk.evaluation.errors import ConfigError
+from avsb_sdk.evaluation.hashing import BUCKETS, percent_to_buckets
+from avsb_sdk.evaluation.targeting import SegmentDefinition, compile_segments
+from avsb_sdk.evaluation.values import JsonValue, is_json_value
 
 __all__ = [
     "EXPERIMENT_STATUSES",

@@ -10,10 +10,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TypeAlias, TypeGuard
 
-from avsb.evaluation.errors import ConfigError
-from avsb.evaluation.patterns import MAX_PATTERN_LENGTH, pattern_problem
-from avsb.evaluation.semver import parse_semver
-from avsb.evaluation.values import canonical_string, parse_number
+from avsb_sdk.evaluation.errors import ConfigError
+from avsb_sdk.evaluation.patterns import MAX_PATTERN_LENGTH, pattern_problem
+from avsb_sdk.evaluation.semver import parse_semver
+from avsb_sdk.evaluation.values import canonical_string, parse_number
 
 __all__ = [
     "MAX_DEPTH",

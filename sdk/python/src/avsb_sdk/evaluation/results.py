@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from avsb.evaluation.values import JsonValue
+from avsb_sdk.evaluation.values import JsonValue
 
 __all__ = [
     "DEFAULT_GROUP_ID",

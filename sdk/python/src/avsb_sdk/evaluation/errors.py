@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class EvaluationCoreError(Exception):
-    """Base class of every error raised by `avsb.evaluation`."""
+    """Base class of every error raised by `avsb_sdk.evaluation`."""
 
 
 class ConfigError(EvaluationCoreError, ValueError):
