@@ -107,8 +107,8 @@ class ServerFactory:
         return live
 
     @contextlib.contextmanager
-    def process(self, **env: str) -> Iterator[LiveServer]:
-        """``avsb serve`` as a separate OS process (for multi-process tests)."""
+    def process(self, *args: str, **env: str) -> Iterator[LiveServer]:
+        """``avsb serve [args]`` as a separate OS process (for multi-process tests)."""
         port = free_port()
         full_env = {
             **os.environ,
@@ -119,7 +119,7 @@ class ServerFactory:
             **env,
         }
         proc = subprocess.Popen(
-            [sys.executable, "-m", "avsb", "serve", "--port", str(port)],
+            [sys.executable, "-m", "avsb", "serve", "--port", str(port), *args],
             env=full_env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -104,7 +104,12 @@ def _as_int(value: object) -> int:
 
 def open_event_store(url: str) -> EventStore:
     """A store for a URL: ``postgresql://...``, ``chdb:///data/dir`` or a DuckDB file path
-    (``duckdb:///path/events.duckdb``, a bare path, or ``:memory:``)."""
+    (``duckdb:///path/events.duckdb``, a bare path, or ``:memory:``); ``avsb-owner://socket``
+    is an embedded store owned by another process of this server (see events.owner)."""
+    if url.startswith("avsb-owner://"):
+        from avsb.server.events.owner import OwnedEventStore
+
+        return OwnedEventStore.from_url(url)
     if url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
         from avsb.server.events.postgres_store import PostgresEventStore
 
