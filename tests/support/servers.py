@@ -144,7 +144,8 @@ class ServerFactory:
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
+    # Generous: `--workers N` starts N + 1 processes, each importing the app, on a busy box.
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             err = proc.stderr.read().decode() if proc.stderr else ""
