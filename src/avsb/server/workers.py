@@ -39,7 +39,7 @@ def worker_app() -> AvsbServer:
 
 
 @contextmanager
-def event_store_owner(url: str) -> Iterator[dict[str, str]]:
+def event_store_owner(url: str, memory_limit: str) -> Iterator[dict[str, str]]:
     """Run the owner process of the embedded store at `url`; yields the environment that
     points workers at it, and stops it (after the workers) on exit."""
     home = Path(tempfile.mkdtemp(prefix="avsb-events-"))  # mode 0700: ours only
@@ -48,7 +48,9 @@ def event_store_owner(url: str) -> Iterator[dict[str, str]]:
     context = multiprocessing.get_context("spawn")
     ready = context.Event()
     process: BaseProcess = context.Process(
-        target=run_owner, args=(url, str(socket_path), key, ready), name="avsb-events-owner"
+        target=run_owner,
+        args=(url, memory_limit, str(socket_path), key, ready),
+        name="avsb-events-owner",
     )
     process.start()
     try:
@@ -72,7 +74,7 @@ def serve_workers(settings: Settings, workers: int) -> None:
     import uvicorn
 
     events_url = settings.resolved_events_url
-    with _owner_if_embedded(events_url) as env:
+    with _owner_if_embedded(events_url, settings.events_memory_limit) as env:
         os.environ.update(env)  # the workers are spawned from this process's environment
         uvicorn.run(
             "avsb.server.workers:worker_app",
@@ -87,9 +89,9 @@ def serve_workers(settings: Settings, workers: int) -> None:
 
 
 @contextmanager
-def _owner_if_embedded(url: str) -> Iterator[dict[str, str]]:
+def _owner_if_embedded(url: str, memory_limit: str) -> Iterator[dict[str, str]]:
     if not is_embedded(url):
         yield {}
         return
-    with event_store_owner(url) as env:
+    with event_store_owner(url, memory_limit) as env:
         yield env

@@ -146,7 +146,7 @@ def test_serve_two_workers_on_duckdb__ingest_exactly_once_and_results_from_each(
 
         # Each worker answered some of them: two per-process counters summing to the total.
         seen: dict[int, int] = {}
-        for _ in range(60):
+        for _ in range(200):
             with httpx.Client(base_url=live.url, timeout=30) as c:
                 count = _ingest_count(c.get("/metrics").text)
             seen[count] = seen.get(count, 0) + 1

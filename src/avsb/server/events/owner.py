@@ -208,7 +208,9 @@ class OwnedEventStore:
                 conn.close()
 
 
-def run_owner(url: str, socket_path: str, authkey: bytes, ready: ProcessEvent) -> None:
+def run_owner(
+    url: str, memory_limit: str, socket_path: str, authkey: bytes, ready: ProcessEvent
+) -> None:
     """The owner process's main: open the store, serve until SIGTERM, close the store.
 
     SIGINT is ignored: a Ctrl-C reaches the whole process group, and the owner must outlive
@@ -221,7 +223,7 @@ def run_owner(url: str, socket_path: str, authkey: bytes, ready: ProcessEvent) -
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    store = open_event_store(url)
+    store = open_event_store(url, duckdb_memory_limit=memory_limit)
     try:
         store.ensure_schema()
         owner = EventStoreOwner(store, Path(socket_path), authkey)
