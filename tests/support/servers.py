@@ -144,8 +144,9 @@ class ServerFactory:
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    # Generous: `--workers N` starts N + 1 processes, each importing the app, on a busy box.
-    deadline = time.monotonic() + 90
+    # Generous: `--workers N` starts N + 1 processes, each importing the app; on the shared
+    # box (load 20 on 2 cores) two workers took more than 90 s.
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             err = proc.stderr.read().decode() if proc.stderr else ""
