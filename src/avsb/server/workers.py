@@ -21,15 +21,16 @@ from contextlib import contextmanager
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+from starlette.types import ASGIApp
+
 from avsb.server.config import Settings
 from avsb.server.db import Database
 from avsb.server.events.owner import KEY_ENV, is_embedded, owner_url, run_owner
-from avsb.server.hotpath.server import AvsbServer
 
 OWNER_START_SECONDS = 60.0
 
 
-def worker_app() -> AvsbServer:
+def worker_app() -> ASGIApp:
     """The app of one worker process, from the environment (uvicorn's factory)."""
     from avsb.server.app import create_app
 
