@@ -56,6 +56,13 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def server(database_url: str | None = None, **env: str) -> Iterator[str]:
     """``avsb serve`` in a fresh data dir; yields its base URL."""
+    with workers_server(1, database_url, env) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def workers_server(workers: int, database_url: str | None, env: dict[str, str]) -> Iterator[str]:
+    """``avsb serve --workers N`` in a fresh data dir; yields its base URL."""
     data = tempfile.mkdtemp(prefix="avsb-bench-")
     port = _free_port()
     full = {**os.environ, "AVSB_DATA_DIR": data, "AVSB_ADMIN_TOKEN": ADMIN,
@@ -63,7 +70,7 @@ def server(database_url: str | None = None, **env: str) -> Iterator[str]:
     if database_url:
         full["AVSB_DATABASE_URL"] = database_url
     proc = subprocess.Popen(
-        [sys.executable, "-m", "avsb", "serve", "--port", str(port)],
+        [sys.executable, "-m", "avsb", "serve", "--port", str(port), "--workers", str(workers)],
         env=full, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -81,13 +88,14 @@ def server(database_url: str | None = None, **env: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def bare_starlette() -> Iterator[tuple[str, int]]:
+def bare_starlette(workers: int = 1) -> Iterator[tuple[str, int]]:
     """The baseline: ``bench/_bare_app.py`` under uvicorn as ``avsb serve`` runs it; its URL
     and process id."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "_bare_app:app", "--app-dir", os.path.dirname(__file__),
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+         "--workers", str(workers)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/"

@@ -108,10 +108,13 @@ class ServerFactory:
         self._started.append(live)
         return live
 
+    def process(self, *args: str, **env: str) -> contextlib.AbstractContextManager[LiveServer]:
+        """``avsb serve [args]`` as a separate OS process (for multi-process tests)."""
+        return self.process_on(None, *args, **env)
+
     @contextlib.contextmanager
-    def process(self, port: int | None = None, /, **env: str) -> Iterator[LiveServer]:
-        """``avsb serve`` as a separate OS process (for multi-process tests), on ``port`` (a
-        free one by default)."""
+    def process_on(self, port: int | None, /, *args: str, **env: str) -> Iterator[LiveServer]:
+        """As `process`, on ``port`` (a free one when None)."""
         port = port or free_port()
         full_env = {
             **os.environ,
@@ -122,7 +125,7 @@ class ServerFactory:
             **env,
         }
         proc = subprocess.Popen(
-            [sys.executable, "-m", "avsb", "serve", "--port", str(port)],
+            [sys.executable, "-m", "avsb", "serve", "--port", str(port), *args],
             env=full_env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -147,7 +150,9 @@ class ServerFactory:
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60  # a loaded box compiling many projects at startup
+    # Generous: `--workers N` starts N + 1 processes, each importing the app; on the shared
+    # box (load 20 on 2 cores) two workers took more than 90 s.
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             err = proc.stderr.read().decode() if proc.stderr else ""

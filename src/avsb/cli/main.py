@@ -32,6 +32,9 @@ def _database(settings: Settings):  # type: ignore[no-untyped-def]
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes (one per core); see docs/scaling.md")
+    ] = 1,
 ) -> None:
     """Migrate the database, create the default organisation on first start, and serve."""
     from avsb.server import serving
@@ -49,8 +52,14 @@ def serve(
     if secret is not None:
         console.print("Admin token (shown once, keep it safe):")
         print(secret, flush=True)  # plain, so scripts can capture it
-    application = create_app(settings, database=db)
     console.print(f"Serving on http://{settings.host}:{settings.port}")
+    if workers > 1:
+        from avsb.server.workers import serve_workers
+
+        db.dispose()
+        serve_workers(settings, workers)
+        return
+    application = create_app(settings, database=db)
     streams = application.runtime.evaluation.streams
     serving.serve(application, settings, streams.end_all if streams else lambda: None)
 

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         description="Event store: postgresql://..., chdb:///dir, or a DuckDB file (default: "
         "events.duckdb in data_dir; DuckDB allows one writing server process)",
     )
+    events_memory_limit: str = Field(
+        default="768MB",
+        pattern=r"^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="DuckDB memory_limit of the embedded event store (beyond it, queries spill "
+        "to disk); see docs/scaling.md",
+    )
 
     bot_p99_multiple: float | None = Field(
         default=10.0,

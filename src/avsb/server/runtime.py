@@ -31,15 +31,16 @@ class LazyEventStore:
     """The event store, opened on first use: a process that never touches events never locks
     the embedded DuckDB file (which allows one writing process)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, duckdb_memory_limit: str | None = None) -> None:
         self.url = url
+        self.duckdb_memory_limit = duckdb_memory_limit
         self._store: EventStore | None = None
         self._lock = threading.Lock()
 
     def get(self) -> EventStore:
         with self._lock:
             if self._store is None:
-                store = open_event_store(self.url)
+                store = open_event_store(self.url, duckdb_memory_limit=self.duckdb_memory_limit)
                 try:
                     store.ensure_schema()
                 except BaseException:
@@ -102,7 +103,9 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
     watcher = ChangeWatcher(db, settings.change_poll_seconds)
     watcher.subscribe(authenticator.invalidate)
     metrics = Metrics()
-    events = LazyEventStore(settings.resolved_events_url)
+    events = LazyEventStore(
+        settings.resolved_events_url, duckdb_memory_limit=settings.events_memory_limit
+    )
     evaluation = EvaluationRuntime(settings, db, metrics, events.get, authenticator)
     evaluation.subscribe(watcher)
     return Runtime(

@@ -208,7 +208,7 @@ def test_server_down_at_start__defaults_then_recovers(
             assert down == {"stage": "down", "ready": False, "is_on": False,
                             "value": "fallback", "reason": "PROVIDER_NOT_READY",
                             "assigned": "not_ready"}  # fmt: skip
-            with servers.process(port, AVSB_EVENTS_URL=str(tmp_path / "events.duckdb")):
+            with servers.process_on(port, AVSB_EVENTS_URL=str(tmp_path / "events.duckdb")):
                 out, err = sdk.communicate(timeout=120)
         finally:
             sdk.kill()

@@ -71,9 +71,17 @@ async def read_body(receive: Receive) -> bytes:
 
 
 def rate_headers(decision: RateDecision | None) -> HeaderList:
+    """`RateDecision.headers()` as ASGI pairs, formatted straight to bytes (per request)."""
     if decision is None:
         return []
-    return [(k.lower().encode(), v.encode()) for k, v in decision.headers().items()]
+    out = [
+        (b"x-ratelimit-limit", b"%d" % decision.limit),
+        (b"x-ratelimit-remaining", b"%d" % decision.remaining),
+        (b"x-ratelimit-reset", b"%d" % decision.reset_at),
+    ]
+    if not decision.allowed:
+        out.append((b"retry-after", b"%d" % decision.retry_after))
+    return out
 
 
 def error_headers(error: AvsbError) -> HeaderList:

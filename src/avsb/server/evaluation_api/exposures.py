@@ -19,13 +19,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 
 from avsb.server.config import Settings
 from avsb.server.evaluation_api.cache import CompiledProject
 from avsb.server.evaluation_api.worker import BackgroundLoop
 from avsb.server.events import EventStore
-from avsb.server.events.types import EventBatch, ExposureEvent
+from avsb.server.events.types import EventColumns, EventKind, RowBatch, RowValue, json_text
 from avsb.server.kit.metrics import Metrics
 from avsb_sdk.evaluation import Assignment
 
@@ -46,21 +45,25 @@ def exposure_event_id(experiment_key: str, unit_id: str) -> str:
     return "x:" + digest.hexdigest()[:40]
 
 
-def _batches(items: Iterable[Pending]) -> list[EventBatch]:
-    """The exposure events of `items`, one batch per project."""
-    by_project: dict[tuple[str, str], list[ExposureEvent]] = {}
+def _batches(items: Iterable[Pending]) -> list[RowBatch]:
+    """The exposure events of `items`, one batch per project, laid out as the store's columns
+    (no event object or row tuple per exposure: this runs beside the request threads)."""
+    by_project: dict[tuple[str, str], tuple[list[RowValue], ...]] = {}
     for org_id, project_id, experiment, variant, unit_id, at, attributes in items:
-        by_project.setdefault((org_id, project_id), []).append(
-            ExposureEvent(
-                experiment=experiment,
-                variant=variant,
-                unit_id=unit_id,
-                timestamp=datetime.fromtimestamp(at, UTC),
-                attributes=attributes,
-                event_id=exposure_event_id(experiment, unit_id),
-            )
-        )
-    return [EventBatch(org, project, events) for (org, project), events in by_project.items()]
+        columns = by_project.get((org_id, project_id))
+        if columns is None:
+            columns = by_project[org_id, project_id] = ([], [], [], [], [], [])
+        ids, experiments, variants, units, times, attrs = columns
+        ids.append(exposure_event_id(experiment, unit_id))
+        experiments.append(experiment)
+        variants.append(variant)
+        units.append(unit_id)
+        times.append(round(at * 1_000_000))
+        attrs.append(json_text(attributes))
+    return [
+        RowBatch(org, project, EventColumns({EventKind.EXPOSURE: columns}))
+        for (org, project), columns in by_project.items()
+    ]
 
 
 class ExposureBuffer(BackgroundLoop):

@@ -102,9 +102,15 @@ def _as_int(value: object) -> int:
     raise TypeError(f"expected an integer, got {value!r}")
 
 
-def open_event_store(url: str) -> EventStore:
+def open_event_store(url: str, *, duckdb_memory_limit: str | None = None) -> EventStore:
     """A store for a URL: ``postgresql://...``, ``chdb:///data/dir`` or a DuckDB file path
-    (``duckdb:///path/events.duckdb``, a bare path, or ``:memory:``)."""
+    (``duckdb:///path/events.duckdb``, a bare path, or ``:memory:``); ``avsb-owner://socket``
+    is an embedded store owned by another process of this server (see events.owner).
+    ``duckdb_memory_limit``: DuckDB's ``memory_limit`` (default ``DEFAULT_MEMORY_LIMIT``)."""
+    if url.startswith("avsb-owner://"):
+        from avsb.server.events.owner import OwnedEventStore
+
+        return OwnedEventStore.from_url(url)
     if url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
         from avsb.server.events.postgres_store import PostgresEventStore
 
@@ -113,6 +119,7 @@ def open_event_store(url: str) -> EventStore:
         from avsb.server.events.clickhouse_store import ChdbEventStore
 
         return ChdbEventStore(url.split("://", 1)[1])
-    from avsb.server.events.duckdb_store import DuckDBEventStore
+    from avsb.server.events.duckdb_store import DEFAULT_MEMORY_LIMIT, DuckDBEventStore
 
-    return DuckDBEventStore(url.removeprefix("duckdb://"))
+    limit = duckdb_memory_limit or DEFAULT_MEMORY_LIMIT
+    return DuckDBEventStore(url.removeprefix("duckdb://"), memory_limit=limit)
