@@ -130,3 +130,34 @@ def test_web_provider__edit_reaches_other_origin_page_via_sse_within_1s(
                       headers={"Origin": site.origin}, timeout=5) as answer:  # fmt: skip
         assert answer.status_code == 200
         assert answer.headers["access-control-allow-origin"] == site.origin
+
+
+def test_ofrep_events_cors_follows_the_key_of_its_token(server: LiveServer, org: ApiClient) -> None:
+    """An `EventSource` sends no key header: the stream's CORS answer is that of the key its
+    signed token names, not that of any key of the instance."""
+    pid = f.create_project(org)["id"]
+    secrets: dict[str, str] = {}
+    for name, origin in (("a", "http://a.example"), ("b", "http://b.example")):
+        r = org.post(org.org("/tokens"), json={"name": name, "kind": "sdk", "project_id": pid,
+                     "allowed_origins": [origin]})  # fmt: skip
+        assert r.status_code == 201, r.text
+        secrets[name] = r.json()["data"]["token"]
+    settle(server)
+    bulk = httpx.post(server.url + "/ofrep/v1/evaluate/flags", json={"context": CONTEXT},
+                      headers={"Authorization": f"Bearer {secrets['a']}"})  # fmt: skip
+    assert bulk.status_code == 200, bulk.text
+    uri = bulk.json()["eventStreams"][0]["endpoint"]["requestUri"]
+
+    def allowed(origin: str) -> str | None:
+        with httpx.stream("GET", server.url + uri, headers={"Origin": origin},
+                          timeout=5) as answer:  # fmt: skip
+            assert answer.status_code == 200
+            value: str | None = answer.headers.get("access-control-allow-origin")
+            return value
+
+    _wait(lambda: allowed("http://a.example") == "http://a.example", 5, "key a's origins")
+    assert allowed("http://b.example") is None  # key b's origin: not for key a's stream
+    forged_uri = uri[:-3] + ("AAA" if not uri.endswith("AAA") else "BBB")
+    forged = httpx.get(server.url + forged_uri, headers={"Origin": "http://b.example"})
+    assert forged.status_code == 401  # no key verified: the preflight's answer, readable
+    assert forged.headers.get("access-control-allow-origin") == "http://b.example"
