@@ -8,7 +8,8 @@
   networking); `console_errors(driver)` lists the page's console errors.
 - `ofrep_web_page(...)`: the OFREP web-provider page (`tests/support/web/ofrep_page.js`)
   ready to open: it evaluates the flags it is given with `@openfeature/web-sdk` and
-  `@openfeature/ofrep-web-provider`, polls, and publishes what it saw in `window.avsb`.
+  `@openfeature/ofrep-web-provider`, polls (or, `change_detection="sse"`, follows the
+  server's event stream), and publishes what it saw in `window.avsb`.
 """
 
 from __future__ import annotations
@@ -121,17 +122,20 @@ def screenshot(driver: webdriver.Chrome, name: str) -> Path:
 
 def ofrep_web_page(
     work_dir: Path, *, base_url: str, sdk_key: str, checks: list[dict[str, Any]],
-    context: Mapping[str, Any], poll_ms: int = 300,
+    context: Mapping[str, Any], poll_ms: int = 300, change_detection: str = "polling",
 ) -> dict[str, tuple[str, bytes]]:  # fmt: skip
     """The files of the OFREP web-provider page (`/` and `/app.js`) for a `StaticSite`.
 
     `checks`: `{"flag", "type" (boolean|string|number|object), "default"}`; the page puts
     `{ready, results: {flag: details}, statuses: [HTTP status of each bulk call], error}` in
-    `window.avsb`.
+    `window.avsb`, with `urls` (of each bulk call), `changeLog` (`{at: page's Date.now(),
+    flagsChanged, values}` per configuration-changed event) and `eventSources` (`{url,
+    opened: Date.now() or null, messages: [{at, id, data}], errors}` per EventSource the
+    provider opened). `change_detection`: the provider's option ('polling', 'sse', 'none').
     """
     script = bundle(WEB_DIR / "ofrep_page.js", work_dir / "app.js").read_bytes()
     config = {"baseUrl": base_url, "key": sdk_key, "checks": checks, "context": dict(context),
-              "pollMs": poll_ms}  # fmt: skip
+              "pollMs": poll_ms, "changeDetection": change_detection}  # fmt: skip
     html = (
         "<!doctype html><html><head><meta charset='utf-8'><link rel='icon' href='data:,'>"
         "<title>AvsB OFREP</title></head><body><pre id='out'>loading</pre>"

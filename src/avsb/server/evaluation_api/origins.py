@@ -19,6 +19,11 @@ from avsb.server.models import ApiToken
 
 log = logging.getLogger("avsb.server.cors")
 
+# The ASGI scope entry where a route that authenticates without a key header (the OFREP event
+# stream: its key is named by a signed query token) puts the key id it verified, so the CORS
+# answer follows that key's origins.
+SCOPE_KEY_ID = "avsb.sdk_key_id"
+
 
 @dataclass(frozen=True, slots=True)
 class _Table:
@@ -90,10 +95,14 @@ class OriginTable(BackgroundLoop):
         """Whether some live SDK key (or the default) admits `origin`."""
         return allows(self._table.any_key, origin)
 
-    def for_request(self, headers: dict[bytes, bytes]) -> frozenset[str]:
-        """The origins the request's own key admits (bearer, X-API-Key or ABC X-Ak); those of
-        a preflight when the key is unknown or missing."""
+    def for_request(self, headers: dict[bytes, bytes], key_id: str | None = None) -> frozenset[str]:
+        """The origins the request's own key admits (`key_id` verified by the route, else
+        bearer, X-API-Key or ABC X-Ak); those of a preflight when the key is unknown or
+        missing."""
         table = self._table
+        if key_id is not None:
+            by_id = table.by_id.get(key_id)
+            return table.any_key if by_id is None else by_id
         token: bytes | None = None
         auth = headers.get(b"authorization")
         if auth is not None:

@@ -34,6 +34,7 @@ from avsb.server.errors import (
 )
 from avsb.server.evaluation_api.asgi import EvalRequest, Handler, envelope_error, respond
 from avsb.server.evaluation_api.cache import SCOPE_PREFIX, CompiledProject
+from avsb.server.evaluation_api.origins import SCOPE_KEY_ID
 from avsb.server.evaluation_api.sdk_routes import Answering, _SdkEndpoint
 from avsb.server.evaluation_api.state import EvaluationRuntime
 from avsb.server.kit.metrics import Metrics
@@ -338,6 +339,7 @@ class OfrepEventStream:
         request = EvalRequest(scope)
         try:
             key_id, project_id = self.hub.signed_key(_query(scope).get("token", ""))
+            scope[SCOPE_KEY_ID] = key_id  # CORS answers with this key's origins
             secrets = self.ev.secrets.cached(key_id)
             if secrets is None:
                 secrets = await run_in_threadpool(self.ev.secrets.load, key_id)

@@ -5,7 +5,8 @@ Which origins may read an answer is set per SDK key (`allowed_origins`; null: th
 default `AVSB_CORS_ORIGINS`). A preflight carries no key, so it is answered for an origin that
 any live SDK key of the instance (or the default) allows; the request itself then gets
 `Access-Control-Allow-Origin` only when its own key allows the origin (a request whose key is
-unknown gets the preflight's answer, so the browser can read its 401). Credentials are never
+unknown gets the preflight's answer, so the browser can read its 401; the OFREP event stream,
+whose key is named by its signed `token`, follows the key it verified). Credentials are never
 allowed: SDK keys travel in headers, not cookies. Every header is encoded once; a request
 without `Origin` costs one scan of its headers.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from starlette.types import Message, Receive, Scope, Send
 
-from avsb.server.evaluation_api.origins import OriginTable
+from avsb.server.evaluation_api.origins import SCOPE_KEY_ID, OriginTable
 from avsb.server.kit.origins import WILDCARD
 
 MAX_AGE_SECONDS = 600
@@ -61,17 +62,19 @@ class Cors:
                 break
         if origin_raw is None:
             return send
-        origins = self.table.for_request(dict(scope["headers"]))
-        origin = origin_raw.decode("latin-1")
-        if WILDCARD in origins:
-            extra = [_ANY_ORIGIN, _EXPOSE, _VARY]
-        elif origin in origins:
-            extra = [(b"access-control-allow-origin", origin_raw), _EXPOSE, _VARY]
-        else:
-            extra = [_VARY]
+        found_origin: bytes = origin_raw
+        table = self.table
 
         async def send_cors(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start":  # the route has verified its key
+                origins = table.for_request(dict(scope["headers"]), scope.get(SCOPE_KEY_ID))
+                origin = found_origin.decode("latin-1")
+                if WILDCARD in origins:
+                    extra = [_ANY_ORIGIN, _EXPOSE, _VARY]
+                elif origin in origins:
+                    extra = [(b"access-control-allow-origin", found_origin), _EXPOSE, _VARY]
+                else:
+                    extra = [_VARY]
                 message["headers"] = [*message["headers"], *extra]
             await send(message)
 
