@@ -9,11 +9,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from avsb.cli.users import users_app
 from avsb.server.config import Settings
 
 app = typer.Typer(help="AvsB: self-hosted A/B testing and feature flags.", no_args_is_help=True)
 token_app = typer.Typer(help="Service tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.add_typer(users_app, name="user")
 console = Console()
 
 
@@ -35,7 +37,7 @@ def serve(
     import uvicorn
 
     from avsb.server.app import create_app
-    from avsb.server.bootstrap import bootstrap
+    from avsb.server.bootstrap import bootstrap, bootstrap_owner
 
     settings = Settings()
     if host is not None:
@@ -48,6 +50,10 @@ def serve(
     if secret is not None:
         console.print("Admin token (shown once, keep it safe):")
         print(secret, flush=True)  # plain, so scripts can capture it
+    owner, password = bootstrap_owner(db, settings, org_id)
+    if password is not None:
+        console.print(f"Owner [cyan]{owner}[/cyan] password (shown once, change it after sign-in):")
+        print(password, flush=True)
     application = create_app(settings, database=db)
     console.print(f"Serving on http://{settings.host}:{settings.port}")
     uvicorn.run(

@@ -94,7 +94,9 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
     """Wire one process's components from settings (the database must be migrated)."""
     policy = BucketPolicy(settings.rate_limit_per_minute, settings.rate_limit_burst)
     limiter = make_limiter(db, policy, settings.rate_limit_storage)
-    authenticator = Authenticator(db, settings.auth_failures_per_minute)
+    authenticator = Authenticator(
+        db, settings.auth_failures_per_minute, settings.session_idle_seconds
+    )
     watcher = ChangeWatcher(db, settings.change_poll_seconds)
     watcher.subscribe(authenticator.invalidate)
     metrics = Metrics()

@@ -29,6 +29,9 @@ PREFIXES = frozenset(
         "rev",
         "pln",
         "res",
+        "usr",
+        "ses",
+        "inv",
     }
 )
 

@@ -59,6 +59,7 @@ class TokenOut(BaseModel):
     description: str
     scopes: list[str]
     project_id: str | None
+    user_id: str | None = None  # personal access tokens: their person
     token_prefix: str
     status: Literal["active", "revoked", "expired"]
     expires_at: datetime | None

@@ -30,7 +30,7 @@ def status_of(token: ApiToken, now: datetime | None = None) -> str:
 
 def as_dict(token: ApiToken) -> dict[str, Any]:
     """The public fields of a token (never its hash)."""
-    fields = ("id", "org_id", "kind", "name", "description", "scopes", "project_id")
+    fields = ("id", "org_id", "kind", "name", "description", "scopes", "project_id", "user_id")
     out: dict[str, Any] = {f: getattr(token, f) for f in fields}
     out.update(
         token_prefix=token.token_prefix + "…",
