@@ -85,7 +85,8 @@ class TestMembers:
         orgs = {o["id"] for o in outsider.client.get("/api/orgs").json()["data"]}
         assert orgs == {team.org_id, other_org}
         r = admin.client.patch(f"{url}/{outsider.user_id}", json={"role": "viewer"})
-        assert r.status_code == 200 and r.json()["data"]["role"] == "viewer"
+        assert r.status_code == 200
+        assert r.json()["data"]["role"] == "viewer"
         r = outsider.client.post(
             f"/api/orgs/{team.org_id}/projects", json={"key": "x", "name": "x"}
         )
@@ -102,7 +103,8 @@ class TestMembers:
         admin, owner, editor = (team.members[r] for r in ("admin", "owner", "editor"))
         url = f"/api/orgs/{team.org_id}/members"
         r = admin.client.patch(f"{url}/{editor.user_id}", json={"role": "owner"})
-        assert r.status_code == 403 and r.json()["error"]["code"] == "owner_required"
+        assert r.status_code == 403
+        assert r.json()["error"]["code"] == "owner_required"
         r = admin.client.patch(f"{url}/{owner.user_id}", json={"role": "viewer"})
         assert r.status_code == 403
         assert admin.client.delete(f"{url}/{owner.user_id}").status_code == 403
@@ -117,7 +119,8 @@ class TestMembers:
         assert r.status_code == 409
         assert r.json()["error"]["code"] == "last_owner"
         r = owner.client.delete(url)
-        assert r.status_code == 409 and r.json()["error"]["code"] == "last_owner"
+        assert r.status_code == 409
+        assert r.json()["error"]["code"] == "last_owner"
         # with a second owner, the first may step down
         second = f"/api/orgs/{team.org_id}/members/{admin.user_id}"
         assert owner.client.patch(second, json={"role": "owner"}).status_code == 200
@@ -223,7 +226,8 @@ def test_invitation_emailed_over_smtp(servers: ServerFactory, smtp: _SmtpReceive
         assert data["emailed"] is True
         assert data["url"].startswith("http://avsb.example:8008/auth/invitations/")
         ((sender, rcpts, body),) = smtp.messages
-        assert "avsb@example.test" in sender and email in rcpts[0]
+        assert "avsb@example.test" in sender
+        assert email in rcpts[0]
         assert data["url"] in body.replace("=\r\n", "")
     finally:
         server.stop()

@@ -46,13 +46,15 @@ def test_pat_scopes_cannot_exceed_role_and_pat_cannot_mint_pat(
 ) -> None:
     viewer = team.members["viewer"]
     r = viewer.client.post("/api/me/tokens", json={"name": "x", "scopes": ["projects:write"]})
-    assert r.status_code == 403 and r.json()["error"]["code"] == "scope_escalation"
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "scope_escalation"
     r = viewer.client.post("/api/me/tokens", json={"name": "x", "scopes": ["*"]})
     assert r.status_code == 403
     pat = make_pat(viewer, ["projects:read"])
     with bearer(people_server, pat["token"]) as c:
         r = c.post("/api/me/tokens", json={"name": "y", "scopes": ["projects:read"]})
-        assert r.status_code == 403 and r.json()["error"]["code"] == "session_required"
+        assert r.status_code == 403
+        assert r.json()["error"]["code"] == "session_required"
 
 
 def test_own_list_revoke_and_admin_view(people_server: LiveServer, team: Team) -> None:

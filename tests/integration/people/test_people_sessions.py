@@ -42,7 +42,8 @@ class TestSignIn:
         cookies = r.headers.get_list("set-cookie")
         session = next(c for c in cookies if c.startswith("avsb_session="))
         csrf = next(c for c in cookies if c.startswith("avsb_csrf="))
-        assert "HttpOnly" in session and "samesite=lax" in session.lower()
+        assert "HttpOnly" in session
+        assert "samesite=lax" in session.lower()
         assert "Secure" not in session  # http public URL
         assert "HttpOnly" not in csrf
         assert client.cookies["avsb_csrf"] == r.json()["data"]["csrf_token"]
