@@ -74,6 +74,14 @@ def test_own_list_revoke_and_admin_view(people_server: LiveServer, team: Team) -
     assert {t["id"] for t in listed.json()["data"]} == {first["id"], second["id"]}
     org_list = admin.client.get(f"/api/orgs/{team.org_id}/tokens", params={"kind": "pat"})
     assert {t["id"] for t in org_list.json()["data"]} == {first["id"], second["id"]}
+    # ... but never takes its secret or widens it
+    r = admin.client.post(f"/api/orgs/{team.org_id}/tokens/{second['id']}/rotate")
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "personal_token"
+    r = admin.client.patch(
+        f"/api/orgs/{team.org_id}/tokens/{second['id']}", json={"scopes": ["flags:write"]}
+    )
+    assert r.status_code == 403
     r = admin.client.post(f"/api/orgs/{team.org_id}/tokens/{second['id']}/revoke")
     assert r.status_code == 200, r.text
     with bearer(people_server, second["token"]) as c:

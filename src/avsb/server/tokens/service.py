@@ -90,6 +90,16 @@ def _check_grantable(principal: Principal, scopes: list[str], what: str = "grant
         raise Forbidden(message, code="scope_escalation", details={"scopes": excess})
 
 
+def _not_personal(token: ApiToken) -> None:
+    """A personal access token is its person's: others may list and revoke it, never take its
+    secret (rotate) or change what it may do (patch)."""
+    if token.kind == "pat":
+        raise Forbidden(
+            "A personal access token is managed by its owner; revoke it instead.",
+            code="personal_token",
+        )
+
+
 def check_control(principal: Principal, token: ApiToken) -> None:
     """403 ``scope_escalation`` unless ``principal`` holds every right ``token`` carries.
 
@@ -161,6 +171,7 @@ def patch(
     token: ApiToken,
     spec: dict[str, Any],
 ) -> ApiToken:
+    _not_personal(token)
     check_control(principal, token)
     if "scopes" in spec:
         if token.kind == "sdk":
@@ -180,6 +191,7 @@ def rotate(
     session: Session, ctx: ChangeContext, principal: Principal, token: ApiToken, grace_seconds: int
 ) -> str:
     """A new secret; the old one keeps working for ``grace_seconds``."""
+    _not_personal(token)
     check_control(principal, token)
     if token.revoked_at is not None:
         raise field_error("id", "A revoked token cannot be rotated.", "revoked")
