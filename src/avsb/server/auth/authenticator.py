@@ -229,6 +229,11 @@ class Authenticator:
         transaction; return how many."""
         pending, self._used = self._used, {}
         seen, self._seen_pending = self._seen_pending, {}
+        if len(self._seen) > 10_000:  # forget sessions idle past their limit
+            cutoff = time.time() - self._idle
+            with self._lock:
+                self._seen = {k: v for k, v in self._seen.items() if v >= cutoff}
+                self._cache.clear()  # a cached session must not outlive its idle record
         if not pending and not seen:
             return 0
         with self._db.transaction() as session:
