@@ -161,6 +161,8 @@ def require(
         scoped = principal.in_org(org_id) if org_id is not None else principal
         if scoped is not None:
             principal = scoped
+        elif principal.user_id is not None:  # not a member: the organisation is not theirs
+            raise NotFound(f"No organisation with id {org_id!r}.")
         if scope is not None and not grants(principal.scopes, scope):
             raise ScopeMissing(
                 f"Token is missing required scope: {scope}", details={"missingScope": scope}

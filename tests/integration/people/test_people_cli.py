@@ -164,3 +164,23 @@ def test_user_commands(people_server: LiveServer) -> None:
     assert "disabled" in next(line for line in run("list").splitlines() if email in line)
     bad = runner.invoke(cli_app, ["user", "disable", "--email", "nobody@x.test"], env=env)
     assert bad.exit_code == 2
+
+
+def test_user_without_organisation__me_and_no_org_access(people_server: LiveServer) -> None:
+    env = {
+        "AVSB_DATABASE_URL": people_server.settings.resolved_database_url,
+        "AVSB_DATA_DIR": str(people_server.settings.data_dir),
+        "AVSB_ARGON2_MEMORY_KIB": "8192",
+        "AVSB_USER_PASSWORD": "lonely-password",
+    }
+    email = f"lonely-{secrets.token_hex(3)}@example.test"
+    result = CliRunner().invoke(cli_app, ["user", "create", "--email", email], env=env)
+    assert result.exit_code == 0, result.output
+    with httpx.Client(base_url=people_server.url) as browser:
+        r = browser.post("/auth/login", json={"email": email, "password": "lonely-password"})
+        assert r.status_code == 200
+        me = browser.get("/api/me").json()["data"]
+        assert (me["kind"], me["org_id"], me["role"], me["scopes"]) == ("user", "", None, [])
+        assert browser.get("/api/orgs").json()["data"] == []
+        path = f"/api/orgs/{people_server.default_org}/projects"
+        assert browser.get(path).status_code == 404
