@@ -52,7 +52,9 @@ def serve(
         print(secret, flush=True)  # plain, so scripts can capture it
     owner, password = bootstrap_owner(db, settings, org_id)
     if password is not None:
-        console.print(f"Owner [cyan]{owner}[/cyan] password (shown once, change it after sign-in):")
+        console.print(
+            f"Owner [cyan]{owner}[/cyan] password (shown once; `avsb user set-password`):"
+        )
         print(password, flush=True)
     application = create_app(settings, database=db)
     console.print(f"Serving on http://{settings.host}:{settings.port}")
