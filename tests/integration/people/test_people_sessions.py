@@ -241,3 +241,32 @@ class TestThrottling:
         unknown = statistics.median(timed("no-such@example.test") for _ in range(5))
         # Both verify one argon2 hash: the unknown email is not answered markedly faster.
         assert unknown > known * 0.5, (known, unknown)
+
+
+def test_change_password__other_sessions_end(people_server: LiveServer, team: Team) -> None:
+    editor = team.members["editor"]
+    other, r = _login(people_server, editor.email, editor.password)
+    assert r.status_code == 200
+    bad = editor.client.post(
+        "/api/me/password", json={"current_password": "wrong-one", "new_password": "x" * 12}
+    )
+    assert bad.status_code == 401
+    assert bad.json()["error"]["code"] == "invalid_credentials"
+    short = editor.client.post(
+        "/api/me/password", json={"current_password": editor.password, "new_password": "short"}
+    )
+    assert short.status_code == 422
+    assert other.get("/api/me").status_code == 200  # a refused change ends nothing
+    old_cookie = editor.session_cookie
+    r = editor.client.post(
+        "/api/me/password",
+        json={"current_password": editor.password, "new_password": "a-new-password-1"},
+    )
+    assert r.status_code == 200, r.text
+    use_csrf(editor.client, r)
+    assert editor.session_cookie != old_cookie
+    assert editor.client.get("/api/me").status_code == 200
+    assert other.get("/api/me").status_code == 401
+    other.close()
+    assert _try(people_server, editor.email, editor.password).status_code == 401
+    assert _try(people_server, editor.email, "a-new-password-1").status_code == 200

@@ -31,6 +31,7 @@ from avsb.server.people.schemas import (
     MemberAdd,
     MemberOut,
     MemberPatch,
+    PasswordChange,
     PatCreate,
     PatCreated,
     SessionOut,
@@ -189,6 +190,22 @@ def end_my_session(
 ) -> Response:
     signin.revoke_session(session, pats.require_person(principal), session_id)
     return Response(status_code=204)
+
+
+@router.post("/api/me/password", response_model=Envelope[SignedIn])
+def change_my_password(
+    body: PasswordChange, principal: Anyone, session: SessionDep, request: Request
+) -> Response:
+    """A new password (the current one is checked, throttled like a sign-in): every session
+    of the person ends and this browser gets a new one."""
+    pats.require_person(principal)
+    people = people_of(request)
+    user = people.verify(session, client_ip(request), principal.email or "", body.current_password)
+    users.set_password(session, people.passwords, user, body.new_password)
+    out, raw = _sign_in(request, session, user)
+    response = one(request, out)
+    _set_cookies(response, runtime_of(request).settings, raw)
+    return response
 
 
 def _token_out(token: object) -> TokenOut:

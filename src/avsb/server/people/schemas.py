@@ -33,6 +33,11 @@ class SignedIn(BaseModel):
     expires_at: datetime
 
 
+class PasswordChange(StrictModel):
+    current_password: str = Field(min_length=1, max_length=1000)
+    new_password: str = Field(min_length=1, max_length=1000)
+
+
 class SessionOut(BaseModel):
     id: str
     created_at: datetime
