@@ -54,7 +54,7 @@ def _serve_and_read(env: dict[str, str], port: int, want_password: bool) -> tupl
     )
     assert proc.stdout is not None
     password = None
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if "password (shown once" in line:
@@ -62,12 +62,13 @@ def _serve_and_read(env: dict[str, str], port: int, want_password: bool) -> tupl
         if line.startswith("Serving on") or not line:
             break
     assert (password is not None) == want_password
-    for _ in range(200):
+    deadline = time.monotonic() + 60  # a loaded box can take a while to start a server
+    while time.monotonic() < deadline:
         try:
             httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
             break
         except httpx.HTTPError:
-            time.sleep(0.05)
+            time.sleep(0.1)
     return proc, password
 
 
