@@ -10,12 +10,14 @@ import typer
 from rich.console import Console
 
 from avsb.cli.relay import relay
+from avsb.cli.users import users_app
 from avsb.server.config import Settings
 
 app = typer.Typer(help="AvsB: self-hosted A/B testing and feature flags.", no_args_is_help=True)
 token_app = typer.Typer(help="Service tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.command()(relay)  # avsb.cli.relay
+app.add_typer(users_app, name="user")
 console = Console()
 
 
@@ -39,7 +41,7 @@ def serve(
     """Migrate the database, create the default organisation on first start, and serve."""
     from avsb.server import serving
     from avsb.server.app import create_app
-    from avsb.server.bootstrap import bootstrap
+    from avsb.server.bootstrap import bootstrap, bootstrap_owner
 
     settings = Settings()
     if host is not None:
@@ -52,6 +54,12 @@ def serve(
     if secret is not None:
         console.print("Admin token (shown once, keep it safe):")
         print(secret, flush=True)  # plain, so scripts can capture it
+    owner, password = bootstrap_owner(db, settings, org_id)
+    if password is not None:
+        console.print(
+            f"Owner [cyan]{owner}[/cyan] password (shown once; `avsb user set-password`):"
+        )
+        print(password, flush=True)
     console.print(f"Serving on http://{settings.host}:{settings.port}")
     if workers > 1:
         from avsb.server.workers import serve_workers

@@ -40,6 +40,8 @@ def _include_routers(app: FastAPI) -> list[BaseRoute]:
     from avsb.server.ops.endpoints import docs_static
     from avsb.server.ops.endpoints import router as ops_router
     from avsb.server.orgs.endpoints import router as orgs_router
+    from avsb.server.people.endpoints import auth_router as people_auth_router
+    from avsb.server.people.endpoints import router as people_router
     from avsb.server.projects.endpoints import router as projects_router
     from avsb.server.reports.endpoints import router as reports_router
     from avsb.server.results.endpoints import router as results_router
@@ -54,6 +56,7 @@ def _include_routers(app: FastAPI) -> list[BaseRoute]:
         webhooks_router, *DESIGN_ROUTERS, ingestion_router, results_router, workspace_router,
         sso_router,
         reports_router,
+        people_auth_router, people_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)

@@ -1,4 +1,5 @@
-"""First start: the default organisation and the admin token, created once across processes."""
+"""First start: the default organisation, the admin token and the owner, created once across
+processes."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from sqlalchemy.orm import Session
 
 from avsb.server.auth import secrets
 from avsb.server.auth.authenticator import TOKEN_SCOPE
+from avsb.server.auth.passwords import Passwords, generate_password
 from avsb.server.config import Settings
 from avsb.server.db import Database
 from avsb.server.kit import audit, changes
 from avsb.server.kit.context import system_context
 from avsb.server.kit.ids import new_id
-from avsb.server.models import ApiToken, Organization
+from avsb.server.models import ApiToken, Membership, Organization, User
 
 _BOOTSTRAP_LOCK_ID = 726_1123
 
@@ -81,3 +83,43 @@ def bootstrap(db: Database, settings: Settings) -> tuple[str, str | None]:
         secret = secrets.generate("admin")
         _add_admin_token(session, org, secret)
         return org.id, secret
+
+
+DEFAULT_OWNER_EMAIL = "owner@localhost"
+
+
+def bootstrap_owner(db: Database, settings: Settings, org_id: str) -> tuple[str, str | None]:
+    """Ensure the default organisation has an owner; return (owner email, one-time password).
+
+    The owner is ``AVSB_OWNER_EMAIL`` / ``AVSB_OWNER_PASSWORD``, else ``owner@localhost``
+    with a random password returned (to print once) only when generated now.
+    """
+    from avsb.server.people import users
+
+    email = settings.owner_email or DEFAULT_OWNER_EMAIL
+    with db.transaction() as session:
+        if not db.is_sqlite:
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _BOOTSTRAP_LOCK_ID})
+        owner = session.scalar(
+            select(User.email)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.org_id == org_id, Membership.role == "owner")
+            .order_by(User.id)
+            .limit(1)
+        )
+        if owner is not None:
+            return owner, None
+        given = settings.owner_password
+        password = given.get_secret_value() if given is not None else generate_password()
+        passwords = Passwords(
+            settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+        )
+        user = users.by_email(session, email)
+        if user is None:
+            user = users.create(session, passwords, email, "Owner", password)
+        elif given is not None:
+            users.set_password(session, passwords, user, password)
+        else:
+            return user.email, None  # not overwriting an existing person's password
+        users.add_member(session, system_context(org_id), None, user, "owner")
+        return user.email, (password if given is None else None)

@@ -138,8 +138,9 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None,
         pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
-        description="The URL browsers reach this server at (no trailing slash); the OpenID "
-        "Connect redirect URI is this + /auth/oidc/callback",
+        description="The URL people reach the server at (no trailing slash): invitation links, "
+        "the OpenID Connect redirect URI (+ /auth/oidc/callback); https makes session cookies "
+        "Secure",
     )
     oidc_issuer: str | None = Field(
         default=None,
@@ -214,6 +215,35 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(default=500, ge=1, le=10_000)
     relay_flush_seconds: float = Field(default=1.0, gt=0, le=3600)
 
+    owner_email: str | None = Field(
+        default=None, description="First start: the owner's email (default owner@localhost)"
+    )
+    owner_password: SecretStr | None = Field(
+        default=None, description="First start: the owner's password (default: printed once)"
+    )
+    session_idle_seconds: float = Field(
+        default=8 * 3600.0, gt=0, description="A session unused this long is signed out"
+    )
+    session_max_seconds: float = Field(
+        default=7 * 24 * 3600.0, gt=0, description="A session ends this long after sign-in"
+    )
+    login_failures_per_minute: int = Field(
+        default=10, ge=1, description="Failed sign-ins per client address and minute, then 429"
+    )
+    login_failures_per_account_per_minute: int = Field(
+        default=5, ge=1, description="Failed sign-ins per email and minute, then 429"
+    )
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=65536, ge=1024, le=4 * 1024 * 1024)
+    argon2_parallelism: int = Field(default=4, ge=1, le=64)
+    invitation_days: int = Field(default=7, ge=1, le=90)
+    smtp_host: str | None = Field(default=None, description="Invitations by email when set")
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "avsb@localhost"
+    smtp_starttls: bool = False
+
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: str) -> str:
@@ -239,6 +269,11 @@ class Settings(BaseSettings):
         if self.events_url:
             return self.events_url
         return f"duckdb://{(self.data_dir / 'events.duckdb').resolve()}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Session cookies are ``Secure`` when people reach the server over https."""
+        return bool(self.public_url and self.public_url.lower().startswith("https://"))
 
     @property
     def is_sqlite(self) -> bool:

@@ -96,7 +96,10 @@ def _secret_key(settings: Settings, db: Database) -> bytes:
 def build_runtime(settings: Settings, db: Database) -> Runtime:
     """Wire one process's components from settings (the database must be migrated)."""
     authenticator = Authenticator(
-        db, settings.auth_failures_per_minute, settings.token_used_audit_seconds
+        db,
+        settings.auth_failures_per_minute,
+        used_audit_seconds=settings.token_used_audit_seconds,
+        session_idle_seconds=settings.session_idle_seconds,
     )
     policy = BucketPolicy(settings.rate_limit_per_minute, settings.rate_limit_burst)
     limiter = make_limiter(db, policy, settings.rate_limit_storage, authenticator.rate_limits)

@@ -14,6 +14,7 @@ class AuditEventOut(BaseModel):
     actor_type: str
     actor_id: str | None
     actor_name: str
+    actor_token_id: str | None = None
     source: str
     ip: str | None
     request_id: str | None

@@ -1,11 +1,14 @@
 """Resolving a presented secret to a ``Principal``: cached, throttled, and cheap per request.
 
-Tokens are cached by hash for a few seconds; any token write bumps the ``tokens`` change scope,
-which clears the cache in this process at once and in the others at their next poll.
-``last_used_at`` is collected in memory and written in one batch every few seconds; the same
-batch writes a ``token.used`` audit event (with the client address of the token's latest
-request) when the token's ``last_audited_at`` is an hour old or more. That column is set by a
-conditional UPDATE, so among several server processes on one database only one writes the event.
+Tokens and sign-in sessions are cached by hash for a few seconds; any write to a token, a
+session, a user or a membership bumps the ``tokens`` change scope, which clears the cache in
+this process at once and in the others at their next poll. A person's credential (session or
+personal access token) carries the scopes of their current role.
+``last_used_at`` (and sessions' ``last_seen_at``) is collected in memory and written in one
+batch every few seconds; the same batch writes a ``token.used`` audit event (with the client
+address of the token's latest request) when the token's ``last_audited_at`` is an hour old or
+more. That column is set by a conditional UPDATE, so among several server processes on one
+database only one writes the event.
 """
 
 from __future__ import annotations
@@ -17,14 +20,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy.orm import Session
 
-from avsb.server.auth.principal import Principal
+from avsb.server.auth.principal import Principal, person_scopes
 from avsb.server.auth.secrets import hash_token
 from avsb.server.db import Database
 from avsb.server.errors import RateLimited, Unauthorized
 from avsb.server.kit import audit
 from avsb.server.kit.context import ChangeContext
-from avsb.server.models import ApiToken
+from avsb.server.models import ApiToken, Membership, User, UserSession
 
 TOKEN_SCOPE = "tokens"  # noqa: S105 - a change-scope name, not a secret
 _CACHE_SECONDS = 30.0
@@ -35,6 +39,7 @@ class _Cached:
     principal: Principal | None
     expires_at: float | None  # token expiry (unix seconds), None = never
     cached_until: float
+    idle_seconds: float | None = None  # sessions: signed out after this long unused
 
 
 class FailureThrottle:
@@ -88,7 +93,11 @@ class _Use:
 
 class Authenticator:
     def __init__(
-        self, db: Database, failures_per_minute: int, used_audit_seconds: float = 3600.0
+        self,
+        db: Database,
+        failures_per_minute: int,
+        used_audit_seconds: float = 3600.0,
+        session_idle_seconds: float = 8 * 3600.0,
     ) -> None:
         self._db = db
         self._cache: dict[str, _Cached] = {}
@@ -97,6 +106,9 @@ class Authenticator:
         self._audited: dict[str, float] = {}  # token id -> when this process audited its use
         self._audit_every = used_audit_seconds
         self._limits: dict[str, tuple[int | None, int | None]] = {}  # token id -> own limits
+        self._seen: dict[str, float] = {}  # session id -> unix time of its last request
+        self._seen_pending: dict[str, float] = {}  # not yet written to the database
+        self._idle = session_idle_seconds
         self.throttle = FailureThrottle(failures_per_minute)
 
     def invalidate(self, scope: str, _version: int) -> None:
@@ -118,25 +130,92 @@ class Authenticator:
             return None
         return self._admit(entry, ip, now)
 
-    def authenticate(self, raw: str, ip: str) -> Principal:
-        """The principal for ``raw``, else 401 and a failure counted against ``ip`` (429 once
-        ``ip`` is over its failure limit)."""
+    def authenticate(self, raw: str, ip: str, *, session: bool = False) -> Principal:
+        """The principal for ``raw`` (a token, or with ``session`` a sign-in session id), else
+        401 and a failure counted against ``ip`` (429 once ``ip`` is over its failure limit)."""
         digest = hash_token(raw)
+        key = "s:" + digest if session else digest
         now = time.time()
-        entry = self._cache.get(digest)
+        entry = self._cache.get(key)
         if entry is None or entry.cached_until < now:
-            entry = self._load(digest, now)
+            entry = self._load_session(digest, now) if session else self._load(digest, now)
             with self._lock:
                 if len(self._cache) > 50_000:
                     self._cache.clear()
-                self._cache[digest] = entry
+                self._cache[key] = entry
+        return self._admit(entry, ip, now)
+
+    def cached_session(self, raw: str, ip: str) -> Principal | None:
+        """``cached`` for a sign-in session id."""
+        now = time.time()
+        entry = self._cache.get("s:" + hash_token(raw))
+        if entry is None or entry.cached_until < now:
+            return None
         return self._admit(entry, ip, now)
 
     def _admit(self, entry: _Cached, ip: str, now: float) -> Principal:
-        if entry.principal is None or (entry.expires_at is not None and entry.expires_at <= now):
+        principal = entry.principal
+        if principal is None or (entry.expires_at is not None and entry.expires_at <= now):
             raise self.throttle.refuse(ip, "The token is missing, invalid, revoked or expired.")
-        self._used[entry.principal.token_id] = _Use(now, ip, entry.principal)
-        return entry.principal
+        if entry.idle_seconds is not None:
+            seen = self._seen.get(principal.token_id, now)
+            if now - seen > entry.idle_seconds:
+                raise self.throttle.refuse(ip, "The session expired; sign in again.")
+            self._seen[principal.token_id] = self._seen_pending[principal.token_id] = now
+        else:
+            self._used[principal.token_id] = _Use(now, ip, principal)
+        return principal
+
+    def _load_session(self, digest: str, now: float) -> _Cached:
+        until = now + _CACHE_SECONDS
+        with self._db.session(write=False) as session:
+            row = session.scalar(select(UserSession).where(UserSession.session_hash == digest))
+            if row is None or row.revoked_at is not None:
+                return _Cached(None, None, until)
+            principal = self._person(session, row.user_id, row.id, "user", None, None)
+            if principal is None:
+                return _Cached(None, None, until)
+            seen = row.last_seen_at.timestamp()
+        with self._lock:
+            self._seen[row.id] = max(self._seen.get(row.id, seen), seen)
+        return _Cached(principal, row.expires_at.timestamp(), until, self._idle)
+
+    @staticmethod
+    def _person(
+        session: Session,
+        user_id: str,
+        credential_id: str,
+        kind: str,
+        org_id: str | None,
+        pat_scopes: frozenset[str] | None,
+    ) -> Principal | None:
+        """A person's principal under their current roles; None when disabled (or, for a
+        PAT, no longer a member of its organisation)."""
+        user = session.get(User, user_id)
+        if user is None or user.disabled:
+            return None
+        stmt = select(Membership.org_id, Membership.role).where(Membership.user_id == user_id)
+        if org_id is not None:
+            stmt = stmt.where(Membership.org_id == org_id)
+        memberships = tuple(sorted((str(o), str(r)) for o, r in session.execute(stmt)))
+        if org_id is not None and not memberships:
+            return None
+        home, role = memberships[0] if memberships else ("", "")
+        return Principal(
+            token_id=credential_id,
+            org_id=home,
+            kind=kind,
+            name=user.email,
+            scopes=person_scopes(role, pat_scopes) if role else frozenset(),
+            is_admin=False,
+            project_id=None,
+            user_id=user.id,
+            email=user.email,
+            role=role or None,
+            memberships=memberships,
+            pat_scopes=pat_scopes,
+            source="dashboard" if kind == "user" else "api",
+        )
 
     def _load(self, digest: str, now: float) -> _Cached:
         with self._db.session(write=False) as session:
@@ -156,6 +235,14 @@ class Authenticator:
         if token.token_hash != digest:  # the previous secret of a rotation in its grace period
             grace = token.previous_expires_at.timestamp() if token.previous_expires_at else now
             expiry = grace if expiry is None else min(expiry, grace)
+        if token.kind == "pat":
+            if token.user_id is None:
+                return _Cached(None, None, until)
+            with self._db.session(write=False) as session:
+                person = self._person(
+                    session, token.user_id, token.id, "pat", token.org_id, frozenset(token.scopes)
+                )
+            return _Cached(person, expiry, until)
         principal = Principal(
             token_id=token.id,
             org_id=token.org_id,
@@ -168,13 +255,26 @@ class Authenticator:
         return _Cached(principal, expiry, until)
 
     def flush_last_used(self) -> int:
-        """Write the collected ``last_used_at`` times, and the ``token.used`` audit events due,
-        in one transaction; return how many tokens."""
+        """Write the collected ``last_used_at`` times (and sessions' ``last_seen_at``), and the
+        ``token.used`` audit events due, in one transaction; return how many credentials."""
         pending, self._used = self._used, {}
-        if not pending:
+        seen, self._seen_pending = self._seen_pending, {}
+        if len(self._seen) > 10_000:  # forget sessions idle past their limit
+            cutoff = time.time() - self._idle
+            with self._lock:
+                self._seen = {k: v for k, v in self._seen.items() if v >= cutoff}
+                self._cache.clear()  # a cached session must not outlive its idle record
+        if not pending and not seen:
             return 0
         audited: dict[str, float] = {}
         with self._db.transaction() as session:
+            for session_id, seen_at in seen.items():
+                session.execute(
+                    update(UserSession)
+                    .where(UserSession.id == session_id)
+                    .values(last_seen_at=datetime.fromtimestamp(seen_at, UTC))
+                    .execution_options(synchronize_session=False)
+                )
             for token_id, use in pending.items():
                 used_at = datetime.fromtimestamp(use.at, UTC)
                 # Bookkeeping columns: written without bumping the version (ETags stay put).
@@ -206,4 +306,4 @@ class Authenticator:
                     )
                     audited[token_id] = use.at
         self._audited.update(audited)  # once committed
-        return len(pending)
+        return len(pending) + len(seen)

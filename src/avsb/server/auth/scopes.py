@@ -19,6 +19,7 @@ FAMILIES: tuple[str, ...] = (
     "webhooks",
     "templates",
     "workspace",
+    "members",
 )
 ALL_SCOPES: tuple[str, ...] = ("*", *(f"{f}:{a}" for f in FAMILIES for a in ("read", "write")))
 

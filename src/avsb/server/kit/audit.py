@@ -42,6 +42,7 @@ def record(
         actor_type=ctx.actor.type,
         actor_id=ctx.actor.id,
         actor_name=ctx.actor.name,
+        actor_token_id=ctx.actor.token_id,
         source=ctx.source,
         ip=ctx.ip,
         request_id=ctx.request_id,

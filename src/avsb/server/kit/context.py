@@ -12,7 +12,8 @@ Source = Literal["api", "dashboard", "cli", "system"]
 class Actor:
     type: str  # "token", "user" or "system"
     id: str | None
-    name: str
+    name: str  # a person's email
+    token_id: str | None = None  # a person acting through a personal access token
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ PREFIXES = frozenset(
         "pln",
         "res",
         "rpt",
+        "usr",
+        "ses",
+        "inv",
     }
 )
 

@@ -16,6 +16,7 @@ from avsb.server.models.exclusion_group import ExclusionGroup
 from avsb.server.models.experiment import Experiment, VariantGroupId
 from avsb.server.models.flag import Flag
 from avsb.server.models.metric import Metric
+from avsb.server.models.people import Invitation, Membership, User, UserSession
 from avsb.server.models.plan import ExperimentPlan
 from avsb.server.models.project import Project
 from avsb.server.models.report import ReportExport
@@ -38,6 +39,8 @@ __all__ = [
     "Flag",
     "IdempotencyRecord",
     "IngestionCounter",
+    "Invitation",
+    "Membership",
     "Metric",
     "Organization",
     "Project",
@@ -50,6 +53,8 @@ __all__ = [
     "ServerState",
     "SsoLogin",
     "Template",
+    "User",
+    "UserSession",
     "VariantGroupId",
     "Webhook",
     "WebhookAttempt",

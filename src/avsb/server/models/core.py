@@ -71,6 +71,8 @@ class ApiToken(Base, Revisioned):
     # When a ``token.used`` audit event was last written (at most one per hour, all processes).
     last_audited_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # Personal access tokens (kind "pat") only: the user whose current role bounds its rights.
+    user_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
     # SDK keys only (never service tokens): the ABC API signs requests with md5(secret + key id
     # + time), which only a server knowing the secret can check (docs/evaluation.md). The
     # previous secret stays during a rotation's grace period.
@@ -95,6 +97,8 @@ class AuditEvent(Base):
     actor_type: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     actor_name: Mapped[str] = mapped_column(String(200))
+    # A person acting through a personal access token: the token's id (actor_id is the user).
+    actor_token_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     source: Mapped[str] = mapped_column(String(16))
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)

@@ -22,16 +22,19 @@ AdminToken = Annotated[Principal, Depends(require(None, admin=True))]
 
 @router.get("/api/me", response_model=Envelope[MeOut])
 def get_me(principal: AnyToken, session: SessionDep, request: Request) -> Response:
-    org = org_service.get(session, principal.org_id)
+    org = org_service.get(session, principal.org_id) if principal.org_id else None
+    person = org_service.person(session, principal)
     me = MeOut(
         token_id=principal.token_id,
         kind=principal.kind,
         name=principal.name,
-        org_id=org.id,
-        org_name=org.name,
+        org_id=principal.org_id,
+        org_name=org.name if org is not None else "",
         scopes=sorted(principal.scopes),
         is_admin=principal.is_admin,
         project_id=principal.project_id,
+        user=person,
+        role=principal.role,
     )
     return one(request, me)
 

@@ -29,3 +29,5 @@ class MeOut(BaseModel):
     scopes: list[str]
     is_admin: bool
     project_id: str | None
+    user: dict[str, str] | None = None  # a person: id, email, name
+    role: str | None = None  # a person's role in org_id

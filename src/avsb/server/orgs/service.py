@@ -10,15 +10,26 @@ from avsb.server.errors import NotFound
 from avsb.server.kit import audit
 from avsb.server.kit.context import ChangeContext
 from avsb.server.kit.ids import new_id
-from avsb.server.models import Organization
+from avsb.server.models import Organization, User
 
 
 def visible_orgs(principal: Principal) -> Select[Organization]:
     """The organisations a token may see: all for an admin token, else its own."""
     stmt = select(Organization)
-    if not principal.is_admin:
+    if principal.user_id is not None:  # a person: the organisations they are a member of
+        stmt = stmt.where(Organization.id.in_([org for org, _ in principal.memberships]))
+    elif not principal.is_admin:
         stmt = stmt.where(Organization.id == principal.org_id)
     return stmt
+
+
+def person(session: Session, principal: Principal) -> dict[str, str] | None:
+    """The person behind a session or personal access token: id, email, name."""
+    if principal.user_id is None:
+        return None
+    user = session.get(User, principal.user_id)
+    name = user.name if user is not None else ""
+    return {"id": principal.user_id, "email": principal.email or "", "name": name}
 
 
 def get(session: Session, org_id: str) -> Organization:

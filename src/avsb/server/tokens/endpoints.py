@@ -46,7 +46,7 @@ def list_tokens(
     session: SessionDep,
     page: PageDep,
     request: Request,
-    kind: Annotated[Literal["service", "sdk"] | None, Query()] = None,
+    kind: Annotated[Literal["service", "sdk", "pat"] | None, Query()] = None,
 ) -> Response:
     result = page.paginate(session, token_service.list_stmt(org_id, kind), ApiToken.id)
     items = [TokenOut.model_validate(token_service.as_dict(t)) for t in result.items]

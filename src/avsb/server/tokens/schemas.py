@@ -98,6 +98,7 @@ class TokenOut(BaseModel):
     scopes: list[str]
     project_id: str | None
     allowed_origins: list[str] | None
+    user_id: str | None = None  # personal access tokens: their person
     token_prefix: str
     status: Literal["active", "revoked", "expired"]
     expires_at: datetime | None

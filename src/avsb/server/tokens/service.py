@@ -41,6 +41,7 @@ def as_dict(token: ApiToken) -> dict[str, Any]:
         "rate_limit_per_minute",
         "rate_limit_burst",
         "allowed_origins",
+        "user_id",
     )
     out: dict[str, Any] = {f: getattr(token, f) for f in fields}
     out.update(
@@ -99,6 +100,16 @@ def _check_grantable(principal: Principal, scopes: list[str], what: str = "grant
             "control": "A token cannot manage a token that carries scopes it does not hold.",
         }[what]
         raise Forbidden(message, code="scope_escalation", details={"scopes": excess})
+
+
+def _not_personal(token: ApiToken) -> None:
+    """A personal access token is its person's: others may list and revoke it, never take its
+    secret (rotate) or change what it may do (patch)."""
+    if token.kind == "pat":
+        raise Forbidden(
+            "A personal access token is managed by its owner; revoke it instead.",
+            code="personal_token",
+        )
 
 
 def check_control(principal: Principal, token: ApiToken) -> None:
@@ -188,6 +199,7 @@ def patch(
     token: ApiToken,
     spec: dict[str, Any],
 ) -> ApiToken:
+    _not_personal(token)
     check_control(principal, token)
     if "scopes" in spec:
         if token.kind == "sdk":
@@ -210,6 +222,7 @@ def rotate(
     session: Session, ctx: ChangeContext, principal: Principal, token: ApiToken, grace_seconds: int
 ) -> str:
     """A new secret; the old one keeps working for ``grace_seconds``."""
+    _not_personal(token)
     check_control(principal, token)
     if token.revoked_at is not None:
         raise field_error("id", "A revoked token cannot be rotated.", "revoked")

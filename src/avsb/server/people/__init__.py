@@ -1,0 +1,1 @@
+"""People and access: users, roles, sessions, invitations, personal access tokens."""

@@ -1,0 +1,88 @@
+"""Invitations: a single-use link (only its hash stored) that makes a member and signs in."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from avsb.server.auth.passwords import Passwords
+from avsb.server.auth.principal import Principal
+from avsb.server.auth.secrets import hash_token
+from avsb.server.config import Settings
+from avsb.server.errors import Conflict, Forbidden, NotFound, field_error
+from avsb.server.kit import audit
+from avsb.server.kit.context import Actor, ChangeContext
+from avsb.server.kit.ids import new_id
+from avsb.server.models import Invitation, User
+from avsb.server.models.base import utcnow
+from avsb.server.people import users
+
+
+def create(
+    session: Session, ctx: ChangeContext, principal: Principal, settings: Settings, email: str,
+    role: str,
+) -> tuple[Invitation, str]:  # fmt: skip
+    """A new invitation and its secret token (returned once)."""
+    users.check_role(role)
+    if role == "owner" and not principal.is_admin and principal.role != "owner":
+        raise Forbidden("Only an owner may invite owners.", code="owner_required")
+    email = email.strip()
+    if "@" not in email:
+        raise field_error("email", "Not an email address.")
+    raw = secrets.token_urlsafe(32)
+    invitation = Invitation(
+        id=new_id("inv"),
+        org_id=ctx.org_id,
+        email=email,
+        role=role,
+        token_hash=hash_token(raw),
+        expires_at=utcnow() + timedelta(days=settings.invitation_days),
+        created_by=ctx.actor.id,
+    )
+    session.add(invitation)
+    session.flush()
+    audit.record(
+        session, ctx, "invitation.created", ("invitation", invitation.id),
+        {"email": {"from": None, "to": email}, "role": {"from": None, "to": role}},
+    )  # fmt: skip
+    return invitation, raw
+
+
+def accept(
+    session: Session, passwords: Passwords, raw: str, name: str, password: str, ip: str | None
+) -> User:
+    """Use an invitation: the (new or existing) user becomes a member; the user returned."""
+    invitation = session.scalar(select(Invitation).where(Invitation.token_hash == hash_token(raw)))
+    if invitation is None:
+        raise NotFound("No such invitation.", code="invitation_invalid")
+    if invitation.accepted_at is not None:
+        raise Conflict("This invitation was used already.", code="invitation_used")
+    if invitation.expires_at <= utcnow():
+        raise Conflict("This invitation has expired.", code="invitation_expired")
+    user = users.by_email(session, invitation.email)
+    if user is None:
+        user = users.create(session, passwords, invitation.email, name, password)
+    elif user.disabled:
+        raise Forbidden("This account is disabled.", code="user_disabled")
+    elif not passwords.verify(user.password_hash, password):
+        raise Forbidden(
+            "An account with this email exists: give its password to accept.",
+            code="invalid_credentials",
+        )
+    # Single use even under concurrent accepts: only one UPDATE finds it unused.
+    used = session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id, Invitation.accepted_at.is_(None))
+        .values(accepted_at=utcnow(), accepted_by=user.id)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(used, "rowcount", 0) != 1:
+        raise Conflict("This invitation was used already.", code="invitation_used")
+    ctx = ChangeContext(
+        invitation.org_id, Actor("user", user.id, user.email), "dashboard", ip, None
+    )
+    users.add_member(session, ctx, None, user, invitation.role)
+    return user
