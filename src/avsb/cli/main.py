@@ -1,23 +1,38 @@
-"""``avsb``: serve the API and dashboard, migrate, and manage tokens from the shell."""
+"""``avsb``: serve the API and dashboard, migrate and make the first token locally; every
+other command talks to a running server over its API (see ``avsb login``).
+
+A command module registers here with one line: ``app.add_typer(module.app, name=...)``."""
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
+from avsb.cli import audit, events, experiments, flags, local, login, projects, tokens, workspace
+from avsb.cli.client import USAGE_EXIT, fail
 from avsb.server.config import Settings
 
+if TYPE_CHECKING:
+    from avsb.server.db import Database
+
 app = typer.Typer(help="AvsB: self-hosted A/B testing and feature flags.", no_args_is_help=True)
-token_app = typer.Typer(help="Service tokens.", no_args_is_help=True)
+token_app = typer.Typer(help="Service tokens, written to the local database.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.command()(login.login)
+app.add_typer(projects.app, name="projects")
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(flags.app, name="flags")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(events.app, name="events")
+app.add_typer(audit.app, name="audit")
+app.add_typer(workspace.app, name="workspace")
 console = Console()
 
 
-def _database(settings: Settings):  # type: ignore[no-untyped-def]
+def _database(settings: Settings) -> Database:
     from avsb.server.db import Database, migrate
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -50,20 +65,23 @@ def serve(
         print(secret, flush=True)  # plain, so scripts can capture it
     application = create_app(settings, database=db)
     console.print(f"Serving on http://{settings.host}:{settings.port}")
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
-        proxy_headers=False,  # X-Forwarded-For is AvsB's to judge: AVSB_TRUSTED_PROXIES
-    )
+    with local.serving(settings):
+        uvicorn.run(
+            application,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=False,
+            proxy_headers=False,  # X-Forwarded-For is AvsB's to judge: AVSB_TRUSTED_PROXIES
+        )
 
 
 @app.command()
 def migrate() -> None:
-    """Apply database migrations up to the latest."""
-    _database(Settings())
+    """Apply database migrations up to the latest (creating the database if need be)."""
+    settings = Settings()
+    local.check(settings, needs_database=False)
+    _database(settings).dispose()
     console.print("Database is up to date.")
 
 
@@ -76,7 +94,7 @@ def token_create(
         datetime | None, typer.Option(help="Expiry, ISO 8601 (UTC when no offset)")
     ] = None,
 ) -> None:
-    """Create a service token and print its secret once."""
+    """Create a service token in the local database and print its secret once."""
     from datetime import UTC
 
     from sqlalchemy import select
@@ -88,6 +106,7 @@ def token_create(
     from avsb.server.tokens import service as token_service
 
     settings = Settings()
+    local.check(settings, needs_database=True)
     db = _database(settings)
     if expires_at is not None and expires_at.tzinfo is None:
         expires_at = expires_at.replace(tzinfo=UTC)
@@ -100,7 +119,8 @@ def token_create(
             spec = {"name": name, "kind": "service", "scopes": scope, "expires_at": expires_at}
             token, secret = token_service.create(session, system_context(org_id, "cli"), cli, spec)
     except AvsbError as exc:
-        console.print(f"[red]error:[/red] {exc.message} {exc.details or ''}")
-        sys.exit(2)
+        fail(f"{exc.message} {exc.details or ''}", USAGE_EXIT)
+    finally:
+        db.dispose()
     console.print(f"Created token [cyan]{token.id}[/cyan] in {org_id} (shown once):")
     print(secret, flush=True)
