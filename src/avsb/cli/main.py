@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from avsb.cli import audit, events, experiments, flags, local, login, projects, tokens, workspace
-from avsb.cli.client import USAGE_EXIT, fail
+from avsb.cli.client import USAGE_EXIT, Output, OutputOpt, emit, fail
 from avsb.server.config import Settings
 
 if TYPE_CHECKING:
@@ -77,12 +77,15 @@ def serve(
 
 
 @app.command()
-def migrate() -> None:
+def migrate(output: OutputOpt = Output.table) -> None:
     """Apply database migrations up to the latest (creating the database if need be)."""
     settings = Settings()
     local.check(settings, needs_database=False)
     _database(settings).dispose()
-    console.print("Database is up to date.")
+    if output is Output.json:
+        emit(output, {"status": "up_to_date", "data_dir": str(settings.data_dir.resolve())})
+    else:
+        console.print("Database is up to date.")
 
 
 @token_app.command("create")
@@ -93,6 +96,7 @@ def token_create(
     expires_at: Annotated[
         datetime | None, typer.Option(help="Expiry, ISO 8601 (UTC when no offset)")
     ] = None,
+    output: OutputOpt = Output.table,
 ) -> None:
     """Create a service token in the local database and print its secret once."""
     from datetime import UTC
@@ -122,5 +126,8 @@ def token_create(
         fail(f"{exc.message} {exc.details or ''}", USAGE_EXIT)
     finally:
         db.dispose()
+    if output is Output.json:
+        emit(output, {"id": token.id, "org_id": org_id, "scopes": scope, "token": secret})
+        return
     console.print(f"Created token [cyan]{token.id}[/cyan] in {org_id} (shown once):")
     print(secret, flush=True)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.support.servers import ApiClient
 
@@ -186,3 +187,24 @@ def test_completion__commands_and_subcommands_complete(cli: Cli) -> None:
     sub = cli.ok(_AVSB_COMPLETE="complete_zsh", _TYPER_COMPLETE_ARGS="avsb experiments st")
     assert '"start"' in sub
     assert '"stop"' in sub
+
+
+def test_every_command__takes_output_json() -> None:
+    import typer
+
+    from avsb.cli.main import app
+
+    def leaves(command: Any, path: str) -> list[tuple[str, Any]]:
+        if hasattr(command, "commands"):  # a group (typer's own click)
+            return [
+                x for name, sub in command.commands.items() for x in leaves(sub, f"{path} {name}")
+            ]
+        return [(path, command)]
+
+    commands = leaves(typer.main.get_command(app), "avsb")
+    assert len(commands) > 25
+    for path, command in commands:
+        if path == "avsb serve":
+            continue  # runs the server; prints nothing to parse
+        options = {o for p in command.params for o in getattr(p, "opts", [])}
+        assert "--output" in options, path

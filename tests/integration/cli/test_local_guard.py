@@ -47,7 +47,11 @@ def test_local_commands__know_the_running_server_and_its_data_dir(cli: Cli, tmp_
         me = httpx.get(f"http://127.0.0.1:{port}/api/me",
                        headers={"Authorization": f"Bearer {secret}"})  # fmt: skip
         assert me.status_code == 200
-        assert cli.run("migrate", AVSB_DATA_DIR=str(served), AVSB_PORT=port).returncode == 0
+        as_json = cli.json("token", "create", "--name", "ci2", "--scope", "flags:read",
+                           AVSB_DATA_DIR=str(served), AVSB_PORT=port)  # fmt: skip
+        assert as_json["token"].startswith("avsb_svc_")
+        migrated = cli.json("migrate", AVSB_DATA_DIR=str(served), AVSB_PORT=port)
+        assert migrated["status"] == "up_to_date"
     finally:
         proc.terminate()
         proc.wait(timeout=30)
