@@ -2,4 +2,4 @@
 
 from avsb.cli.main import app
 
-app()
+app(prog_name="avsb")  # also names the shell-completion variable: _AVSB_COMPLETE

@@ -1,27 +1,42 @@
-"""``avsb``: serve the API and dashboard, migrate, and manage tokens from the shell."""
+"""``avsb``: serve the API and dashboard, migrate and make the first token locally; every
+other command talks to a running server over its API (see ``avsb login``).
+
+A command module registers here with one line: ``app.add_typer(module.app, name=...)``."""
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
+from avsb.cli import audit, events, experiments, flags, local, login, projects, tokens, workspace
+from avsb.cli.client import USAGE_EXIT, Output, OutputOpt, emit, fail
 from avsb.cli.relay import relay
 from avsb.cli.users import users_app
 from avsb.server.config import Settings
 
+if TYPE_CHECKING:
+    from avsb.server.db import Database
+
 app = typer.Typer(help="AvsB: self-hosted A/B testing and feature flags.", no_args_is_help=True)
-token_app = typer.Typer(help="Service tokens.", no_args_is_help=True)
+token_app = typer.Typer(help="Service tokens, written to the local database.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.command()(relay)  # avsb.cli.relay
 app.add_typer(users_app, name="user")
+app.command()(login.login)
+app.add_typer(projects.app, name="projects")
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(flags.app, name="flags")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(events.app, name="events")
+app.add_typer(audit.app, name="audit")
+app.add_typer(workspace.app, name="workspace")
 console = Console()
 
 
-def _database(settings: Settings):  # type: ignore[no-untyped-def]
+def _database(settings: Settings) -> Database:
     from avsb.server.db import Database, migrate
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -61,22 +76,28 @@ def serve(
         )
         print(password, flush=True)
     console.print(f"Serving on http://{settings.host}:{settings.port}")
-    if workers > 1:
-        from avsb.server.workers import serve_workers
+    with local.serving(settings):
+        if workers > 1:
+            from avsb.server.workers import serve_workers
 
-        db.dispose()
-        serve_workers(settings, workers)
-        return
-    application = create_app(settings, database=db)
-    streams = application.runtime.evaluation.streams
-    serving.serve(application, settings, streams.end_all if streams else lambda: None)
+            db.dispose()
+            serve_workers(settings, workers)
+            return
+        application = create_app(settings, database=db)
+        streams = application.runtime.evaluation.streams
+        serving.serve(application, settings, streams.end_all if streams else lambda: None)
 
 
 @app.command()
-def migrate() -> None:
-    """Apply database migrations up to the latest."""
-    _database(Settings())
-    console.print("Database is up to date.")
+def migrate(output: OutputOpt = Output.table) -> None:
+    """Apply database migrations up to the latest (creating the database if need be)."""
+    settings = Settings()
+    local.check(settings, needs_database=False)
+    _database(settings).dispose()
+    if output is Output.json:
+        emit(output, {"status": "up_to_date", "data_dir": str(settings.data_dir.resolve())})
+    else:
+        console.print("Database is up to date.")
 
 
 @token_app.command("create")
@@ -87,8 +108,9 @@ def token_create(
     expires_at: Annotated[
         datetime | None, typer.Option(help="Expiry, ISO 8601 (UTC when no offset)")
     ] = None,
+    output: OutputOpt = Output.table,
 ) -> None:
-    """Create a service token and print its secret once."""
+    """Create a service token in the local database and print its secret once."""
     from datetime import UTC
 
     from sqlalchemy import select
@@ -100,6 +122,7 @@ def token_create(
     from avsb.server.tokens import service as token_service
 
     settings = Settings()
+    local.check(settings, needs_database=True)
     db = _database(settings)
     if expires_at is not None and expires_at.tzinfo is None:
         expires_at = expires_at.replace(tzinfo=UTC)
@@ -112,7 +135,11 @@ def token_create(
             spec = {"name": name, "kind": "service", "scopes": scope, "expires_at": expires_at}
             token, secret = token_service.create(session, system_context(org_id, "cli"), cli, spec)
     except AvsbError as exc:
-        console.print(f"[red]error:[/red] {exc.message} {exc.details or ''}")
-        sys.exit(2)
+        fail(f"{exc.message} {exc.details or ''}", USAGE_EXIT)
+    finally:
+        db.dispose()
+    if output is Output.json:
+        emit(output, {"id": token.id, "org_id": org_id, "scopes": scope, "token": secret})
+        return
     console.print(f"Created token [cyan]{token.id}[/cyan] in {org_id} (shown once):")
     print(secret, flush=True)

@@ -24,6 +24,8 @@ from avsb.server.hotpath.server import AvsbServer
 from avsb.server.kit import idempotency
 from avsb.server.kit.methods import method_routes
 from avsb.server.middleware import RequestEnvelopeMiddleware
+from avsb.server.openapi import document_builder
+from avsb.server.openapi_docs import router as redoc_router
 from avsb.server.responses import response_for_exception
 from avsb.server.runtime import Runtime, build_runtime
 from avsb.server.webhooks import delivery as webhook_delivery
@@ -57,6 +59,7 @@ def _include_routers(app: FastAPI) -> list[BaseRoute]:
         sso_router,
         reports_router,
         people_auth_router, people_router,
+        redoc_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)
@@ -135,6 +138,7 @@ def create_app(settings: Settings, *, database: Database | None = None) -> AvsbS
         redoc_url=None,
     )
     app.state.runtime = rt
+    app.openapi = document_builder(app)  # type: ignore[method-assign]  # FastAPI's hook
 
     async def handle(request: Request, exc: Exception) -> Response:
         return response_for_exception(request, exc)

@@ -29,12 +29,17 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         default=None, description="Signs cursors; default: generated once and kept in the DB"
     )
-    host: str = "127.0.0.1"
-    port: int = 8008
+    host: str = Field(default="127.0.0.1", description="Interface `avsb serve` binds")
+    port: int = Field(default=8008, description="TCP port `avsb serve` listens on")
 
-    rate_limit_per_minute: float = Field(default=100.0, gt=0)
-    rate_limit_burst: int = Field(default=20, ge=1)
-    rate_limit_storage: Literal["database", "memory"] = "database"
+    rate_limit_per_minute: float = Field(
+        default=100.0, gt=0, description="Token bucket refill per token and scope family"
+    )
+    rate_limit_burst: int = Field(default=20, ge=1, description="Token bucket size")
+    rate_limit_storage: Literal["database", "memory"] = Field(
+        default="database",
+        description="database: buckets shared by every server process; memory: per process",
+    )
     auth_failures_per_minute: int = Field(
         default=30,
         ge=1,
@@ -52,24 +57,36 @@ class Settings(BaseSettings):
         description="Comma-separated browser origins (scheme://host[:port]) or '*' that may call "
         "the evaluation routes with an SDK key whose allowed_origins is null; empty: none",
     )
-    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Larger request bodies get 413"
+    )
     analyze_file_max_bytes: int = Field(
         default=10 * 1024 * 1024,
         ge=1024,
         description="Largest upload POST /api/tools/analyze-file takes (413 beyond); bodies "
         "are also capped by max_body_bytes",
     )
-    idempotency_ttl_hours: int = Field(default=24, ge=1)
-    idempotency_lock_seconds: float = Field(default=60.0, gt=0)
-    token_last_used_flush_seconds: float = Field(default=30.0, gt=0)
+    idempotency_ttl_hours: int = Field(
+        default=24, ge=1, description="How long an Idempotency-Key answer is replayed"
+    )
+    idempotency_lock_seconds: float = Field(
+        default=60.0, gt=0, description="How long a request in flight holds its Idempotency-Key"
+    )
+    token_last_used_flush_seconds: float = Field(
+        default=30.0, gt=0, description="Tokens' last-used times are written this often"
+    )
     token_used_audit_seconds: float = Field(
         default=3600.0,
         gt=0,
         description="A token's use is audited (token.used) at most once per this many seconds",
     )
-    change_poll_seconds: float = Field(default=0.5, gt=0)
-    db_pool_size: int = Field(default=20, ge=1)
-    log_level: str = "info"
+    change_poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often a process looks for config changes of others"
+    )
+    db_pool_size: int = Field(
+        default=20, ge=1, description="Metadata database connections per process"
+    )
+    log_level: str = Field(default="info", description="debug, info, warning or error")
     events_url: str | None = Field(
         default=None,
         description="Event store: postgresql://..., chdb:///dir, or a DuckDB file (default: "
@@ -109,15 +126,23 @@ class Settings(BaseSettings):
     webhook_retry_jitter: float = Field(
         default=0.2, ge=0.0, le=1.0, description="Each retry delay is scaled by 1 +/- this"
     )
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="Per delivery attempt"
+    )
     webhook_max_retry_after_seconds: float = Field(
         default=3600.0,
         ge=0,
         description="A receiver's Retry-After (on 429 / 503) delays the next attempt up to this",
     )
-    webhook_poll_seconds: float = Field(default=1.0, gt=0)
-    webhook_batch_size: int = Field(default=20, ge=1, le=1000)
-    webhook_retention_days: int = Field(default=30, ge=1)
+    webhook_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the delivery worker looks for due deliveries"
+    )
+    webhook_batch_size: int = Field(
+        default=20, ge=1, le=1000, description="Deliveries attempted per poll"
+    )
+    webhook_retention_days: int = Field(
+        default=30, ge=1, description="Finished deliveries are kept this long"
+    )
 
     exposure_buffer_size: int = Field(
         default=100_000,
@@ -125,15 +150,21 @@ class Settings(BaseSettings):
         description="Exposures held in memory awaiting a flush; when full, new ones are dropped "
         "(and counted)",
     )
-    exposure_flush_batch_size: int = Field(default=1_000, ge=1, le=100_000)
-    exposure_flush_seconds: float = Field(default=1.0, gt=0, le=3600)
+    exposure_flush_batch_size: int = Field(
+        default=1_000, ge=1, le=100_000, description="Exposures written per flush"
+    )
+    exposure_flush_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="Buffered exposures are written this often"
+    )
     abc_max_clock_skew_seconds: int = Field(
         default=300, ge=1, description="How far the ABC signature time X-Et may be from now"
     )
     evaluation_rate_limit_per_minute: float = Field(
         default=600_000.0, gt=0, description="Per SDK key, on the evaluation routes"
     )
-    evaluation_rate_limit_burst: int = Field(default=10_000, ge=1)
+    evaluation_rate_limit_burst: int = Field(
+        default=10_000, ge=1, description="Per SDK key, on the evaluation routes"
+    )
 
     public_url: str | None = Field(
         default=None,

@@ -191,8 +191,10 @@ def bootstrap_mean_difference(
     )
     ci, z0 = interval_from_replicates(estimate, reps, config.alpha, accel)
     finite = reps[np.isfinite(reps)]
+    with np.errstate(over="ignore"):  # a spread beyond float range is inf: _checked refuses it
+        spread = float(np.std(finite, ddof=1))
     result = BootstrapResult(
-        estimate, ci, float(np.std(finite, ddof=1)), config.method,
+        estimate, ci, spread, config.method,
         config.resamples, config.difference_type, accel, z0,
     )  # fmt: skip
     return _checked(result)

@@ -128,3 +128,15 @@ class TestCoverage:
         simulations = max(SIMULATIONS, 2000)
         assert 0.92 <= _coverage(simulations, 1000, "percentile", seed=5) <= 0.965
         assert 0.90 <= _coverage(simulations, 1000, "bca", seed=5) <= 0.965
+
+
+def test_bootstrap__replicates_beyond_float_range_are_refused_not_a_warning() -> None:
+    # found by schemathesis: a control mean near 1e-204 makes relative replicates near 1e300,
+    # whose squares overflowed inside np.std (a RuntimeWarning, a 500 under -W error)
+    control = [-887998101169489.8, -611119273327193.6, -6.6e-204, 999999999999999.0, 1.3e-135]
+    treatment = [1.4e-232, 945697806349009.0, 56941562188927.375, -628729022666763.8,
+                 -1.5e-204, 752976217764890.5, -651557892271194.1, 0.3333333333333333]  # fmt: skip
+    config = BootstrapConfig(alpha=5.96e-08, method="bca", difference_type="relative",
+                             seed=23489199905)  # fmt: skip
+    with pytest.raises(StatsInputError, match="overflows"):
+        bootstrap_mean_difference(control, treatment, config)

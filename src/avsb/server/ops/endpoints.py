@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -98,13 +99,13 @@ async def metrics(request: Request) -> Response:
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
 
-def _swagger_dir() -> Path:
-    import swagger_ui_bundle  # type: ignore[import-untyped]
+def _docs_dir() -> Path:
+    """Swagger UI 5 (OpenAPI 3.1, which FastAPI writes), ReDoc and a favicon, from the
+    installed fastapi-standalone-docs package: no CDN."""
+    return Path(str(files("fastapi_standalone_docs") / "static"))
 
-    return Path(swagger_ui_bundle.swagger_ui_path)
 
-
-docs_static = StaticFiles(directory=_swagger_dir())
+docs_static = StaticFiles(directory=_docs_dir())
 
 
 @router.get("/docs", include_in_schema=False)
@@ -112,9 +113,9 @@ async def docs() -> HTMLResponse:
     page = get_swagger_ui_html(
         openapi_url="/openapi.json",
         title="AvsB API",
-        swagger_js_url="/docs/static/swagger-ui-bundle.js",
-        swagger_css_url="/docs/static/swagger-ui.css",
-        swagger_favicon_url="/docs/static/favicon-32x32.png",
+        swagger_js_url="/docs/static/swagger/swagger-ui-bundle.js",
+        swagger_css_url="/docs/static/swagger/swagger-ui.css",
+        swagger_favicon_url="/docs/static/fastapi/favicon.png",
     )
     page.headers["content-security-policy"] = (
         "default-src 'self'; script-src 'self' 'unsafe-inline'; "
