@@ -50,6 +50,28 @@ export type Analysis = {
   mde_pct?: number | null;
 };
 
+/** A results snapshot kept for one of the project's experiments. */
+export type AnalysisOut = {
+  id: string;
+  experiment_id: string;
+  computed_at: string;
+  segment: string | null;
+  srm_detected: boolean;
+  significant: Array<string>;
+};
+
+export type AnalyzeFileResult = {
+  file: FileSummary;
+  control: string;
+  /** Control first, then the others by name */
+  variants: Array<string>;
+  method: string;
+  alpha: number;
+  /** Against an equal split of the variants */
+  srm: SrmOut;
+  metrics: Array<MetricResultOut>;
+};
+
 /** Summary statistics in; `variants` (control first) or `strata` (post-stratified). */
 export type AnalyzeRequest = {
   metric_type: "binary" | "continuous" | "ratio";
@@ -123,6 +145,7 @@ export type AuditEventOut = {
   actor_type: string;
   actor_id: string | null;
   actor_name: string;
+  actor_token_id?: string | null;
   source: string;
   ip: string | null;
   request_id: string | null;
@@ -247,6 +270,12 @@ export type ChiSquareOut = {
   p_value: number;
 };
 
+/** Either experiments by id, or projects by id (all their experiments). */
+export type CompareRequest = {
+  experiment_ids?: Array<string> | null;
+  project_ids?: Array<string> | null;
+};
+
 /** One variant against the control; fields the method does not produce are null. */
 export type ComparisonResult = {
   variant: string;
@@ -316,6 +345,10 @@ export type EffectResult = {
   test: string;
 };
 
+export type Envelope_AnalyzeFileResult_ = {
+  data: AnalyzeFileResult;
+};
+
 export type Envelope_AnalyzeResult_ = {
   data: AnalyzeResult;
 };
@@ -360,6 +393,10 @@ export type Envelope_FlagOut_ = {
   data: FlagOut;
 };
 
+export type Envelope_HistoryOut_ = {
+  data: HistoryOut;
+};
+
 export type Envelope_IngestResult_ = {
   data: IngestResult;
 };
@@ -368,8 +405,16 @@ export type Envelope_IngestionSummaryOut_ = {
   data: IngestionSummaryOut;
 };
 
+export type Envelope_InvitationCreated_ = {
+  data: InvitationCreated;
+};
+
 export type Envelope_MeOut_ = {
   data: MeOut;
+};
+
+export type Envelope_MemberOut_ = {
+  data: avsb__server__people__schemas__MemberOut;
 };
 
 export type Envelope_MembersChangeOut_ = {
@@ -386,6 +431,10 @@ export type Envelope_MultipleTestingResult_ = {
 
 export type Envelope_OrgOut_ = {
   data: OrgOut;
+};
+
+export type Envelope_PatCreated_ = {
+  data: PatCreated;
 };
 
 export type Envelope_ProjectOut_ = {
@@ -414,6 +463,10 @@ export type Envelope_SegmentOut_ = {
 
 export type Envelope_SensitivityResult_ = {
   data: SensitivityResult;
+};
+
+export type Envelope_SignedIn_ = {
+  data: SignedIn;
 };
 
 export type Envelope_SrmResult_ = {
@@ -567,12 +620,38 @@ export type ExperimentPatch = {
   salt?: string | null;
 };
 
+export type ExportOut = {
+  id: string;
+  kind: string;
+  format: string;
+  experiment_id: string | null;
+  snapshot_id: string | null;
+  size_bytes: number;
+  sha256: string;
+  actor_type: string;
+  actor_id: string | null;
+  actor_name: string;
+  created_at: string;
+};
+
 export type FamilyCorrection = {
   method: string;
   family_size: number;
   interval_alpha: number;
   /** primary | secondary: the metrics corrected together */
   family: string;
+};
+
+export type FileSummary = {
+  format: "csv" | "parquet";
+  /** Rows in the file */
+  rows: number;
+  /** Distinct units analysed */
+  units: number;
+  /** Rows without a unit or a variant */
+  skipped_rows: number;
+  /** Units that appear under more than one variant (left out, as in results) */
+  multiple_variant_units: number;
 };
 
 export type FlagCreate = {
@@ -647,6 +726,12 @@ export type HealthCheck = {
   message: string;
 };
 
+export type HistoryOut = {
+  project_id: string;
+  analyses: Array<AnalysisOut>;
+  exports: Array<ExportOut>;
+};
+
 export type HoldoutMetric = {
   metric_id: string;
   key: string;
@@ -683,6 +768,26 @@ export type IngestionSummaryOut = {
   /** Rejected events of the project whose kind or experiment was not known */
   rejected_unattributed: number;
   last_event_at: string | null;
+};
+
+export type InvitationAccept = {
+  name?: string;
+  password: string;
+};
+
+export type InvitationCreate = {
+  email: string;
+  role: "viewer" | "editor" | "admin" | "owner";
+};
+
+export type InvitationCreated = {
+  id: string;
+  email: string;
+  role: "viewer" | "editor" | "admin" | "owner";
+  expires_at: string;
+  emailed: boolean;
+  /** Shown once, never again */
+  url: string;
 };
 
 export type KindOut = {
@@ -734,12 +839,6 @@ export type ListEnvelope_FlagOut_ = {
   has_more: boolean;
 };
 
-export type ListEnvelope_MemberOut_ = {
-  data: Array<MemberOut>;
-  next_cursor: string | null;
-  has_more: boolean;
-};
-
 export type ListEnvelope_MetricOut_ = {
   data: Array<MetricOut>;
   next_cursor: string | null;
@@ -772,6 +871,12 @@ export type ListEnvelope_RevisionOut_ = {
 
 export type ListEnvelope_SegmentOut_ = {
   data: Array<SegmentOut>;
+  next_cursor: string | null;
+  has_more: boolean;
+};
+
+export type ListEnvelope_SessionOut_ = {
+  data: Array<SessionOut>;
   next_cursor: string | null;
   has_more: boolean;
 };
@@ -809,10 +914,17 @@ export type MeOut = {
   scopes: Array<string>;
   is_admin: boolean;
   project_id: string | null;
+  user?: { [key: string]: string } | null;
+  role?: string | null;
 };
 
-export type MemberOut = {
-  unit_id: string;
+export type MemberAdd = {
+  email: string;
+  role: "viewer" | "editor" | "admin" | "owner";
+};
+
+export type MemberPatch = {
+  role: "viewer" | "editor" | "admin" | "owner";
 };
 
 export type MembersBody = {
@@ -997,6 +1109,42 @@ export type OrgOut = {
   name: string;
   created_at: string;
   updated_at: string;
+};
+
+export type PasswordChange = {
+  current_password: string;
+  new_password: string;
+};
+
+export type PatCreate = {
+  name: string;
+  scopes: Array<string>;
+  org_id?: string | null;
+  expires_at?: string | null;
+};
+
+export type PatCreated = {
+  id: string;
+  org_id: string;
+  kind: string;
+  name: string;
+  description: string;
+  scopes: Array<string>;
+  project_id: string | null;
+  allowed_origins: Array<string> | null;
+  user_id?: string | null;
+  token_prefix: string;
+  status: "active" | "revoked" | "expired";
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+  rate_limit_per_minute: number | null;
+  rate_limit_burst: number | null;
+  previous_expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+  /** Shown once, never again */
+  token: string;
 };
 
 export type PlanOut = {
@@ -1287,6 +1435,25 @@ export type SensitivityResult = {
   days: number;
 };
 
+export type SessionOut = {
+  id: string;
+  created_at: string;
+  last_seen_at: string;
+  expires_at: string;
+  ip: string | null;
+  user_agent: string;
+  current: boolean;
+};
+
+export type SignedIn = {
+  user: UserOut;
+  /** The session's public id (not its secret) */
+  session_id: string;
+  /** Echo in X-CSRF-Token on state changes (also a cookie) */
+  csrf_token: string;
+  expires_at: string;
+};
+
 export type SnapshotOut = {
   id: string;
   computed_at: string;
@@ -1433,6 +1600,12 @@ export type TokenCreate = {
   scopes?: Array<string>;
   expires_at?: string | null;
   project_id?: string | null;
+  /** SDK keys only: browser origins (scheme://host[:port], or '*') that may call the evaluation routes with this key; null: the instance default AVSB_CORS_ORIGINS */
+  allowed_origins?: Array<string> | null;
+  /** Requests per minute sustained (null: the server's default) */
+  rate_limit_per_minute?: number | null;
+  /** Requests allowed at once (null: the server's default) */
+  rate_limit_burst?: number | null;
 };
 
 export type TokenCreated = {
@@ -1443,11 +1616,15 @@ export type TokenCreated = {
   description: string;
   scopes: Array<string>;
   project_id: string | null;
+  allowed_origins: Array<string> | null;
+  user_id?: string | null;
   token_prefix: string;
   status: "active" | "revoked" | "expired";
   expires_at: string | null;
   revoked_at: string | null;
   last_used_at: string | null;
+  rate_limit_per_minute: number | null;
+  rate_limit_burst: number | null;
   previous_expires_at: string | null;
   created_at: string;
   updated_at: string;
@@ -1463,11 +1640,15 @@ export type TokenOut = {
   description: string;
   scopes: Array<string>;
   project_id: string | null;
+  allowed_origins: Array<string> | null;
+  user_id?: string | null;
   token_prefix: string;
   status: "active" | "revoked" | "expired";
   expires_at: string | null;
   revoked_at: string | null;
   last_used_at: string | null;
+  rate_limit_per_minute: number | null;
+  rate_limit_burst: number | null;
   previous_expires_at: string | null;
   created_at: string;
   updated_at: string;
@@ -1478,6 +1659,12 @@ export type TokenPatch = {
   description?: string | null;
   scopes?: Array<string> | null;
   expires_at?: string | null;
+  /** SDK keys only: browser origins (scheme://host[:port], or '*') that may call the evaluation routes with this key; null: the instance default AVSB_CORS_ORIGINS */
+  allowed_origins?: Array<string> | null;
+  /** Requests per minute sustained (null: the server's default) */
+  rate_limit_per_minute?: number | null;
+  /** Requests allowed at once (null: the server's default) */
+  rate_limit_burst?: number | null;
 };
 
 export type TokenRotate = {
@@ -1488,6 +1675,15 @@ export type TokenRotate = {
 export type UnitValues = {
   key: string;
   values: Array<number>;
+};
+
+export type UserOut = {
+  id: string;
+  email: string;
+  name: string;
+  disabled: boolean;
+  last_sign_in_at: string | null;
+  created_at: string;
 };
 
 export type Variant = {
@@ -1845,8 +2041,31 @@ export type avsb__server__experiments__schemas__DecisionOut = {
   actor_name: string;
 };
 
+export type avsb__server__kit__schemas__ListEnvelope_MemberOut___1 = {
+  data: Array<avsb__server__segments__schemas__MemberOut>;
+  next_cursor: string | null;
+  has_more: boolean;
+};
+
+export type avsb__server__kit__schemas__ListEnvelope_MemberOut___2 = {
+  data: Array<avsb__server__people__schemas__MemberOut>;
+  next_cursor: string | null;
+  has_more: boolean;
+};
+
 export type avsb__server__ops__endpoints__HealthOut = {
   status: string;
+};
+
+export type avsb__server__people__schemas__MemberOut = {
+  id: string;
+  email: string;
+  name: string;
+  disabled: boolean;
+  last_sign_in_at: string | null;
+  created_at: string;
+  org_id: string;
+  role: "viewer" | "editor" | "admin" | "owner";
 };
 
 export type avsb__server__results__schemas__DecisionOut = {
@@ -1864,6 +2083,10 @@ export type avsb__server__results__schemas__HealthOut = {
   exclusions: HealthCheck;
   bot_units: HealthCheck;
   late_events: HealthCheck;
+};
+
+export type avsb__server__segments__schemas__MemberOut = {
+  unit_id: string;
 };
 
 export interface Operations {
@@ -1955,7 +2178,7 @@ export interface Operations {
   };
   "GET /api/orgs/{org_id}/tokens": {
     path: { org_id: string };
-    query: { kind?: ("service" | "sdk") | null; limit?: number; cursor?: string | null };
+    query: { kind?: ("service" | "sdk" | "pat") | null; limit?: number; cursor?: string | null };
     responses: {
       "200": ListEnvelope_TokenOut_;
       "400": ErrorEnvelope;
@@ -2470,6 +2693,23 @@ export interface Operations {
     body: CategoricalRequest;
     responses: {
       "200": Envelope_CategoricalResult_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "POST /api/tools/analyze-file": {
+    responses: {
+      "200": Envelope_AnalyzeFileResult_;
       "400": ErrorEnvelope;
       "401": ErrorEnvelope;
       "403": ErrorEnvelope;
@@ -3445,7 +3685,7 @@ export interface Operations {
     path: { org_id: string; resource_id: string };
     query: { limit?: number; cursor?: string | null };
     responses: {
-      "200": ListEnvelope_MemberOut_;
+      "200": avsb__server__kit__schemas__ListEnvelope_MemberOut___1;
       "400": ErrorEnvelope;
       "401": ErrorEnvelope;
       "403": ErrorEnvelope;
@@ -4087,6 +4327,370 @@ export interface Operations {
     body: { [key: string]: unknown };
     responses: {
       "201": Envelope_WorkspaceImport_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "GET /api/orgs/{org_id}/experiments/{experiment_id}/report": {
+    path: { org_id: string; experiment_id: string };
+    query: { format?: "html" | "md" | "csv" | "xlsx" | "pdf" };
+    responses: {
+      "200": unknown;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "GET /api/orgs/{org_id}/projects/{project_id}/report": {
+    path: { org_id: string; project_id: string };
+    query: { format?: "html" | "csv" | "xlsx" | "pdf" };
+    responses: {
+      "200": unknown;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "GET /api/orgs/{org_id}/projects/{project_id}/history": {
+    path: { org_id: string; project_id: string };
+    query: { analysis_limit?: number; export_limit?: number };
+    responses: {
+      "200": Envelope_HistoryOut_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "POST /api/orgs/{org_id}/compare": {
+    path: { org_id: string };
+    query: { format?: "json" | "html" | "md" };
+    body: CompareRequest;
+    responses: {
+      "200": unknown;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "POST /auth/login": {
+    responses: {
+      "200": Envelope_SignedIn_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "POST /auth/logout": {
+    responses: {
+      "204": void;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "POST /auth/invitations/{token}/accept": {
+    path: { token: string };
+    body: InvitationAccept;
+    responses: {
+      "200": Envelope_SignedIn_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "GET /api/me/sessions": {
+    responses: {
+      "200": ListEnvelope_SessionOut_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "DELETE /api/me/sessions": {
+    responses: {
+      "204": void;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "DELETE /api/me/sessions/{session_id}": {
+    path: { session_id: string };
+    responses: {
+      "204": void;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "POST /api/me/password": {
+    body: PasswordChange;
+    responses: {
+      "200": Envelope_SignedIn_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "GET /api/me/tokens": {
+    responses: {
+      "200": ListEnvelope_TokenOut_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "POST /api/me/tokens": {
+    body: PatCreate;
+    responses: {
+      "201": Envelope_PatCreated_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "DELETE /api/me/tokens/{token_id}": {
+    path: { token_id: string };
+    responses: {
+      "204": void;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "GET /api/orgs/{org_id}/members": {
+    path: { org_id: string };
+    responses: {
+      "200": avsb__server__kit__schemas__ListEnvelope_MemberOut___2;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "POST /api/orgs/{org_id}/members": {
+    path: { org_id: string };
+    body: MemberAdd;
+    responses: {
+      "201": Envelope_MemberOut_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "DELETE /api/orgs/{org_id}/members/{user_id}": {
+    path: { org_id: string; user_id: string };
+    responses: {
+      "204": void;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "PATCH /api/orgs/{org_id}/members/{user_id}": {
+    path: { org_id: string; user_id: string };
+    body: MemberPatch;
+    responses: {
+      "200": Envelope_MemberOut_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "GET /api/orgs/{org_id}/members/{user_id}/tokens": {
+    path: { org_id: string; user_id: string };
+    responses: {
+      "200": ListEnvelope_TokenOut_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "POST /api/orgs/{org_id}/invitations": {
+    path: { org_id: string };
+    body: InvitationCreate;
+    responses: {
+      "201": Envelope_InvitationCreated_;
       "400": ErrorEnvelope;
       "401": ErrorEnvelope;
       "403": ErrorEnvelope;
