@@ -179,8 +179,14 @@ class Settings(BaseSettings):
         description="Single sign-on: the OpenID Connect provider's issuer URL (SSO is off "
         "unless set, with the client id, secret, allowed domains and AVSB_PUBLIC_URL)",
     )
-    oidc_client_id: str | None = Field(default=None, min_length=1)
-    oidc_client_secret: SecretStr | None = None
+    oidc_client_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Single sign-on: the client id registered at the provider",
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="Single sign-on: the client secret registered at the provider"
+    )
     oidc_allowed_domains: str = Field(
         default="",
         description="Comma-separated e-mail domains allowed to sign in with SSO",
@@ -243,8 +249,12 @@ class Settings(BaseSettings):
     relay_queue_size: int = Field(
         default=100_000, ge=1, description="Relay: exposures held for upstream; past it, dropped"
     )
-    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
-    relay_flush_seconds: float = Field(default=1.0, gt=0, le=3600)
+    relay_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Relay: exposures sent upstream per request"
+    )
+    relay_flush_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="Relay: held exposures are sent this often"
+    )
 
     owner_email: str | None = Field(
         default=None, description="First start: the owner's email (default owner@localhost)"
@@ -264,16 +274,31 @@ class Settings(BaseSettings):
     login_failures_per_account_per_minute: int = Field(
         default=5, ge=1, description="Failed sign-ins per email and minute, then 429"
     )
-    argon2_time_cost: int = Field(default=3, ge=1, le=20)
-    argon2_memory_kib: int = Field(default=65536, ge=1024, le=4 * 1024 * 1024)
-    argon2_parallelism: int = Field(default=4, ge=1, le=64)
-    invitation_days: int = Field(default=7, ge=1, le=90)
+    argon2_time_cost: int = Field(
+        default=3, ge=1, le=20, description="argon2id passes per password hash (RFC 9106)"
+    )
+    argon2_memory_kib: int = Field(
+        default=65536,
+        ge=1024,
+        le=4 * 1024 * 1024,
+        description="argon2id memory per password hash, KiB",
+    )
+    argon2_parallelism: int = Field(
+        default=4, ge=1, le=64, description="argon2id lanes per password hash"
+    )
+    invitation_days: int = Field(
+        default=7, ge=1, le=90, description="An invitation link works this many days, once"
+    )
     smtp_host: str | None = Field(default=None, description="Invitations by email when set")
-    smtp_port: int = Field(default=25, ge=1, le=65535)
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_from: str = "avsb@localhost"
-    smtp_starttls: bool = False
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port")
+    smtp_username: str | None = Field(
+        default=None, description="SMTP login, if the server needs one"
+    )
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password")
+    smtp_from: str = Field(default="avsb@localhost", description="From address of invitation mail")
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection with STARTTLS"
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -174,4 +174,16 @@ REQUEST_EXAMPLES: dict[tuple[str, str], Json] = {
     },
     ("post", f"{ORG}/workspace/validate"): WORKSPACE,
     ("post", f"{ORG}/workspace/import"): WORKSPACE,
+    ("post", f"{ORG}/compare"): {
+        "experiment_ids": ["exp_01JDXAMPLE0000000000000001", "exp_01JDXAMPLE0000000000000002"]
+    },
+    ("post", f"{ORG}/members"): {"email": "ana@example.com", "role": "editor"},
+    ("patch", f"{ORG}/members/{{user_id}}"): {"role": "admin"},
+    ("post", f"{ORG}/invitations"): {"email": "ben@example.com", "role": "viewer"},
+    ("post", "/auth/invitations/{token}/accept"): {"name": "Ben", "password": "a long passphrase"},
+    ("post", "/api/me/password"): {
+        "current_password": "the old passphrase",
+        "new_password": "a new long passphrase",
+    },
+    ("post", "/api/me/tokens"): {"name": "laptop", "scopes": ["experiments:read"]},
 }

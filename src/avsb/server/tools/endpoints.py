@@ -104,6 +104,13 @@ _UPLOAD_BODY = {
         "required": True,
         "content": {
             "multipart/form-data": {
+                "example": {
+                    "file": "units.csv",
+                    "unit_column": "user_id",
+                    "variant_column": "variant",
+                    "metric_columns": "revenue,converted",
+                    "control": "control",
+                },
                 "schema": {
                     "type": "object",
                     "required": ["file", "unit_column", "variant_column", "metric_columns",
