@@ -2,7 +2,9 @@
 `openfeature-provider-ofrep`), Node (`@openfeature/server-sdk` + `@openfeature/ofrep-provider`)
 and, on a page served from another origin in headless Chromium, the web provider
 (`@openfeature/web-sdk` + `@openfeature/ofrep-web-provider`); every flag type, its value and
-reason, and (browser) CORS and 304s on unchanged polls."""
+reason; an edit reaching the Python and Node providers (they evaluate remotely on each call);
+and (browser) CORS and 304s on unchanged polls. The browser provider following an edit through
+the event stream: tests/integration/realtime/test_browser_stream.py."""
 
 from __future__ import annotations
 
@@ -179,3 +181,51 @@ def test_web_provider__other_origin__every_type_and_304_polls(
     assert state["changes"] == 0
     assert _bulk_304s(live_server) - before >= 2
     assert errors == []
+
+
+def test_python_provider__sees_an_edit_within_1s(org: ApiClient, live_server: LiveServer) -> None:
+    """A server-side provider evaluates remotely on every call: the first evaluation after an
+    edit (within a second: the config is recompiled on commit) answers the new value."""
+    pid = f.create_project(org)["id"]
+    flag = f.create_flag(org, pid, key=f.unique("edited"), type="string", default_value="before")
+    key = create_sdk_key(org, pid)
+    settle(live_server)
+    domain = f"avsb-{uuid.uuid4().hex[:8]}"
+    provider = OFREPProvider(live_server.url, headers_factory=lambda: bearer(key))
+    openfeature.set_provider(provider, domain)
+    try:
+        client = openfeature.get_client(domain)
+        context = EvaluationContext(targeting_key="user_1")
+        assert client.get_string_value(flag["key"], "x", context) == "before"
+        r = org.patch(org.org(f"/flags/{flag['id']}"), json={"default_value": "after"})
+        assert r.status_code == 200, r.text
+        edited_at = time.monotonic()
+        _wait(lambda: client.get_string_value(flag["key"], "x", context) == "after", 1.0, "edit")
+        assert time.monotonic() - edited_at < 1.0
+    finally:
+        provider.session.close()
+        openfeature.clear_providers()
+
+
+def test_node_provider__sees_an_edit(org: ApiClient, live_server: LiveServer) -> None:
+    """The Node server provider, started after an edit committed, answers the new value."""
+    pid = f.create_project(org)["id"]
+    flag = f.create_flag(org, pid, key=f.unique("edited"), type="string", default_value="before")
+    key = create_sdk_key(org, pid)
+    settle(live_server)
+
+    def evaluate() -> Any:
+        check = {"name": "edited", "flag": flag["key"], "type": "string", "default": "x"}
+        config = {"baseUrl": live_server.url, "key": key.secret, "context": CONTEXT,
+                  "checks": [check]}  # fmt: skip
+        done = subprocess.run(
+            [node(), str(NODE_SCRIPT), str(node_modules()), json.dumps(config)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)["edited"]["value"]
+
+    assert evaluate() == "before"
+    r = org.patch(org.org(f"/flags/{flag['id']}"), json={"default_value": "after"})
+    assert r.status_code == 200, r.text
+    assert evaluate() == "after"
