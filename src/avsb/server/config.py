@@ -179,14 +179,19 @@ class Settings(BaseSettings):
         description="Single sign-on: the OpenID Connect provider's issuer URL (SSO is off "
         "unless set, with the client id, secret, allowed domains and AVSB_PUBLIC_URL)",
     )
-    oidc_client_id: str | None = Field(default=None, min_length=1)
-    oidc_client_secret: SecretStr | None = None
+    oidc_client_id: str | None = Field(
+        default=None, min_length=1, description="Single sign-on: this server's OIDC client id"
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="Single sign-on: this server's OIDC client secret"
+    )
     oidc_allowed_domains: str = Field(
         default="",
         description="Comma-separated e-mail domains allowed to sign in with SSO",
     )
     oidc_default_role: Literal["viewer", "editor", "admin"] = Field(
-        default="viewer", description="The role of a person's first SSO sign-in"
+        default="viewer",
+        description="The role of a person's first SSO sign-in (in the oldest organisation)",
     )
 
     @model_validator(mode="after")
@@ -243,8 +248,12 @@ class Settings(BaseSettings):
     relay_queue_size: int = Field(
         default=100_000, ge=1, description="Relay: exposures held for upstream; past it, dropped"
     )
-    relay_batch_size: int = Field(default=500, ge=1, le=10_000)
-    relay_flush_seconds: float = Field(default=1.0, gt=0, le=3600)
+    relay_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Relay: exposures sent upstream per batch"
+    )
+    relay_flush_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="Relay: buffered exposures sent at least this often"
+    )
 
     owner_email: str | None = Field(
         default=None, description="First start: the owner's email (default owner@localhost)"
@@ -264,16 +273,26 @@ class Settings(BaseSettings):
     login_failures_per_account_per_minute: int = Field(
         default=5, ge=1, description="Failed sign-ins per email and minute, then 429"
     )
-    argon2_time_cost: int = Field(default=3, ge=1, le=20)
-    argon2_memory_kib: int = Field(default=65536, ge=1024, le=4 * 1024 * 1024)
-    argon2_parallelism: int = Field(default=4, ge=1, le=64)
-    invitation_days: int = Field(default=7, ge=1, le=90)
+    argon2_time_cost: int = Field(
+        default=3, ge=1, le=20, description="Password hashing: argon2id passes"
+    )
+    argon2_memory_kib: int = Field(
+        default=65536, ge=1024, le=4 * 1024 * 1024, description="Password hashing: argon2id KiB"
+    )
+    argon2_parallelism: int = Field(
+        default=4, ge=1, le=64, description="Password hashing: argon2id lanes"
+    )
+    invitation_days: int = Field(
+        default=7, ge=1, le=90, description="An invitation can be accepted for this many days"
+    )
     smtp_host: str | None = Field(default=None, description="Invitations by email when set")
-    smtp_port: int = Field(default=25, ge=1, le=65535)
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_from: str = "avsb@localhost"
-    smtp_starttls: bool = False
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="Invitation mail: SMTP port")
+    smtp_username: str | None = Field(default=None, description="Invitation mail: SMTP user")
+    smtp_password: SecretStr | None = Field(
+        default=None, description="Invitation mail: SMTP password"
+    )
+    smtp_from: str = Field(default="avsb@localhost", description="Invitation mail: sender")
+    smtp_starttls: bool = Field(default=False, description="Invitation mail: use STARTTLS")
 
     @field_validator("trusted_proxies")
     @classmethod
