@@ -465,6 +465,10 @@ export type Envelope_SensitivityResult_ = {
   data: SensitivityResult;
 };
 
+export type Envelope_SignInProviders_ = {
+  data: SignInProviders;
+};
+
 export type Envelope_SignedIn_ = {
   data: SignedIn;
 };
@@ -1100,6 +1104,13 @@ export type OfrepSuccess = {
   metadata: { [key: string]: unknown };
 };
 
+export type OidcProvider = {
+  /** Whether single sign-on is configured on this server */
+  enabled: boolean;
+  /** Where the sign-in button goes (a browser redirect); null when disabled */
+  login_url: string | null;
+};
+
 export type OrgCreate = {
   name: string;
 };
@@ -1443,6 +1454,12 @@ export type SessionOut = {
   ip: string | null;
   user_agent: string;
   current: boolean;
+};
+
+export type SignInProviders = {
+  /** Email and password sign-in (POST /auth/login) */
+  password: boolean;
+  oidc: OidcProvider;
 };
 
 export type SignedIn = {
@@ -4421,6 +4438,23 @@ export interface Operations {
   "POST /auth/login": {
     responses: {
       "200": Envelope_SignedIn_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "GET /auth/providers": {
+    responses: {
+      "200": Envelope_SignInProviders_;
       "400": ErrorEnvelope;
       "401": ErrorEnvelope;
       "403": ErrorEnvelope;

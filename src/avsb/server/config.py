@@ -192,7 +192,8 @@ class Settings(BaseSettings):
         description="Comma-separated e-mail domains allowed to sign in with SSO",
     )
     oidc_default_role: Literal["viewer", "editor", "admin"] = Field(
-        default="viewer", description="The role of a person's first SSO sign-in"
+        default="viewer",
+        description="The role of a person's first SSO sign-in (in the oldest organisation)",
     )
 
     @model_validator(mode="after")

@@ -32,6 +32,7 @@ PREFIXES = frozenset(
         "rpt",
         "usr",
         "ses",
+        "uid",  # a single sign-on identity linked to a user
         "inv",
     }
 )

@@ -16,7 +16,7 @@ from avsb.server.models.exclusion_group import ExclusionGroup
 from avsb.server.models.experiment import Experiment, VariantGroupId
 from avsb.server.models.flag import Flag
 from avsb.server.models.metric import Metric
-from avsb.server.models.people import Invitation, Membership, User, UserSession
+from avsb.server.models.people import Invitation, Membership, User, UserIdentity, UserSession
 from avsb.server.models.plan import ExperimentPlan
 from avsb.server.models.project import Project
 from avsb.server.models.report import ReportExport
@@ -54,6 +54,7 @@ __all__ = [
     "SsoLogin",
     "Template",
     "User",
+    "UserIdentity",
     "UserSession",
     "VariantGroupId",
     "Webhook",

@@ -31,11 +31,13 @@ from avsb.server.people.schemas import (
     MemberAdd,
     MemberOut,
     MemberPatch,
+    OidcProvider,
     PasswordChange,
     PatCreate,
     PatCreated,
     SessionOut,
     SignedIn,
+    SignInProviders,
     UserOut,
 )
 from avsb.server.runtime import runtime_of
@@ -61,19 +63,6 @@ def people_of(request: Request) -> signin.People:
         if found is None:
             found = state.people = signin.People.from_settings(runtime_of(request).settings)
     return found
-
-
-def _set_cookies(response: Response, settings: Settings, raw: str) -> None:
-    secure = settings.secure_cookies
-    max_age = int(settings.session_max_seconds)
-    response.set_cookie(
-        SESSION_COOKIE, raw, max_age=max_age, httponly=True, samesite="lax", secure=secure,
-        path="/",
-    )  # fmt: skip
-    response.set_cookie(
-        CSRF_COOKIE, csrf_token(raw), max_age=max_age, httponly=False, samesite="lax",
-        secure=secure, path="/",
-    )  # fmt: skip
 
 
 def _clear_cookies(response: Response, settings: Settings) -> None:
@@ -134,8 +123,17 @@ async def login(request: Request) -> Response:
     out, raw = await run_in_threadpool(work)
     response: Response
     response = RedirectResponse(nxt, status_code=303) if is_form else one(request, out)
-    _set_cookies(response, runtime_of(request).settings, raw)
+    signin.set_session_cookies(response, runtime_of(request).settings, raw)
     return response
+
+
+@auth_router.get("/providers", response_model=Envelope[SignInProviders])
+def providers(request: Request) -> Response:
+    """How people can sign in here (public): the dashboard shows the single sign-on button
+    when ``oidc.enabled``."""
+    enabled = runtime_of(request).sso is not None
+    oidc = OidcProvider(enabled=enabled, login_url="/auth/oidc/login" if enabled else None)
+    return one(request, SignInProviders(password=True, oidc=oidc))
 
 
 @auth_router.post("/logout", status_code=204)
@@ -162,7 +160,7 @@ def accept_invitation(
     )
     out, raw = _sign_in(request, session, user)
     response = one(request, out)
-    _set_cookies(response, runtime_of(request).settings, raw)
+    signin.set_session_cookies(response, runtime_of(request).settings, raw)
     return response
 
 
@@ -204,7 +202,7 @@ def change_my_password(
     users.set_password(session, people.passwords, user, body.new_password)
     out, raw = _sign_in(request, session, user)
     response = one(request, out)
-    _set_cookies(response, runtime_of(request).settings, raw)
+    signin.set_session_cookies(response, runtime_of(request).settings, raw)
     return response
 
 

@@ -33,6 +33,18 @@ class SignedIn(BaseModel):
     expires_at: datetime
 
 
+class OidcProvider(BaseModel):
+    enabled: bool = Field(description="Whether single sign-on is configured on this server")
+    login_url: str | None = Field(
+        description="Where the sign-in button goes (a browser redirect); null when disabled"
+    )
+
+
+class SignInProviders(BaseModel):
+    password: bool = Field(description="Email and password sign-in (POST /auth/login)")
+    oidc: OidcProvider
+
+
 class PasswordChange(StrictModel):
     current_password: str = Field(min_length=1, max_length=1000)
     new_password: str = Field(min_length=1, max_length=1000)

@@ -13,11 +13,12 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.responses import Response
 
 from avsb.server.auth.authenticator import TOKEN_SCOPE, FailureThrottle
 from avsb.server.auth.passwords import Passwords
 from avsb.server.auth.secrets import hash_token
-from avsb.server.auth.sessions import new_session_id
+from avsb.server.auth.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token, new_session_id
 from avsb.server.config import Settings
 from avsb.server.errors import NotFound, RateLimited, Unauthorized
 from avsb.server.kit import changes
@@ -94,6 +95,20 @@ def start_session(
     user.last_sign_in_at = now
     session.flush()
     return row, raw
+
+
+def set_session_cookies(response: Response, settings: Settings, raw: str) -> None:
+    """The cookies of a new session: its id (HttpOnly) and its CSRF token (read by scripts)."""
+    secure = settings.secure_cookies
+    max_age = int(settings.session_max_seconds)
+    response.set_cookie(
+        SESSION_COOKIE, raw, max_age=max_age, httponly=True, samesite="lax", secure=secure,
+        path="/",
+    )  # fmt: skip
+    response.set_cookie(
+        CSRF_COOKIE, csrf_token(raw), max_age=max_age, httponly=False, samesite="lax",
+        secure=secure, path="/",
+    )  # fmt: skip
 
 
 def end_session(session: Session, raw: str) -> None:

@@ -46,4 +46,4 @@ def oidc_callback(
     identity = service.verified_identity(
         state=state, cookie_state=cookie_state, code=code, error=error, issuer=iss
     )
-    return service.complete_sign_in(identity)
+    return service.complete_sign_in(identity, request)

@@ -33,10 +33,3 @@ class IdentityRefused(AvsbError):
 
     status_code = 403
     code = "sso_identity_refused"
-
-
-class NotWired(AvsbError):
-    """501: the identity is verified but no sign-in service is registered."""
-
-    status_code = 501
-    code = "sso_not_wired"

@@ -1,6 +1,6 @@
 """Single sign-on: start a sign-in, finish it at the callback, and hand the verified identity
-to whatever creates the person's session (``SignInTarget``, registered with
-``register_sign_in``).
+to what creates the person's session (a ``SignInTarget``: the people package's
+``PeopleSignIn`` unless a test swaps it).
 
 The state, nonce and PKCE verifier of a sign-in under way are kept in the ``sso_logins`` table,
 found by the SHA-256 of the state and deleted by the callback that uses them, so a callback
@@ -15,20 +15,22 @@ import hmac
 from datetime import timedelta
 from typing import Protocol
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from sqlalchemy import CursorResult, delete
 from starlette.responses import RedirectResponse, Response
 
+from avsb.server.auth.sessions import SESSION_COOKIE
 from avsb.server.config import Settings
 from avsb.server.db import Database
 from avsb.server.errors import NotFound
 from avsb.server.models import SsoLogin
 from avsb.server.models.base import utcnow
-from avsb.server.sso.errors import NotWired, SignInRefused
+from avsb.server.people.signin import set_session_cookies
+from avsb.server.people.sso_sign_in import Client, PeopleSignIn
+from avsb.server.sso.errors import SignInRefused
 from avsb.server.sso.oidc import Identity, OidcClient, OidcConfig, Pending
 
 STATE_COOKIE = "avsb_oidc_state"
-SESSION_COOKIE = "avsb_session"
 COOKIE_PATH = "/auth/oidc"
 PENDING_SECONDS = 600  # a sign-in must come back from the provider within 10 minutes
 
@@ -37,10 +39,10 @@ class SignInTarget(Protocol):
     """What turns a verified SSO identity into a signed-in person (the users service)."""
 
     def sign_in_sso(
-        self, email: str, name: str, issuer: str, subject: str, default_role: str
+        self, email: str, name: str, issuer: str, subject: str, default_role: str, client: Client
     ) -> str:
-        """Find or create the person (first sign-in: ``default_role``); the value of their
-        new session cookie."""
+        """Find or create the person (first sign-in: ``default_role``); the secret id of their
+        new session (the value of its cookie)."""
         ...
 
 
@@ -87,12 +89,15 @@ def take_pending(db: Database, state: str) -> Pending | None:
 
 
 class SsoService:
-    def __init__(self, config: OidcConfig, db: Database, secure_cookies: bool) -> None:
+    def __init__(
+        self, config: OidcConfig, db: Database, settings: Settings, target: SignInTarget
+    ) -> None:
         self.client = OidcClient(config)
         self.config = config
-        self.target: SignInTarget | None = None
+        self.target = target
         self._db = db
-        self._secure = secure_cookies
+        self._settings = settings
+        self._secure = settings.secure_cookies
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database) -> SsoService | None:
@@ -100,7 +105,7 @@ class SsoService:
         config = OidcConfig.from_settings(settings)
         if config is None:
             return None
-        return cls(config, db, (settings.public_url or "").startswith("https://"))
+        return cls(config, db, settings, PeopleSignIn(db, settings))
 
     def start_sign_in(self) -> Response:
         """302 to the provider's authorisation endpoint; the state cookie set."""
@@ -154,26 +159,24 @@ class SsoService:
             raise SignInRefused("The sign-in provider sent no code.", code="sso_code_missing")
         return self.client.finish(code, pending)
 
-    def complete_sign_in(self, identity: Identity) -> Response:
-        """The person's session, from the registered ``SignInTarget``: 303 to ``/`` with the
-        session cookie; 501 ``sso_not_wired`` when none is registered."""
-        target = self.target
-        if target is None:
-            raise NotWired(
-                "Single sign-on verified you, but no sign-in service is registered.",
-                details={"email": identity.email, "issuer": identity.issuer},
-            )
-        cookie = target.sign_in_sso(
+    def complete_sign_in(self, identity: Identity, request: Request) -> Response:
+        """The person's session from the ``SignInTarget``: 303 to ``/`` with the session and
+        CSRF cookies of a password sign-in."""
+        raw = self.target.sign_in_sso(
             email=identity.email,
             name=identity.name,
             issuer=identity.issuer,
             subject=identity.subject,
             default_role=self.config.default_role,
+            client=Client(
+                ip=request.client.host if request.client else "unknown",
+                user_agent=request.headers.get("user-agent", ""),
+                request_id=getattr(request.state, "request_id", None),
+                previous_session=request.cookies.get(SESSION_COOKIE),
+            ),
         )
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(
-            SESSION_COOKIE, cookie, path="/", httponly=True, samesite="lax", secure=self._secure
-        )
+        set_session_cookies(response, self._settings, raw)
         response.delete_cookie(STATE_COOKIE, path=COOKIE_PATH)
         return response
 
@@ -186,8 +189,3 @@ def sso_of(app: FastAPI) -> SsoService:
             "Single sign-on is not configured on this server.", code="sso_not_configured"
         )
     return service
-
-
-def register_sign_in(app: FastAPI, target: SignInTarget) -> None:
-    """Let ``target`` create the sessions of people signing in with SSO on ``app``."""
-    sso_of(app).target = target
