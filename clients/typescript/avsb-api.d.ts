@@ -2193,6 +2193,25 @@ export interface Operations {
       "503": ErrorEnvelope;
     };
   };
+  "DELETE /api/orgs/{org_id}": {
+    path: { org_id: string };
+    query: { confirm?: string | null };
+    responses: {
+      "204": void;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
   "GET /api/orgs/{org_id}/tokens": {
     path: { org_id: string };
     query: { kind?: ("service" | "sdk" | "pat") | null; limit?: number; cursor?: string | null };

@@ -21,7 +21,7 @@ from tests.integration.people.conftest import Team, bearer, make_pat
 from tests.support.servers import LiveServer
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "access.md"
-DENIED = {"scope_missing", "admin_required"}
+DENIED = {"scope_missing", "admin_required", "owner_required"}
 
 
 @dataclass(frozen=True)
@@ -30,15 +30,18 @@ class Gate:
     path: str
     scope: str | None
     admin_only: bool
+    owner_only: bool = False
 
 
-def _gate_of(route: APIRoute) -> tuple[str | None, bool] | None:
-    """The scope (and admin-only flag) of the route's ``require`` dependency, if it has one."""
+def _gate_of(route: APIRoute) -> tuple[str | None, bool, bool] | None:
+    """The scope (and admin-only, owner-only flags) of the route's ``require`` dependency, if
+    it has one."""
     stack = list(route.dependant.dependencies)
     while stack:
         dep = stack.pop()
         if dep.call is not None and hasattr(dep.call, "required_scope"):
-            return dep.call.required_scope, bool(getattr(dep.call, "admin_only", False))
+            flags = (bool(getattr(dep.call, f, False)) for f in ("admin_only", "owner_only"))
+            return dep.call.required_scope, *flags
         stack.extend(dep.dependencies)
     return None
 
@@ -63,7 +66,7 @@ def management_gates(app: Any) -> list[Gate]:
         if gate is None:
             continue
         for method in sorted((route.methods or set()) - {"HEAD", "OPTIONS"}):
-            gates.append(Gate(method, route.path, gate[0], gate[1]))
+            gates.append(Gate(method, route.path, *gate))
     return sorted(gates, key=lambda g: (g.path == "/api/me/sessions" and g.method == "DELETE",))
 
 
@@ -82,6 +85,8 @@ def _error_code(r: httpx.Response) -> str | None:
 def expected_denied(gate: Gate, role: str) -> bool:
     if gate.admin_only:
         return True
+    if gate.owner_only:  # only an owner (whose PAT holds every owner scope) and the admin token
+        return role != "owner"
     return gate.scope is not None and not grants(ROLE_SCOPES[role], gate.scope)
 
 

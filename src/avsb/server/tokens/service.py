@@ -259,6 +259,16 @@ def revoke_project_keys(session: Session, ctx: ChangeContext, project_id: str) -
     return [key.id for key in keys]
 
 
+def revoke_org_tokens(session: Session, ctx: ChangeContext, org_id: str) -> list[str]:
+    """Revoke every live credential of an organisation being deleted: service tokens, SDK keys
+    and personal access tokens (each audited); their ids."""
+    stmt = select(ApiToken).where(ApiToken.org_id == org_id, ApiToken.revoked_at.is_(None))
+    tokens = list(session.scalars(stmt.order_by(ApiToken.id)))
+    for token in tokens:
+        _revoke(session, ctx, token)
+    return [token.id for token in tokens]
+
+
 def _revoke(session: Session, ctx: ChangeContext, token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.sdk_secret = token.sdk_previous_secret = None
