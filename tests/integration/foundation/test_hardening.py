@@ -307,7 +307,7 @@ class TestKeysAndReferences:
             env=env, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         assert run.returncode == 2, run.stdout + run.stderr
-        assert "nonsense:read" in run.stdout
+        assert "nonsense:read" in run.stderr  # errors go to standard error
         with database.session(write=False) as s:
             names = s.scalars(select(ApiToken.name).where(ApiToken.org_id == api.org_id))
             assert "cli-bad" not in list(names)

@@ -47,6 +47,9 @@ _PREFLIGHT_CONSTANT = (
 _ANY_ORIGIN = (b"access-control-allow-origin", b"*")
 
 
+ALLOW_KEY = "avsb.allow"  # scope key: the `Allow` value of the route an OPTIONS is for
+
+
 class Cors:
     """Answers preflights and adds the CORS headers of the evaluation routes."""
 
@@ -89,7 +92,7 @@ class Cors:
             if name == b"origin":
                 origin_raw = value
                 break
-        headers: list[tuple[bytes, bytes]] = [(b"allow", ALLOW_METHODS)]
+        headers: list[tuple[bytes, bytes]] = [(b"allow", scope.get(ALLOW_KEY, ALLOW_METHODS))]
         if origin_raw is not None:
             origin = origin_raw.decode("latin-1")
             if self.table.preflight_allows(origin):

@@ -13,7 +13,7 @@ from avsb.server.evaluation_api.abc_routes import ANSWERS, AbcEndpoint
 from avsb.server.evaluation_api.ofrep_routes import OfrepBulk, OfrepFlag
 from avsb.server.evaluation_api.sdk_routes import SdkConfig, SdkEvaluate
 from avsb.server.evaluation_api.streams import stream_routes
-from avsb.server.hotpath.cors import Cors
+from avsb.server.hotpath.cors import ALLOW_KEY, Cors
 from avsb.server.hotpath.envelope import Envelope, Handler
 from avsb.server.runtime import Runtime
 
@@ -60,6 +60,17 @@ class AvsbServer:
         self._ofrep_flag: Handler = OfrepFlag(runtime.evaluation)
         self._cors = Cors(runtime.evaluation.origins)
         self._cors_paths = frozenset(p for _, p in self._routes if p != "/health")
+        # `Allow` of an OPTIONS answer: the route's own methods (RFC 9110 section 10.2.1)
+        methods: dict[str, set[str]] = {OFREP_FLAG_ROUTE: {"POST"}}
+        for method, path in self._routes:
+            methods.setdefault(path, set()).update(
+                {method, "HEAD"} if method == "GET" else {method}
+            )
+        order = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+        self._allow = {
+            path: ", ".join([m for m in order if m in found] + ["OPTIONS"]).encode()
+            for path, found in methods.items()
+        }
         self._envelope = Envelope(max_body_bytes=settings.max_body_bytes, metrics=runtime.metrics)
         networks = parse_networks(settings.trusted_proxies)
         self._proxies = TrustedProxies(networks) if networks else None
@@ -85,6 +96,7 @@ class AvsbServer:
             if preflight is None:
                 await self.management(scope, receive, send)
             else:
+                scope[ALLOW_KEY] = self._allow[preflight]
                 await self._envelope.run(self._cors.preflight, preflight, scope, receive, send)
             return
         if self._proxies is not None:
