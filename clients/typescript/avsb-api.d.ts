@@ -1385,6 +1385,37 @@ export type SdkEvaluation = {
   };
 };
 
+/** An exposure item of the events route (`type` may be left out). */
+export type SdkExposure = {
+  type?: "exposure";
+  experiment: string;
+  variant: string;
+  unit_id: string;
+  /** RFC 3339 with an offset; at most a day ahead */
+  timestamp: string;
+  /** Deduplication key: a repeated id counts as a duplicate */
+  event_id?: string;
+  attributes?: { [key: string]: unknown };
+};
+
+export type SdkExposuresRequest = {
+  exposures: Array<SdkExposure>;
+};
+
+export type SdkIngestResult = {
+  data: {
+    /** Exposures stored */
+    accepted: number;
+    /** Already stored, or repeated in the batch */
+    duplicates: number;
+    rejected: Array<{
+      index: number;
+      code: string;
+      message: string;
+    }>;
+  };
+};
+
 export type SegmentCreate = {
   /** A project of this org */
   project_id: string;
@@ -4816,6 +4847,19 @@ export interface Operations {
     body: SdkEvaluateRequest;
     responses: {
       "200": SdkEvaluation;
+      "413": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "POST /api/sdk/exposures": {
+    body: SdkExposuresRequest;
+    responses: {
+      "200": SdkIngestResult;
       "413": ErrorEnvelope;
       "422": ErrorEnvelope;
       "401": ErrorEnvelope;

@@ -16,6 +16,8 @@ from avsb.relay.state import RelayConfig, UpstreamError
 from avsb.server.kit.metrics import Metrics
 
 log = logging.getLogger("avsb.relay")
+EXPOSURES_PATH = "/api/sdk/exposures"
+EXPOSURES_PER_REQUEST = 1_000  # the most that route takes
 STREAM_PATH = "/api/sdk/config/stream?include=config"
 CONFIG_PATH = "/api/sdk/config"
 MAX_BACKOFF_SECONDS = 10.0
@@ -108,15 +110,26 @@ class Upstream:
                 await self._take(self.org_id, response.json()["data"], etag)
 
     def post_exposures(self, org_id: str, project_id: str, events: list[object]) -> None:
-        """Forward one batch (exposure thread); raises to have it retried."""
-        path = f"/api/orgs/{org_id}/projects/{project_id}/events"
-        response = self._sender.post(path, content=orjson.dumps({"events": events}),
+        """Forward one batch of the key's project (exposure thread) to the upstream's
+        `POST /api/sdk/exposures`, in requests of at most 1,000; raises to have it retried
+        (event ids make a resent request's exposures duplicates, not new rows)."""
+        del org_id, project_id  # the SDK key names its project
+        for start in range(0, len(events), EXPOSURES_PER_REQUEST):
+            self._post_exposures(events[start : start + EXPOSURES_PER_REQUEST])
+
+    def _post_exposures(self, events: list[object]) -> None:
+        response = self._sender.post(EXPOSURES_PATH, content=orjson.dumps({"exposures": events}),
                                      headers={"Content-Type": "application/json"})  # fmt: skip
-        if response.status_code in (200, 201):
+        if response.status_code == 200:
+            rejected = response.json()["data"]["rejected"]
+            if rejected:  # e.g. an experiment deleted upstream since the relay's config
+                log.warning("upstream rejected %d exposures: %s", len(rejected), rejected[:3])
+                self._metrics.inc("avsb_exposures_dropped_total", (("reason", "upstream_refused"),),
+                                  float(len(rejected)))  # fmt: skip
             return
         if response.status_code in (408, 429) or response.status_code >= 500:
             raise UpstreamError(f"upstream answered {response.status_code}")
-        # Refused for good (the experiment is gone, the key revoked): retrying cannot help.
+        # Refused for good (the key revoked): retrying cannot help.
         log.error("upstream refused %d exposures: %s", len(events), response.text[:500])
         self._metrics.inc("avsb_exposures_dropped_total", (("reason", "upstream_refused"),),
                           float(len(events)))  # fmt: skip

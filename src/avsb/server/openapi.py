@@ -213,6 +213,67 @@ EVALUATION_SCHEMAS: Json = {
         "required": ["data"],
         "properties": {"data": {"type": "object", "description": "The compiled config"}},
     },
+    "SdkExposure": {
+        "type": "object",
+        "description": "An exposure item of the events route (`type` may be left out).",
+        "required": ["experiment", "variant", "unit_id", "timestamp"],
+        "additionalProperties": False,
+        "properties": {
+            "type": {"type": "string", "enum": ["exposure"]},
+            "experiment": {"type": "string", "minLength": 1, "maxLength": 100},
+            "variant": {"type": "string", "minLength": 1, "maxLength": 100},
+            "unit_id": {"type": "string", "minLength": 1, "maxLength": 256},
+            "timestamp": {
+                "type": "string",
+                "format": "date-time",
+                "description": "RFC 3339 with an offset; at most a day ahead",
+            },
+            "event_id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 200,
+                "description": "Deduplication key: a repeated id counts as a duplicate",
+            },
+            "attributes": {"type": "object", "maxProperties": 50},
+        },
+    },
+    "SdkExposuresRequest": {
+        "type": "object",
+        "required": ["exposures"],
+        "additionalProperties": False,
+        "properties": {
+            "exposures": {"type": "array", "maxItems": 1000, "items": _ref("SdkExposure")}
+        },
+    },
+    "SdkIngestResult": {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {
+                "type": "object",
+                "required": ["accepted", "duplicates", "rejected"],
+                "properties": {
+                    "accepted": {"type": "integer", "description": "Exposures stored"},
+                    "duplicates": {
+                        "type": "integer",
+                        "description": "Already stored, or repeated in the batch",
+                    },
+                    "rejected": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["index", "code", "message"],
+                            "properties": {
+                                "index": {"type": "integer"},
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    },
 }
 
 
@@ -369,6 +430,44 @@ EVALUATION_PATHS: Json = {
                 "200": _ok("Layers and flags", _ref("SdkEvaluation")),
                 "413": _error("Body too large"),
                 "422": _error("Invalid body: details.fields"),
+                **_SDK_ERRORS,
+            },
+        }
+    },
+    "/api/sdk/exposures": {
+        "post": {
+            "tags": ["evaluation"],
+            "summary": "Log exposures of in-process assignments",
+            "operationId": "sdk_exposures",
+            "description": "Exposures only (an SDK key is public), of the key's own project's "
+            "experiments and variants, at most 1,000 a request; ingested as the events route "
+            "does (deduplicated by `event_id`). Invalid items are rejected one by one with "
+            "their index; the others are stored (docs/sdk.md).",
+            "security": SDK_KEY,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": _ref("SdkExposuresRequest"),
+                        "example": {
+                            "exposures": [
+                                {
+                                    "experiment": "checkout_button",
+                                    "variant": "green",
+                                    "unit_id": "user-42",
+                                    "timestamp": "2026-11-22T10:00:00Z",
+                                    "event_id": "x:3f2a9c0d1e",
+                                    "attributes": {"country": "DE"},
+                                }
+                            ]
+                        },
+                    }
+                },
+            },
+            "responses": {
+                "200": _ok("Accepted, duplicate and rejected counts", _ref("SdkIngestResult")),
+                "413": _error("Body too large"),
+                "422": _error("Invalid body, or more than 1,000 exposures: details.fields"),
                 **_SDK_ERRORS,
             },
         }

@@ -109,6 +109,7 @@ class TestPreflight:
             f"{BULK}/shown",
             "/api/sdk/config",
             "/api/sdk/evaluate",
+            "/api/sdk/exposures",
             "/abc/get_experiments",
             "/abc/get_feature_flags",
         ],

@@ -100,6 +100,8 @@ def sdk(live_server: LiveServer) -> Iterator[tuple[ApiClient, SdkKey]]:
     with new_org_client(live_server) as api:
         project = f.create_project(api, key="shop")
         f.create_flag(api, project["id"], key="new_checkout", type="boolean", default_value=False)
+        variants = [{"key": k, "weight": 50, "params": {}} for k in ("control", "green")]
+        f.create_experiment(api, project["id"], key="checkout_button", variants=variants)
         key = create_sdk_key(api, project["id"])
         settle(live_server)
         yield api, key
@@ -125,6 +127,8 @@ def test_evaluation_routes__exist_and_answer_as_documented(
                 validate(doc, schema, r.json())
                 if path.startswith("/abc/"):
                     assert r.json()["ret_code"] == 100, r.text
+                if path == "/api/sdk/exposures":  # the example's experiment exists
+                    assert r.json()["data"]["rejected"] == [], r.text
                 unsigned = client.request(method, url, json=content and content["example"])
                 status = str(unsigned.status_code)
                 assert status in op["responses"], (path, status)

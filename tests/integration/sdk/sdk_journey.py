@@ -52,10 +52,10 @@ def parity(url: str, key: str, units_in: str, answers_out: str) -> None:
     emit(units=len(answers), seconds=seconds)
 
 
-def exposures(url: str, key: str, events_token: str, experiment: str, units: str) -> None:
+def exposures(url: str, key: str, experiment: str, units: str) -> None:
+    """Sent with the SDK key alone (`POST /api/sdk/exposures`)."""
     seen: list[str] = []
     options = ExposureOptions(
-        events_token=events_token,
         batch_size=64,
         flush_interval=0.5,
         on_exposure=lambda e: seen.append(e.unit_id),

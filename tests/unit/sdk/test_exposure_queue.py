@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 
 from avsb_sdk import Client, Exposure, ExposureOptions, ExposureQueue
 from avsb_sdk._exposures import backoff_seconds, exposure_event_id
@@ -107,7 +108,7 @@ class TestBatchingAndBounds:
 
 
 class EventsServer(ConfigServer):
-    """The config, `/api/me`, and an events route that fails `fail_first` times with 503."""
+    """The config and an exposures route that fails `fail_first` times with 503."""
 
     def __init__(self, fail_first: int = 0, status: int = 503) -> None:
         super().__init__()
@@ -117,16 +118,14 @@ class EventsServer(ConfigServer):
         self.lock = threading.Lock()
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/api/me":
-            assert request.headers["authorization"] == "Bearer avsb_svc_events"
-            return httpx.Response(200, json={"data": {"kind": "service", "org_id": "org_1"}})
-        if request.url.path == "/api/orgs/org_1/projects/prj_1/events":
+        if request.url.path == "/api/sdk/exposures":
+            assert request.headers["authorization"] == "Bearer avsb_sdk_x"  # the SDK key
             with self.lock:
                 self.attempts += 1
                 if self.attempts <= self.fail_first:
                     error = {"code": "unavailable", "message": "try later", "details": {}}
                     return httpx.Response(self.status, json={"error": error})
-                events = json.loads(request.content)["events"]
+                events = json.loads(request.content)["exposures"]
                 self.batches.append(events)
             return httpx.Response(
                 200, json={"data": {"accepted": len(events), "duplicates": 0, "rejected": []}}
@@ -135,7 +134,7 @@ class EventsServer(ConfigServer):
 
 
 def _client(server: EventsServer, **options: Any) -> Client:
-    exposures = ExposureOptions(events_token="avsb_svc_events", retry_base=0.01, **options)
+    exposures = ExposureOptions(retry_base=0.01, **options)
     client = Client("http://avsb", "avsb_sdk_x", stream=False, exposures=exposures,
                     transport=httpx.MockTransport(server))  # fmt: skip
     assert client.wait_until_ready(5)
@@ -150,6 +149,19 @@ def _units_assigned(client: Client, n: int) -> list[str]:
 
 
 class TestSending:
+    def test_send_off__exposures_stay_in_process(self) -> None:
+        server = EventsServer()
+        seen: list[Exposure] = []
+        client = _client(server, send=False, batch_size=2, on_exposure=seen.append)
+        _units_assigned(client, 5)
+        client.close()
+        assert (len(seen), server.attempts, client.exposures.sent) == (5, 0, 0)
+
+    def test_batch_size__at_most_what_the_route_takes(self) -> None:
+        with pytest.raises(ValueError, match="batch_size"):
+            ExposureOptions(batch_size=1001)
+        assert ExposureOptions(batch_size=1000).batch_size == 1000
+
     def test_by_size__full_batches_sent_without_waiting_for_the_interval(self) -> None:
         server = EventsServer()
         client = _client(server, batch_size=10, flush_interval=60)

@@ -166,7 +166,9 @@ class TestTypedAnswers:
         def record(exposure: sdk.Exposure) -> None:
             seen.append((exposure.unit_id, exposure.experiment_key, exposure.variant_key))
 
-        with _client(ConfigServer(), exposures=ExposureOptions(on_exposure=record)) as client:
+        with _client(
+            ConfigServer(), exposures=ExposureOptions(send=False, on_exposure=record)
+        ) as client:
             assert client.wait_until_ready(5)
             for _ in range(3):
                 client.get_string("colour", "u1")
@@ -271,15 +273,14 @@ class TestAsyncClient:
         batches: list[list[dict[str, Any]]] = []
 
         def handler(request: httpx.Request) -> httpx.Response:
-            if request.url.path == "/api/me":
-                return httpx.Response(200, json={"data": {"org_id": "org_1"}})
-            if request.url.path.endswith("/events"):
-                batches.append(json.loads(request.content)["events"])
+            if request.url.path == "/api/sdk/exposures":
+                assert request.headers["authorization"] == "Bearer avsb_sdk_x"
+                batches.append(json.loads(request.content)["exposures"])
                 return httpx.Response(200, json={"data": {"rejected": []}})
             return server(request)
 
         async def main() -> None:
-            options = ExposureOptions(events_token="avsb_svc_events", flush_interval=60)
+            options = ExposureOptions(flush_interval=60)
             transport = httpx.MockTransport(handler)
             async with AsyncClient("http://avsb", "avsb_sdk_x", exposures=options,
                                    transport=transport) as client:  # fmt: skip

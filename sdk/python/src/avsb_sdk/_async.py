@@ -11,14 +11,13 @@ import httpx
 
 from avsb_sdk._core import (
     CONFIG_PATH,
+    EXPOSURES_PATH,
     STREAM_PATH,
     Evaluating,
     ExposureOptions,
     SseParser,
     batch_body,
     compiled_from,
-    events_path,
-    org_of,
     send_outcome,
 )
 from avsb_sdk._exposures import Exposure, SendError, backoff_seconds
@@ -73,9 +72,8 @@ class AsyncClient(Evaluating):
         self._http = _client(base_url, sdk_key, 10.0, transport)
         self._stream_http = _client(base_url, sdk_key, STREAM_READ_TIMEOUT, transport)
         self._events_http: httpx.AsyncClient | None = None
-        if options.events_token is not None:
-            self._events_http = _client(base_url, options.events_token, 10.0, transport)
-        self._org_id: str | None = None
+        if options.send:
+            self._events_http = _client(base_url, sdk_key, 10.0, transport)
         self._tasks: list[asyncio.Task[None]] = []
         self._ready: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
@@ -182,14 +180,12 @@ class AsyncClient(Evaluating):
             delay = min(delay * 2, 30.0) if delay < STREAM_ABSENT_RETRY else delay
 
     async def _post(self, batch: list[Exposure]) -> int:
-        http, compiled = self._events_http, self._compiled
-        if http is None or compiled is None:
-            raise SendError("no events token or no config", retryable=False)
+        http = self._events_http
+        if http is None:
+            raise SendError("exposures are not sent (ExposureOptions.send is off)", retryable=False)
         try:
-            if self._org_id is None:
-                self._org_id = org_of(await http.get("/api/me"))
             response = await http.post(
-                events_path(self._org_id, compiled.project_id),
+                EXPOSURES_PATH,
                 content=batch_body(batch),
                 headers={"Content-Type": "application/json"},
             )

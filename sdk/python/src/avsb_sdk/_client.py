@@ -10,14 +10,13 @@ import httpx
 
 from avsb_sdk._core import (
     CONFIG_PATH,
+    EXPOSURES_PATH,
     STREAM_PATH,
     Evaluating,
     ExposureOptions,
     SseParser,
     batch_body,
     compiled_from,
-    events_path,
-    org_of,
     send_outcome,
 )
 from avsb_sdk._exposures import Exposure, SendError, backoff_seconds
@@ -70,7 +69,6 @@ class Client(Evaluating, Closing):
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._fetch_lock = threading.Lock()
-        self._org_id: str | None = None
         self._stream_http: httpx.Client | None = None
         self._threads = [threading.Thread(target=self._poll, name="avsb-sdk-poll", daemon=True)]
         if stream:
@@ -79,8 +77,8 @@ class Client(Evaluating, Closing):
                 threading.Thread(target=self._listen, name="avsb-sdk-stream", daemon=True)
             )
         self._events_http: httpx.Client | None = None
-        if options.events_token is not None:
-            self._events_http = bearer_client(base_url, options.events_token, 10.0, transport)
+        if options.send:
+            self._events_http = bearer_client(base_url, sdk_key, 10.0, transport)
             self._threads.append(
                 threading.Thread(target=self._send, name="avsb-sdk-exposures", daemon=True)
             )
@@ -159,14 +157,12 @@ class Client(Evaluating, Closing):
     # exposures
 
     def _post(self, batch: list[Exposure]) -> int:
-        http, compiled = self._events_http, self._compiled
-        if http is None or compiled is None:
-            raise SendError("no events token or no config", retryable=False)
+        http = self._events_http
+        if http is None:
+            raise SendError("exposures are not sent (ExposureOptions.send is off)", retryable=False)
         try:
-            if self._org_id is None:
-                self._org_id = org_of(http.get("/api/me"))
             response = http.post(
-                events_path(self._org_id, compiled.project_id),
+                EXPOSURES_PATH,
                 content=batch_body(batch),
                 headers={"Content-Type": "application/json"},
             )

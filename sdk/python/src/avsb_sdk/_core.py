@@ -40,6 +40,9 @@ T = TypeVar("T")
 
 CONFIG_PATH = "/api/sdk/config"
 STREAM_PATH = "/api/sdk/config/stream"
+EXPOSURES_PATH = "/api/sdk/exposures"
+MAX_BATCH = 1_000
+"""The most exposures `POST /api/sdk/exposures` takes in one request."""
 PROVIDER_NOT_READY = "PROVIDER_NOT_READY"
 NOT_READY = "not_ready"
 """`Assignment.reason` before the first config arrived."""
@@ -84,12 +87,12 @@ class Assignment:
 class ExposureOptions:
     """How exposures are logged.
 
-    `events_token` (a service or personal token with `events:write`) makes the client send
-    them to `POST /api/orgs/{org}/projects/{project}/events`; without it only `on_exposure`
-    sees them (SDK keys may only evaluate).
+    The client sends them with its SDK key to `POST /api/sdk/exposures` (the key's own
+    project) in batches of `batch_size` (at most 1,000); `send=False` keeps them in process:
+    only `on_exposure` sees them.
     """
 
-    events_token: str | None = None
+    send: bool = True
     on_exposure: OnExposure | None = None
     batch_size: int = 500
     flush_interval: float = 5.0
@@ -98,9 +101,13 @@ class ExposureOptions:
     max_attempts: int = 5
     retry_base: float = 0.5
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= MAX_BATCH:
+            raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}")
+
     def queue(self) -> ExposureQueue:
         return ExposureQueue(
-            sending=self.events_token is not None,
+            sending=self.send,
             capacity=self.capacity,
             batch_size=self.batch_size,
             dedup_size=self.dedup_size,
@@ -417,10 +424,6 @@ class Evaluating:
         return abc_flags(self._flags(unit_id, attributes, feature_names))
 
 
-def events_path(org_id: str, project_id: str) -> str:
-    return f"/api/orgs/{org_id}/projects/{project_id}/events"
-
-
 def rejected_count(response: httpx.Response) -> int:
     """How many events of a delivered batch the server rejected."""
     try:
@@ -431,7 +434,7 @@ def rejected_count(response: httpx.Response) -> int:
 
 def batch_body(batch: list[Exposure]) -> bytes:
     """The JSON body of one batch (attributes that JSON cannot hold are sent as strings)."""
-    return json.dumps({"events": [e.as_event() for e in batch]}, default=str).encode()
+    return json.dumps({"exposures": [e.as_event() for e in batch]}, default=str).encode()
 
 
 def send_outcome(response: httpx.Response) -> int:
@@ -441,14 +444,3 @@ def send_outcome(response: httpx.Response) -> int:
         return rejected_count(response)
     retryable = status >= 500 or status in RETRYABLE_STATUS
     raise SendError(str(ApiError.from_response(response)), retryable=retryable)
-
-
-def org_of(response: httpx.Response) -> str:
-    """The org id of `GET /api/me`; raises SendError when the token cannot say."""
-    if response.status_code != 200:
-        retryable = response.status_code >= 500 or response.status_code in RETRYABLE_STATUS
-        raise SendError(str(ApiError.from_response(response)), retryable=retryable)
-    org = response.json()["data"].get("org_id")
-    if not isinstance(org, str):
-        raise SendError("the events token belongs to no organisation", retryable=False)
-    return org

@@ -48,7 +48,7 @@ class Exposure:
     attributes: Mapping[str, object] = field(default_factory=dict)
 
     def as_event(self) -> dict[str, Any]:
-        """The exposure as an item of `POST /api/orgs/{org}/projects/{project}/events`."""
+        """The exposure as an item of `POST /api/sdk/exposures` (and of the events route)."""
         return {
             "type": "exposure",
             "event_id": exposure_event_id(self.experiment_key, self.unit_id),
@@ -74,7 +74,8 @@ OnExposure = Callable[[Exposure], None]
 class ExposureQueue:
     """Thread-safe: deduplicates, bounds and batches exposures; counts what it drops.
 
-    `sending=False` (no events token) keeps only the dedup and the `on_exposure` callback.
+    `sending=False` (`ExposureOptions.send` off) keeps only the dedup and the `on_exposure`
+    callback.
     """
 
     def __init__(

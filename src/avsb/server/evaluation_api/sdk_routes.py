@@ -1,5 +1,6 @@
-"""`GET /api/sdk/config` (the compiled config for in-process SDKs, ETag / 304) and
-`POST /api/sdk/evaluate` (every experiment and flag for one unit, typed values).
+"""`GET /api/sdk/config` (the compiled config for in-process SDKs, ETag / 304),
+`POST /api/sdk/evaluate` (every experiment and flag for one unit, typed values) and
+`POST /api/sdk/exposures` (the exposures of an SDK's in-process assignments).
 
 Errors use the AvsB envelope `{"error": {code, message, details, request_id}}`; 503
 `config_not_ready` (with `Retry-After`) while the key's project has no compiled config.
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -129,3 +132,46 @@ class SdkEvaluate(_SdkEndpoint):
         self.ev.exposures.log(project, unit_id, attributes, evaluation.exposures())
         body = orjson.dumps({"data": sdk_evaluation(evaluation, project.revision)})
         await respond(send, 200, body, call.headers)
+
+
+class Rejected(Protocol):
+    @property
+    def index(self) -> int: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+
+class Ingested(Protocol):
+    @property
+    def accepted(self) -> int: ...
+    @property
+    def duplicates(self) -> int: ...
+    @property
+    def rejected(self) -> Sequence[Rejected]: ...
+
+
+class ExposureSink(Protocol):
+    def __call__(self, org_id: str, project_id: str, body: bytes) -> Ingested:
+        """Check and store a `{"exposures": [...]}` body (blocking); raises AvsbError."""
+        ...
+
+
+class SdkExposures(_SdkEndpoint):
+    """`POST /api/sdk/exposures`: `{"exposures": [...]}` -> `{"data": {"accepted",
+    "duplicates", "rejected"}}`, the events route's answer, for the key's own project."""
+
+    def __init__(self, ev: EvaluationRuntime, sink: ExposureSink) -> None:
+        super().__init__(ev)
+        self._sink = sink
+
+    async def _answer(self, call: Answering, receive: Receive, send: Send) -> None:
+        body = await read_body(receive)
+        project = call.project
+        outcome = await run_in_threadpool(self._sink, project.org_id, project.project_id, body)
+        rejected = [{"index": r.index, "code": r.code, "message": r.message}
+                    for r in outcome.rejected]  # fmt: skip
+        data = {"accepted": outcome.accepted, "duplicates": outcome.duplicates,
+                "rejected": rejected}  # fmt: skip
+        await respond(send, 200, orjson.dumps({"data": data}), call.headers)

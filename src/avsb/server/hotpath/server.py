@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from avsb.server.auth.proxies import TrustedProxies, parse_networks
 from avsb.server.evaluation_api.abc_routes import ANSWERS, AbcEndpoint
 from avsb.server.evaluation_api.ofrep_routes import OfrepBulk, OfrepFlag
-from avsb.server.evaluation_api.sdk_routes import SdkConfig, SdkEvaluate
+from avsb.server.evaluation_api.sdk_routes import SdkConfig, SdkEvaluate, SdkExposures
 from avsb.server.evaluation_api.streams import stream_routes
 from avsb.server.hotpath.cors import ALLOW_KEY, Cors
 from avsb.server.hotpath.envelope import Envelope, Handler
@@ -42,6 +42,7 @@ def hot_routes(rt: Runtime) -> dict[tuple[str, str], tuple[str, Handler]]:
         ("GET", "/api/sdk/config", config),
         ("HEAD", "/api/sdk/config", config),  # as a Starlette GET route: the body is dropped
         ("POST", "/api/sdk/evaluate", SdkEvaluate(ev)),
+        ("POST", "/api/sdk/exposures", SdkExposures(ev, rt.ingestor.ingest_exposures)),
     ]
     for method, path, handler in fixed:
         routes[method, path] = (path, handler)

@@ -26,6 +26,8 @@ from avsb.server.events.types import (
 )
 
 MAX_EVENTS = 10_000
+MAX_SDK_EXPOSURES = 1_000
+"""Items of one `POST /api/sdk/exposures` request (an SDK key's exposures)."""
 MAX_BATCH_BYTES = 5 * 1024 * 1024
 MAX_ATTRIBUTES = 50
 MAX_PROPERTIES = 100
@@ -66,10 +68,15 @@ class ExperimentLookup(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Per-experiment routes imply the kind and the experiment; the batch route neither."""
+    """Per-experiment routes imply the kind and the experiment; the batch route neither.
+
+    `typed`: events may still say their `type`, which must then be the route's kind (the SDK
+    exposures route takes the batch route's exposure items as they are, and nothing else).
+    """
 
     kind: EventKind | None = None
     experiment: str | None = None
+    typed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,13 +197,20 @@ class Reader:
         # experiment too.
         self._allowed = {
             kind: fields | {"type"}
-            if target.kind is None
+            if target.kind is None or target.typed
             else fields - ({"experiment"} if target.experiment else set())
             for kind, fields in _FIELDS.items()
         }
 
     def kind_of(self, doc: Mapping[str, object]) -> EventKind:
         if self._target.kind is not None:
+            value = doc.get("type", self._target.kind.value) if self._target.typed else None
+            if value is not None and value != self._target.kind.value:
+                only = self._target.kind.value
+                raise Rejected(
+                    f"{only}s_only",
+                    f"This route takes {only} events only; 'type' must be {only!r}.",
+                )
             return self._target.kind
         value = doc.get("type")
         kind = _KINDS.get(value) if type(value) is str else None

@@ -39,6 +39,7 @@ from avsb.server.ingestion import repository, typed
 from avsb.server.ingestion.parse import (
     MAX_BATCH_BYTES,
     MAX_EVENTS,
+    MAX_SDK_EXPOSURES,
     Group,
     Intake,
     Reader,
@@ -68,6 +69,9 @@ EXPERIMENT_ROUTES: Mapping[str, EventKind] = {
 }
 
 
+SDK_EXPOSURES = Target(EventKind.EXPOSURE, typed=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     accepted: int
@@ -75,8 +79,9 @@ class Outcome:
     rejected: list[Rejection]
 
 
-def decode(body: bytes) -> list[object]:
-    """The events list of a batch body: 413 past 5 MiB, 422 if malformed or too long."""
+def decode(body: bytes, name: str = "events", limit: int = MAX_EVENTS) -> list[object]:
+    """The `name` list of a batch body: 413 past 5 MiB, 422 if malformed or longer than
+    `limit`."""
     if len(body) > MAX_BATCH_BYTES:
         raise PayloadTooLarge(
             f"A batch may be at most {MAX_BATCH_BYTES} bytes.",
@@ -89,15 +94,15 @@ def decode(body: bytes) -> list[object]:
             "The body is not valid JSON.",
             [{"path": "body", "message": str(exc), "type": "json_invalid"}],
         ) from None
-    if type(doc) is not dict or type(doc.get("events")) is not list:
-        raise field_error("events", "The body must be an object with an 'events' array.")
-    extra = sorted(doc.keys() - {"events"})
+    if type(doc) is not dict or type(doc.get(name)) is not list:
+        raise field_error(name, f"The body must be an object with an '{name}' array.")
+    extra = sorted(doc.keys() - {name})
     if extra:
         raise field_error(str(extra[0])[:100], "Unknown field.", "extra_forbidden")
-    events: list[object] = doc["events"]
-    if len(events) > MAX_EVENTS:
-        message = f"A batch may hold at most {MAX_EVENTS} events, got {len(events)}."
-        raise field_error("events", message, "too_long")
+    events: list[object] = doc[name]
+    if len(events) > limit:
+        message = f"A batch may hold at most {limit} {name}, got {len(events)}."
+        raise field_error(name, message, "too_long")
     return events
 
 
@@ -203,7 +208,10 @@ class Ingestor:
 
     def ingest(self, org_id: str, project_id: str, target: Target, body: bytes) -> Outcome:
         """Check, store and count one batch (blocking: run it in a worker thread)."""
-        intake = self._read(org_id, project_id, target, body)
+        return self._store(org_id, project_id, self._read(org_id, project_id, target, body))
+
+    def _store(self, org_id: str, project_id: str, intake: Intake) -> Outcome:
+        """Append a checked batch in one store call, then count it."""
         result = self._append(RowBatch(org_id, project_id, intake.events()))
         keys = {
             experiment: new
@@ -212,6 +220,15 @@ class Ingestor:
         }
         self.counts.add(org_id, project_id, _deltas(intake, result), keys)
         return Outcome(result.accepted, result.duplicates, intake.rejected)
+
+    def ingest_exposures(self, org_id: str, project_id: str, body: bytes) -> Outcome:
+        """`{"exposures": [...]}` of an SDK key (`POST /api/sdk/exposures`): exposure items of
+        the batch route, at most `MAX_SDK_EXPOSURES`, stored and counted as that route does."""
+        docs = decode(body, "exposures", MAX_SDK_EXPOSURES)
+        self.directory.check_project(org_id, project_id)
+        latest = datetime.now(UTC) + FUTURE_TOLERANCE
+        reader = Reader(self.directory.lookup(project_id), SDK_EXPOSURES, latest)
+        return self._store(org_id, project_id, parse_events(docs, reader))
 
     def _read(self, org_id: str, project_id: str, target: Target, body: bytes) -> Intake:
         """The typed one-pass read when the batch is well formed, else the checked one that
