@@ -4502,23 +4502,6 @@ export interface Operations {
       "503": ErrorEnvelope;
     };
   };
-  "GET /auth/providers": {
-    responses: {
-      "200": Envelope_SignInProviders_;
-      "400": ErrorEnvelope;
-      "401": ErrorEnvelope;
-      "403": ErrorEnvelope;
-      "404": ErrorEnvelope;
-      "409": ErrorEnvelope;
-      "412": ErrorEnvelope;
-      "413": ErrorEnvelope;
-      "415": ErrorEnvelope;
-      "422": ErrorEnvelope;
-      "429": ErrorEnvelope;
-      "500": ErrorEnvelope;
-      "503": ErrorEnvelope;
-    };
-  };
   "POST /auth/logout": {
     responses: {
       "204": void;
@@ -4553,6 +4536,11 @@ export interface Operations {
       "429": ErrorEnvelope;
       "500": ErrorEnvelope;
       "503": ErrorEnvelope;
+    };
+  };
+  "GET /auth/providers": {
+    responses: {
+      "200": Envelope_SignInProviders_;
     };
   };
   "GET /api/me/sessions": {

@@ -43,6 +43,7 @@ def _include_routers(app: FastAPI) -> list[BaseRoute]:
     from avsb.server.ops.endpoints import router as ops_router
     from avsb.server.orgs.endpoints import router as orgs_router
     from avsb.server.people.endpoints import auth_router as people_auth_router
+    from avsb.server.people.endpoints import public_router as people_public_router
     from avsb.server.people.endpoints import router as people_router
     from avsb.server.projects.endpoints import router as projects_router
     from avsb.server.reports.endpoints import router as reports_router
@@ -58,7 +59,7 @@ def _include_routers(app: FastAPI) -> list[BaseRoute]:
         webhooks_router, *DESIGN_ROUTERS, ingestion_router, results_router, workspace_router,
         sso_router,
         reports_router,
-        people_auth_router, people_router,
+        people_auth_router, people_public_router, people_router,
         redoc_router,
     )  # fmt: skip
     for router in routers:

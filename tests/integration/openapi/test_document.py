@@ -100,7 +100,9 @@ def sdk(live_server: LiveServer) -> Iterator[tuple[ApiClient, SdkKey]]:
     with new_org_client(live_server) as api:
         project = f.create_project(api, key="shop")
         f.create_flag(api, project["id"], key="new_checkout", type="boolean", default_value=False)
-        variants = [{"key": k, "weight": 50, "params": {}} for k in ("control", "green")]
+        variants: list[dict[str, Any]] = [
+            {"key": k, "weight": 50, "params": {}} for k in ("control", "green")
+        ]
         f.create_experiment(api, project["id"], key="checkout_button", variants=variants)
         key = create_sdk_key(api, project["id"])
         settle(live_server)

@@ -45,6 +45,8 @@ from avsb.server.tokens import service as token_service
 from avsb.server.tokens.schemas import TokenOut
 
 auth_router = AvsbRouter(prefix="/auth", tags=["people"], responses=ERROR_RESPONSES)
+# Public, never 401: kept off the router whose every route documents the error answers.
+public_router = AvsbRouter(prefix="/auth", tags=["people"])
 router = AvsbRouter(tags=["people"], responses=ERROR_RESPONSES)
 
 Anyone = Annotated[Principal, Depends(require(None))]
@@ -127,7 +129,7 @@ async def login(request: Request) -> Response:
     return response
 
 
-@auth_router.get("/providers", response_model=Envelope[SignInProviders])
+@public_router.get("/providers", response_model=Envelope[SignInProviders])
 def providers(request: Request) -> Response:
     """How people can sign in here (public): the dashboard shows the single sign-on button
     when ``oidc.enabled``."""
