@@ -126,7 +126,10 @@ def _server_answers(http: httpx.Client, sc: Scenario, unit: Unit) -> Any:
 
 def _ask_server(url: str, sc: Scenario, units: list[Unit]) -> list[Any]:
     def chunk(part: list[Unit]) -> list[Any]:
-        with httpx.Client(base_url=url, timeout=30) as http:
+        # Idle connections are dropped well before the server's keep-alive timeout (5 s), so a
+        # thread starved on a loaded box never sends on a connection the server is closing.
+        limits = httpx.Limits(keepalive_expiry=1.0)
+        with httpx.Client(base_url=url, timeout=30, limits=limits) as http:
             return [_server_answers(http, sc, unit) for unit in part]
 
     parts = [units[i::8] for i in range(8)]
