@@ -216,6 +216,10 @@ class Api:
                 return
             query["cursor"] = body["next_cursor"]
 
+    def project_id(self, project: str | None) -> str | None:
+        """The id of the project named by id or key, or None when no project is named."""
+        return self.resolve("projects", project)["id"] if project else None
+
     def resolve(self, collection: str, ref: str, project_id: str | None = None) -> Json:
         """A resource of ``collection`` (``projects``, ``experiments``...) by id or key."""
         path = self.org(f"/{collection}")

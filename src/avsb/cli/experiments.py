@@ -81,7 +81,7 @@ def list_(
 ) -> None:
     """Experiments, optionally of one project or status."""
     with api(profile) as client:
-        pid = client.resolve("projects", project)["id"] if project else None
+        pid = client.project_id(project)
         items = list(
             client.pages(client.org("/experiments"), {"project_id": pid, "status": status})
         )
@@ -97,7 +97,7 @@ def show(
 ) -> None:
     """One experiment."""
     with api(profile) as client:
-        pid = client.resolve("projects", project)["id"] if project else None
+        pid = client.project_id(project)
         emit(output, client.resolve("experiments", experiment, pid))
 
 
@@ -122,7 +122,7 @@ def create(
 def _act(experiment: str, project: str | None, action: str, body: Json | None, profile: str | None,
          output: Output) -> None:  # fmt: skip
     with api(profile) as client:
-        pid = client.resolve("projects", project)["id"] if project else None
+        pid = client.project_id(project)
         found = client.resolve("experiments", experiment, pid)
         done = client.post(client.org(f"/experiments/{found['id']}/{action}"), body)
         emit(output, done, COLUMNS)
@@ -212,7 +212,7 @@ def results(
 ) -> None:
     """The experiment's results: per metric and variant, the effect against control."""
     with api(profile) as client:
-        pid = client.resolve("projects", project)["id"] if project else None
+        pid = client.project_id(project)
         found = client.resolve("experiments", experiment, pid)
         data = client.get(
             client.org(f"/experiments/{found['id']}/results"),
@@ -237,6 +237,6 @@ def decision(
 ) -> None:
     """The decision support for an experiment (ship, keep running, or stop)."""
     with api(profile) as client:
-        pid = client.resolve("projects", project)["id"] if project else None
+        pid = client.project_id(project)
         found = client.resolve("experiments", experiment, pid)
         emit(output, client.get(client.org(f"/experiments/{found['id']}/decision")))

@@ -34,7 +34,7 @@ def list_(
 ) -> None:
     """Every flag, optionally of one project."""
     with api(profile) as client:
-        pid = client.resolve("projects", project)["id"] if project else None
+        pid = client.project_id(project)
         emit(output, list(client.pages(client.org("/flags"), {"project_id": pid})), COLUMNS)
 
 
@@ -47,7 +47,7 @@ def get(
 ) -> None:
     """One flag with its rules."""
     with api(profile) as client:
-        pid = client.resolve("projects", project)["id"] if project else None
+        pid = client.project_id(project)
         emit(output, client.resolve("flags", flag, pid))
 
 
@@ -94,7 +94,7 @@ def set_(  # noqa: PLR0913 - one parameter per option
     if not body:
         raise typer.BadParameter("nothing to change: give --default, --enable/--disable or --rules")
     with api(profile) as client:
-        pid = client.resolve("projects", project)["id"] if project else None
+        pid = client.project_id(project)
         found = client.resolve("flags", flag, pid)
         emit(output, client.patch(client.org(f"/flags/{found['id']}"), body), COLUMNS)
 
@@ -108,7 +108,7 @@ def kill(
 ) -> None:
     """Kill switch: every evaluation answers the default value until re-enabled."""
     with api(profile) as client:
-        pid = client.resolve("projects", project)["id"] if project else None
+        pid = client.project_id(project)
         found = client.resolve("flags", flag, pid)
         done = client.patch(client.org(f"/flags/{found['id']}"), {"enabled": False})
         emit(output, done, COLUMNS)
