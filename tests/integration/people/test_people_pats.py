@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from avsb.cli.main import app as cli_app
+from avsb.server.auth.authenticator import TOKEN_SCOPE, Authenticator
+from avsb.server.db import Database
+from avsb.server.errors import Unauthorized
 from tests.integration.people.conftest import Team, bearer, make_pat
-from tests.support.servers import LiveServer
+from tests.support.servers import ApiClient, LiveServer
 
 
 def _until(check: httpx.Client, path: str, status: int, seconds: float = 3.0) -> int:
@@ -132,8 +137,35 @@ def test_disabled_user__sessions_and_pats_stop(people_server: LiveServer, team: 
         assert result.exit_code == 0, result.output
         # another process (the CLI) changed it: this server sees it at its next change poll
         assert _until(c, path, 401) == 401
-        assert editor.client.get(path).status_code == 401
+        # the PAT may be read afresh (401) before the poll clears the cached session
+        assert _until(editor.client, path, 401) == 401
         r = editor.client.post(
             "/auth/login", json={"email": editor.email, "password": editor.password}
         )
         assert r.status_code == 401
+
+
+def test_a_read_overtaken_by_a_change__not_cached(database: Database, api: ApiClient) -> None:
+    """A credential read from the database just before a change is announced must not be cached
+    after the announcement: it may hold the very right the change took away."""
+    made = api.post(api.org("/tokens"), json={"name": "racy", "scopes": ["projects:read"]})
+    assert made.status_code == 201, made.text
+    token = made.json()["data"]
+
+    class Overtaken(Authenticator):
+        loads = 0
+
+        def _load(self, digest: str, now: float) -> Any:
+            entry = super()._load(digest, now)  # read while the token is still valid ...
+            self.loads += 1
+            if self.loads == 1:
+                revoked = api.delete(api.org(f"/tokens/{token['id']}"))  # ... then revoked
+                assert revoked.status_code == 204, revoked.text
+                self.invalidate(TOKEN_SCOPE, 1)  # and the change announced before the store
+            return entry
+
+    auth = Overtaken(database, 1000)
+    assert auth.authenticate(token["token"], "test").token_id == token["id"]
+    with pytest.raises(Unauthorized):
+        auth.authenticate(token["token"], "test")
+    assert auth.loads == 2  # read again, not answered from a stale cache entry

@@ -10,9 +10,13 @@ from tests.integration.evaluation_api.support import abc, create_sdk_key, settle
 from tests.integration.workspace.workspaces import PUBLIC_URL, SEGMENT_SIZE, build_workspace
 from tests.support.servers import ApiClient, new_org_client
 
+# The document carries a 100,000-id segment: export and import take about a second alone and
+# many times that on a loaded 2-core CI box, where the client's default 30 s once ran out.
+HEAVY_SECONDS = 180.0
+
 
 def _export(api: ApiClient) -> dict[str, Any]:
-    response = api.get(api.org("/workspace/export"))
+    response = api.get(api.org("/workspace/export"), timeout=HEAVY_SECONDS)
     assert response.status_code == 200, response.text
     assert "attachment" in response.headers["content-disposition"]
     document: dict[str, Any] = response.json()
@@ -86,10 +90,12 @@ def test_export_import_export__equal_and_assignments_kept(api: ApiClient, live_s
 
     with new_org_client(live_server) as target:
         # When it is validated and imported into a new organisation
-        validated = target.post(target.org("/workspace/validate"), json=source)
+        validated = target.post(
+            target.org("/workspace/validate"), json=source, timeout=HEAVY_SECONDS
+        )
         assert validated.status_code == 200, validated.text
         assert validated.json()["data"] == {"valid": True, "problems": []}
-        imported = target.post(target.org("/workspace/import"), json=source)
+        imported = target.post(target.org("/workspace/import"), json=source, timeout=HEAVY_SECONDS)
         assert imported.status_code == 201, imported.text
         result = imported.json()["data"]
 

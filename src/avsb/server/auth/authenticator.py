@@ -101,6 +101,9 @@ class Authenticator:
     ) -> None:
         self._db = db
         self._cache: dict[str, _Cached] = {}
+        # Bumped by every clear: an entry read from the database before a clear is not stored
+        # after it (it may hold what the change being announced has just revoked).
+        self._generation = 0
         self._lock = threading.Lock()
         self._used: dict[str, _Use] = {}  # token id -> its latest request
         self._audited: dict[str, float] = {}  # token id -> when this process audited its use
@@ -116,6 +119,7 @@ class Authenticator:
         if scope == TOKEN_SCOPE:
             with self._lock:
                 self._cache.clear()
+                self._generation += 1
 
     def rate_limits(self, key: str) -> tuple[int | None, int | None] | None:
         """A rate-limit bucket key's (``<token id>:<family>``) own limits, if its token has any
@@ -138,11 +142,13 @@ class Authenticator:
         now = time.time()
         entry = self._cache.get(key)
         if entry is None or entry.cached_until < now:
+            generation = self._generation
             entry = self._load_session(digest, now) if session else self._load(digest, now)
             with self._lock:
                 if len(self._cache) > 50_000:
                     self._cache.clear()
-                self._cache[key] = entry
+                if generation == self._generation:
+                    self._cache[key] = entry
         return self._admit(entry, ip, now)
 
     def cached_session(self, raw: str, ip: str) -> Principal | None:
@@ -264,6 +270,7 @@ class Authenticator:
             with self._lock:
                 self._seen = {k: v for k, v in self._seen.items() if v >= cutoff}
                 self._cache.clear()  # a cached session must not outlive its idle record
+                self._generation += 1
         if not pending and not seen:
             return 0
         audited: dict[str, float] = {}
