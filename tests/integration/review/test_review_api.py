@@ -111,6 +111,7 @@ class TestDraft:
             ({"metrics": [{"key": "m", "type": "sum", "baseline_value": -3}]}, "metrics.0"),
             ({"analysis": {"alpha": 0.3, "power": 0.2}}, "analysis"),
             ({"analysis": {"planned_looks": 0}}, "analysis.planned_looks"),
+            ({"analysis": {"stopping_rule": "sequential"}}, "analysis"),
             ({"expected_daily_units": 0}, "expected_daily_units"),
             ({"traffic_percent": 101}, "traffic_percent"),
             ({"surprise": 1}, "surprise"),

@@ -87,6 +87,11 @@ class DraftAnalysis(Analysis):
     def _power_above_alpha(self) -> Self:
         if self.power <= self.alpha:
             raise ValueError(f"power ({self.power}) must be greater than alpha ({self.alpha})")
+        if self.method == "frequentist" and self.stopping_rule == "sequential":
+            # As for stored experiments (experiments.service.check_analysis).
+            raise ValueError(
+                "stopping early needs always-valid p-values: use the sequential method"
+            )
         return self
 
 
