@@ -302,6 +302,7 @@ class Settings(BaseSettings):
     )
     llm_url: str | None = Field(
         default=None,
+        pattern=r"^https?://[^\s/?#]+[^\s?#]*$",
         description="Base URL of an OpenAI-compatible API (e.g. https://host/v1) for the "
         "optional language-model pass of the design review and hypotheses; unset: off",
     )

@@ -3,14 +3,16 @@ attributed notes, never changes the rule-based answer, and never blocks or fails
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
 
+from avsb.server.review import llm
 from tests.integration.design.factories import create_experiment, create_metric, create_project
 from tests.integration.review.conftest import LLM_KEY, LLM_MODEL, LLM_TIMEOUT, StandIn
 from tests.integration.review.test_review_api import DRAFT, by_code, review
-from tests.support.servers import ApiClient
+from tests.support.servers import ApiClient, free_port
 
 Json = dict[str, Any]
 
@@ -101,3 +103,10 @@ def test_stored_review__model_sees_the_design(llm_api: ApiClient, stand_in: Stan
     payload = json.loads(stand_in.requests[0]["json"]["messages"][1]["content"])
     assert payload["design"]["metrics"][0]["key"] == "purchase"
     assert "no_guardrail" in [f["code"] for f in payload["findings"]]
+
+
+def test_unreachable_endpoint__error_not_exception() -> None:
+    config = llm.LlmConfig(f"http://127.0.0.1:{free_port()}/v1", "m", "secret", 2.0)
+    found = asyncio.run(llm.advise(config, llm.REVIEW_PROMPT, {"design": {}}))
+    assert found["items"] == []
+    assert found["error"] == "the endpoint could not be reached (ConnectError)"

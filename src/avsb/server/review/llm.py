@@ -70,7 +70,7 @@ async def advise(config: LlmConfig, prompt: str, payload: dict[str, Any]) -> dic
         items = await asyncio.wait_for(_ask(config, prompt, payload), config.timeout_seconds)
     except TimeoutError:
         return {**head, "items": [], "error": f"no answer within {config.timeout_seconds:g} s"}
-    except (httpx.HTTPError, LlmAnswerError) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, LlmAnswerError) as exc:
         log.warning("language-model pass failed: %s", _describe(exc))
         return {**head, "items": [], "error": _describe(exc)}
     return {**head, "items": items, "error": None}
