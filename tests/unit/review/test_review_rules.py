@@ -108,6 +108,20 @@ class TestPower:
         assert found.severity == "warning"
         assert found.details["detectable_mde_pct"] == pytest.approx(4.6, abs=0.2)
 
+    def test_no_mde__planned_sample_size_alone_gives_the_detectable_effect(self) -> None:
+        d = design(
+            expected_daily_units=None,
+            analysis=analysis(mde_pct=None, planned_sample_size=70_000),
+        )
+        # 140,000 units in all, as 14 days at 10,000 a day: the same detectable lift.
+        found = only(d, "no_mde").details["detectable_mde_pct"]
+        assert found == pytest.approx(only(design(analysis=analysis(mde_pct=None)), "no_mde")
+                                      .details["detectable_mde_pct"])  # fmt: skip
+
+    def test_underpowered__a_handful_of_units__no_crash(self) -> None:
+        found = only(design(expected_daily_units=0.1, planned_duration_days=1), "underpowered")
+        assert found.details["detectable_mde_pct"] is None
+
     def test_baseline_unknown__info_and_no_power_verdict(self) -> None:
         metrics = (rules.MetricPlan("revenue", "primary", "sum", "metrics.0", baseline_value=5),)
         found = codes(design(metrics=metrics))

@@ -234,22 +234,22 @@ def check_power(design: Design) -> list[Finding]:
         return [Finding("power_not_computed", "warning", error.message, "analysis.mde_pct")]
 
 
-def _detectable(design: Design, baseline: power.Baseline) -> float | None:
-    """The smallest relative lift (percent) the planned days detect, when traffic is known."""
-    days, daily = design.planned_duration_days, design.expected_daily_units
-    if design.analysis.planned_sample_size is not None and daily is not None:
-        days = design.analysis.planned_sample_size * len(design.variants)
-        days /= daily * design.traffic_percent / 100
-    if days is None or daily is None:
+def _detectable(design: Design, baseline: power.Baseline, units: float) -> float | None:
+    """The smallest relative lift (percent) ``units`` in all detect with the planned power."""
+    split = tuple(v.weight for v in design.variants)
+    # sensitivity() takes traffic x days; one "day" of all the units is the same total.
+    try:
+        traffic = power.Traffic(len(design.variants), split, units)
+        found = power.sensitivity(baseline, traffic, 1.0, _config(design))
+    except StatsInputError:  # too few units to split at all
         return None
-    found = power.sensitivity(baseline, _traffic(design), days, _config(design))
     return None if found.mde_relative is None else found.mde_relative * 100
 
 
 def _no_mde(
     design: Design, baseline: power.Baseline, available: tuple[float, str] | None
 ) -> Finding:
-    detectable = _detectable(design, baseline) if available else None
+    detectable = _detectable(design, baseline, available[0]) if available else None
     tail = (
         f" With {available[1]} it can detect a lift of about {_pct(detectable)} or more."
         if available and detectable is not None
@@ -297,7 +297,7 @@ def _compare(
     if units >= need:
         msg = f"Enough units: {need_text}; {how} give {_units(units)}."
         return [Finding("power_ok", "info", msg, "analysis", details)]
-    detectable = _detectable(design, baseline)
+    detectable = _detectable(design, baseline, units)
     details["detectable_mde_pct"] = detectable
     reach = f" It can detect lifts of about {_pct(detectable)} or more." if detectable else ""
     severity: Severity = "error" if units < BADLY_UNDERPOWERED * need else "warning"
