@@ -17,7 +17,7 @@ from avsb.server.review import schemas
 from avsb.server.review import service as review_service
 from avsb.server.runtime import runtime_of
 
-router = AvsbRouter(tags=["review"], responses=ERROR_RESPONSES)
+router = AvsbRouter(responses=ERROR_RESPONSES)
 ExperimentsRead = Annotated[Principal, Depends(require("experiments:read"))]
 AnyToken = Annotated[Principal, Depends(require(None, family="tools"))]
 
@@ -25,6 +25,7 @@ AnyToken = Annotated[Principal, Depends(require(None, family="tools"))]
 @router.post(
     "/api/orgs/{org_id}/experiments/{experiment_id}/review",
     response_model=Envelope[schemas.ReviewOut],
+    tags=["review"],
     summary="Review a stored experiment's design (a read: nothing is stored)",
 )
 async def review_experiment(
