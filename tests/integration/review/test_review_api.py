@@ -260,6 +260,23 @@ class TestStoredExperiment:
         # No body: the baseline and traffic are unknown, and the horizon is unset.
         assert {"baseline_unknown", "peeking_risk"} <= set(found)
 
+    def test_variants__no_op_and_too_many_for_the_traffic(self, api: ApiClient) -> None:
+        pid = create_project(api)["id"]
+        purchase, errors = _metrics(api, pid)
+        target = create_experiment(
+            api, pid, hypothesis=GOOD,
+            variants=variants({"color": "grey"}, {"color": "grey"}, {"color": "blue"},
+                              {"color": "red"}),
+            metrics={"primary": [purchase["id"]], "secondary": [], "guardrail": [errors["id"]]},
+            analysis={"mde_pct": 10, "planned_sample_size": 9000},
+        )  # fmt: skip
+        body = {"baselines": {purchase["id"]: {"baseline_value": 0.1}}}
+        found = by_code(review(api, api.org(f"/experiments/{target['id']}/review"), body))
+        assert found["no_op_variant"]["field"] == "variants.1.params"
+        # 4 x 9,000 = 36,000 units: two arms need about 29,500, four need far more.
+        assert found["underpowered"]["details"]["available_total"] == 36000
+        assert found["too_many_variants"]["details"]["variants_that_fit"] == 2
+
     def test_bad_facts__422(self, api: ApiClient) -> None:
         pid = create_project(api)["id"]
         purchase, _errors = _metrics(api, pid)
