@@ -174,6 +174,13 @@ export type BanditSimulationResult = {
   uniform_regret: number;
 };
 
+export type BaselineIn = {
+  /** Control's rate (binary, in (0, 1)) or mean (> 0) */
+  baseline_value: number;
+  /** Per-unit sd (not binary) */
+  std_dev?: number | null;
+};
+
 export type BootstrapComparison = {
   variant: string;
   estimate: number;
@@ -334,6 +341,62 @@ export type DiagnosticsOut = {
   guardrails: { [key: string]: unknown };
 };
 
+export type DraftAnalysis = {
+  method?: "frequentist" | "bayesian" | "sequential";
+  alpha?: number;
+  power?: number;
+  cuped?: boolean;
+  two_sided?: boolean;
+  correction?: "none" | "holm" | "bh" | "bonferroni";
+  /** Default: sequential for the sequential method, else fixed */
+  stopping_rule?: ("fixed_horizon" | "sequential") | null;
+  /** Planned units per variant */
+  planned_sample_size?: number | null;
+  /** Relative minimum detectable effect (percent) the experiment is powered for: results report the power so far and the days still needed for it */
+  mde_pct?: number | null;
+  /** How many times the results will be read to decide whether to stop */
+  planned_looks?: number | null;
+};
+
+/** An experiment design that is not stored: variants, metrics with baselines, traffic. */
+export type DraftDesign = {
+  hypothesis?: string;
+  variants: Array<DraftVariant>;
+  metrics?: Array<DraftMetric>;
+  analysis?: DraftAnalysis;
+  traffic_percent?: number;
+  /** Units a day eligible for the experiment, before traffic_percent */
+  expected_daily_units?: number | null;
+  /** How long the experiment will run */
+  planned_duration_days?: number | null;
+  exclusion_group_id?: string | null;
+  audience_id?: string | null;
+  running_experiments?: Array<RunningExperimentIn>;
+  /** Ask the configured language model too (ignored when none is) */
+  use_llm?: boolean;
+};
+
+export type DraftMetric = {
+  key: string;
+  name?: string;
+  role?: "primary" | "secondary" | "guardrail";
+  type?: "binary" | "continuous" | "count" | "sum" | "mean" | "ratio" | "quantile" | "categorical";
+  lower_is_better?: boolean;
+  /** Control's rate (binary, in (0, 1)) or mean (> 0) */
+  baseline_value?: number | null;
+  /** Per-unit sd (not binary) */
+  std_dev?: number | null;
+  /** How the hypothesis expects this metric to move */
+  expected_direction?: ("increase" | "decrease") | null;
+};
+
+export type DraftVariant = {
+  key: string;
+  /** Percent of the experiment's units */
+  weight: number;
+  params?: { [key: string]: string };
+};
+
 export type EffectResult = {
   variant: string;
   estimate: number;
@@ -397,6 +460,10 @@ export type Envelope_HistoryOut_ = {
   data: HistoryOut;
 };
 
+export type Envelope_HypothesesOut_ = {
+  data: HypothesesOut;
+};
+
 export type Envelope_IngestResult_ = {
   data: IngestResult;
 };
@@ -451,6 +518,10 @@ export type Envelope_RankTestResult_ = {
 
 export type Envelope_ResultsOut_ = {
   data: ResultsOut;
+};
+
+export type Envelope_ReviewOut_ = {
+  data: ReviewOut;
 };
 
 export type Envelope_SampleSizeResult_ = {
@@ -624,6 +695,22 @@ export type ExperimentPatch = {
   salt?: string | null;
 };
 
+/** Facts the stored experiment does not hold; all optional. */
+export type ExperimentReviewBody = {
+  /** Units a day eligible for the experiment, before traffic_percent */
+  expected_daily_units?: number | null;
+  /** How long the experiment will run */
+  planned_duration_days?: number | null;
+  /** By metric id */
+  baselines?: { [key: string]: BaselineIn };
+  /** How the hypothesis expects the primary metrics to move */
+  expected_direction?: ("increase" | "decrease") | null;
+  /** How many times the results will be read to decide whether to stop */
+  planned_looks?: number | null;
+  /** Ask the configured language model too (ignored when none is) */
+  use_llm?: boolean;
+};
+
 export type ExportOut = {
   id: string;
   kind: string;
@@ -656,6 +743,15 @@ export type FileSummary = {
   skipped_rows: number;
   /** Units that appear under more than one variant (left out, as in results) */
   multiple_variant_units: number;
+};
+
+export type FindingOut = {
+  code: string;
+  severity: "info" | "warning" | "error";
+  message: string;
+  /** JSON path of the design field it concerns */
+  field: string | null;
+  details: { [key: string]: unknown };
 };
 
 export type FlagCreate = {
@@ -752,6 +848,23 @@ export type HoldoutMetric = {
 export type HoldoutOut = {
   units: number;
   metrics: Array<HoldoutMetric>;
+};
+
+export type HypothesesOut = {
+  goal: "conversion" | "retention" | "revenue" | "engagement" | "performance" | "activation";
+  suggestions: Array<SuggestionOut>;
+  llm: LlmOut | null;
+};
+
+export type HypothesesRequest = {
+  goal: "conversion" | "retention" | "revenue" | "engagement" | "performance" | "activation";
+  /** The area changed, e.g. 'the checkout page' */
+  context?: string | null;
+  /** Replaces each template's metric */
+  metric?: string | null;
+  count?: number;
+  /** Ask the configured language model too (ignored when none is) */
+  use_llm?: boolean;
 };
 
 export type IngestResult = {
@@ -907,6 +1020,13 @@ export type ListEnvelope_WebhookOut_ = {
   data: Array<WebhookOut>;
   next_cursor: string | null;
   has_more: boolean;
+};
+
+export type LlmOut = {
+  model: string;
+  attribution: string;
+  items: Array<string>;
+  error: string | null;
 };
 
 export type MeOut = {
@@ -1330,6 +1450,14 @@ export type ResultsOut = {
   health: avsb__server__results__schemas__HealthOut;
 };
 
+export type ReviewOut = {
+  experiment_id: string | null;
+  summary: SummaryOut;
+  findings: Array<FindingOut>;
+  /** null unless a language model is configured */
+  llm: LlmOut | null;
+};
+
 export type RevisionOut = {
   number: number;
   action: string;
@@ -1338,6 +1466,15 @@ export type RevisionOut = {
   actor_id: string | null;
   actor_name: string;
   created_at: string;
+};
+
+/** A running experiment around the draft (the stored review finds these itself). */
+export type RunningExperimentIn = {
+  key: string;
+  exclusion_group_id?: string | null;
+  audience_id?: string | null;
+  traffic_percent?: number;
+  params?: Array<string>;
 };
 
 /** Units needed to detect a relative lift of `mde_pct` percent. */
@@ -1587,6 +1724,25 @@ export type StratificationOut = {
 export type Stratum = {
   key: string;
   variants: Array<VariantStats>;
+};
+
+export type SuggestionOut = {
+  hypothesis: string;
+  change: string;
+  metric: string;
+  direction: "increase" | "decrease";
+  reason: string;
+  primary_metric: string;
+  lower_is_better: boolean;
+  guardrail_metrics: Array<string>;
+};
+
+export type SummaryOut = {
+  /** blocked: at least one error; needs_attention: warnings only */
+  status: "ready" | "needs_attention" | "blocked";
+  errors: number;
+  warnings: number;
+  infos: number;
 };
 
 export type TemplateCreate = {
@@ -4471,6 +4627,61 @@ export interface Operations {
     body: CompareRequest;
     responses: {
       "200": unknown;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "POST /api/orgs/{org_id}/experiments/{experiment_id}/review": {
+    path: { org_id: string; experiment_id: string };
+    body?: ExperimentReviewBody | null;
+    responses: {
+      "200": Envelope_ReviewOut_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "POST /api/tools/review": {
+    body: DraftDesign;
+    responses: {
+      "200": Envelope_ReviewOut_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "POST /api/tools/hypotheses": {
+    body: HypothesesRequest;
+    responses: {
+      "200": Envelope_HypothesesOut_;
       "400": ErrorEnvelope;
       "401": ErrorEnvelope;
       "403": ErrorEnvelope;

@@ -48,6 +48,7 @@ def _include_routers(app: FastAPI) -> list[BaseRoute]:
     from avsb.server.projects.endpoints import router as projects_router
     from avsb.server.reports.endpoints import router as reports_router
     from avsb.server.results.endpoints import router as results_router
+    from avsb.server.review.endpoints import router as review_router
     from avsb.server.sso.endpoints import router as sso_router
     from avsb.server.tokens.endpoints import router as tokens_router
     from avsb.server.tools.endpoints import router as tools_router
@@ -59,6 +60,7 @@ def _include_routers(app: FastAPI) -> list[BaseRoute]:
         webhooks_router, *DESIGN_ROUTERS, ingestion_router, results_router, workspace_router,
         sso_router,
         reports_router,
+        review_router,
         people_auth_router, people_public_router, people_router,
         redoc_router,
     )  # fmt: skip

@@ -300,6 +300,25 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(
         default=False, description="Upgrade the SMTP connection with STARTTLS"
     )
+    llm_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+[^\s?#]*$",
+        description="Base URL of an OpenAI-compatible API (e.g. https://host/v1) for the "
+        "optional language-model pass of the design review and hypotheses; unset: off",
+    )
+    llm_model: str = Field(
+        default="gpt-4o-mini", min_length=1, description="Model name sent to AVSB_LLM_URL"
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="Bearer token for AVSB_LLM_URL; never logged or returned"
+    )
+    llm_timeout_seconds: float = Field(
+        default=8.0,
+        gt=0,
+        le=120,
+        description="Overall deadline of one language-model call; past it the rule-based "
+        "answer is returned alone",
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -186,4 +186,22 @@ REQUEST_EXAMPLES: dict[tuple[str, str], Json] = {
         "new_password": "a new long passphrase",
     },
     ("post", "/api/me/tokens"): {"name": "laptop", "scopes": ["experiments:read"]},
+    ("post", f"{ORG}/experiments/{{experiment_id}}/review"): {
+        "expected_daily_units": 12000,
+        "planned_duration_days": 14,
+        "baselines": {MET: {"baseline_value": 0.042}},
+    },
+    ("post", "/api/tools/review"): {
+        "hypothesis": "If we make the checkout button green, then purchases will increase "
+        "because it stands out",
+        "variants": VARIANTS,
+        "metrics": [
+            {"key": "purchase", "role": "primary", "type": "binary", "baseline_value": 0.042},
+            {"key": "errors", "role": "guardrail", "type": "count", "lower_is_better": True},
+        ],
+        "analysis": {"method": "frequentist", "alpha": 0.05, "power": 0.8, "mde_pct": 5},
+        "expected_daily_units": 12000,
+        "planned_duration_days": 14,
+    },
+    ("post", "/api/tools/hypotheses"): {"goal": "conversion", "context": "the checkout page"},
 }

@@ -1,0 +1,1 @@
+"""Design review: rule-based findings on an experiment design, and hypothesis suggestions."""
