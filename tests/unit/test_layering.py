@@ -96,6 +96,18 @@ def test_hot_path__no_web_framework_no_management_endpoints(hot: str) -> None:
     assert found == []
 
 
+def test_management_gate__one_framework_free_core() -> None:
+    """`deps.require` (FastAPI routes) and the front door's ingestion share `auth.access`,
+    which imports no web framework and neither front door."""
+    path = SRC / "avsb/server/auth/access.py"
+    forbidden = (*WEB_FRAMEWORK, "avsb.server.deps", "avsb.server.hotpath")
+    assert [name for _, name in _imports(path) if name.startswith(forbidden)] == []
+    users = {_module(p) for p in (SRC / "avsb/server").rglob("*.py")
+             if any(name == "avsb.server.auth.access" or name.startswith("avsb.server.auth.access.")
+                    for _, name in _imports(p))}  # fmt: skip
+    assert {"avsb.server.deps", "avsb.server.hotpath.ingest"} <= users
+
+
 def test_front_door__assembled_by_the_app_only() -> None:
     importers = [
         f"{path.relative_to(SRC)}:{line}"

@@ -92,7 +92,14 @@ async def respond(
     send: Send, status: int, body: bytes | Iterable[bytes], headers: HeaderList | None = None
 ) -> None:
     """Send a JSON answer; `body` may be several chunks (sent without joining them)."""
-    parts = [body] if isinstance(body, bytes) else list(body)
+    if isinstance(body, bytes):  # the common case: one start, one body, nothing else built
+        pairs = [JSON_TYPE, (b"content-length", b"%d" % len(body))]
+        if headers:
+            pairs += headers
+        await send({"type": "http.response.start", "status": status, "headers": pairs})
+        await send({"type": "http.response.body", "body": body})
+        return
+    parts = list(body)
     length = sum(len(p) for p in parts)
     start: Message = {
         "type": "http.response.start",

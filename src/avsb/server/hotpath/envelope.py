@@ -19,7 +19,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from avsb.server.config import API_VERSIONS, LATEST_API_VERSION
 from avsb.server.errors import PayloadTooLarge
-from avsb.server.kit.metrics import Metrics
+from avsb.server.kit.metrics import Labels, Metrics
 from avsb.server.middleware import SECURITY_HEADERS, error_messages
 
 log = logging.getLogger("avsb.server")
@@ -39,6 +39,8 @@ class Envelope:
     def __init__(self, *, max_body_bytes: int, metrics: Metrics) -> None:
         self.max_body = max_body_bytes
         self.metrics = metrics
+        # (method, route template, status) -> (counter labels, histogram labels)
+        self._labels: dict[tuple[str, str, int], tuple[Labels, Labels]] = {}
 
     async def run(self, handler: Handler, route: str, scope: Scope, receive: Receive,
                   send: Send) -> None:  # fmt: skip
@@ -116,6 +118,9 @@ class Envelope:
         return receive_limited
 
     def _observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        labels = (("method", method), ("route", route), ("status", str(status)))
-        self.metrics.inc("avsb_http_requests_total", labels, doc="HTTP requests answered.")
-        self.metrics.observe_request((("route", route),), seconds)
+        labels = self._labels.get((method, route, status))
+        if labels is None:  # a few dozen combinations: built once each
+            counted = (("method", method), ("route", route), ("status", str(status)))
+            labels = self._labels[method, route, status] = (counted, (("route", route),))
+        self.metrics.inc("avsb_http_requests_total", labels[0], doc="HTTP requests answered.")
+        self.metrics.observe_request(labels[1], seconds)

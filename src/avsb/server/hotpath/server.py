@@ -1,5 +1,6 @@
 """`AvsbServer`: the process's ASGI app. Hot paths are matched by exact method and path (one
-dict look-up) and answered by plain ASGI handlers inside the hot envelope; everything else,
+dict look-up; the OFREP flag route and event ingestion by their path's segments) and answered
+by plain ASGI handlers inside the hot envelope; everything else,
 including lifespan, a hot path's other methods (405 with `Allow`) and trailing-slash
 redirects, goes to the management app unchanged.
 """
@@ -15,6 +16,8 @@ from avsb.server.evaluation_api.sdk_routes import SdkConfig, SdkEvaluate, SdkExp
 from avsb.server.evaluation_api.streams import stream_routes
 from avsb.server.hotpath.cors import ALLOW_KEY, Cors
 from avsb.server.hotpath.envelope import Envelope, Handler
+from avsb.server.hotpath.ingest import IngestEvents
+from avsb.server.hotpath.ingest import match as ingestion_route
 from avsb.server.runtime import Runtime
 
 OFREP_FLAG_PREFIX = "/ofrep/v1/evaluate/flags/"
@@ -59,6 +62,7 @@ class AvsbServer:
         settings = runtime.settings
         self._routes = hot_routes(runtime)
         self._ofrep_flag: Handler = OfrepFlag(runtime.evaluation)
+        self._ingest: Handler = IngestEvents(runtime)
         self._cors = Cors(runtime.evaluation.origins)
         self._cors_paths = frozenset(p for _, p in self._routes if p != "/health")
         # `Allow` of an OPTIONS answer: the route's own methods (RFC 9110 section 10.2.1)
@@ -83,12 +87,16 @@ class AvsbServer:
         found = self._routes.get((method, path))
         if found is not None:
             return found
-        if method == "POST" and path.startswith(OFREP_FLAG_PREFIX):
+        if method != "POST":
+            return None
+        if path.startswith(OFREP_FLAG_PREFIX):
             key = path[len(OFREP_FLAG_PREFIX) :]
             if key and "/" not in key:
                 scope["path_params"] = {"key": key}
                 return OFREP_FLAG_ROUTE, self._ofrep_flag
-        return None
+            return None
+        ingestion = ingestion_route(path)
+        return None if ingestion is None else (ingestion[0], self._ingest)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = self._match(scope)
@@ -103,6 +111,9 @@ class AvsbServer:
         if self._proxies is not None:
             self._client_behind_proxies(scope, self._proxies)
         route, handler = found
+        if handler is self._ingest:  # a management route: same-origin, no CORS headers
+            await self._envelope.run(handler, route, scope, receive, send)
+            return
         await self._envelope.run(handler, route, scope, receive, self._cors.wrap(scope, send))
 
     def _preflight_route(self, scope: Scope) -> str | None:

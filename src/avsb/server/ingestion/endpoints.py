@@ -1,3 +1,10 @@
+"""The event ingestion routes on the management app.
+
+The process's front door answers their POSTs itself (`hotpath.ingest`, the same gate through
+`auth.access` and the same ingestor); these routes document them in OpenAPI, answer a request
+under a `root_path`, and give the 405 with `Allow` of any other method.
+"""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine

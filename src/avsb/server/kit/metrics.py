@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -49,9 +50,11 @@ class Metrics:
             slot = self._hist.get(labels)
             if slot is None:
                 slot = self._hist[labels] = [0.0] * (len(_BUCKETS) + 2)
-            for i, bound in enumerate(_BUCKETS):
-                if seconds <= bound:
-                    slot[i] += 1
+            # One bucket per observation (the first bound it fits under; none past the last
+            # bound); `render` adds them up into Prometheus's cumulative buckets.
+            i = bisect_left(_BUCKETS, seconds)
+            if i < len(_BUCKETS):
+                slot[i] += 1
             slot[-2] += 1
             slot[-1] += seconds
 
@@ -71,9 +74,11 @@ class Metrics:
             lines.append(f"# HELP {hist} Time spent answering HTTP requests.")
             lines.append(f"# TYPE {hist} histogram")
             for labels, slot in sorted(self._hist.items()):
+                below = 0.0
                 for i, bound in enumerate(_BUCKETS):
+                    below += slot[i]
                     le = (*labels, ("le", str(bound)))
-                    lines.append(f"{hist}_bucket{_fmt_labels(le)} {slot[i]}")
+                    lines.append(f"{hist}_bucket{_fmt_labels(le)} {below}")
                 inf = (*labels, ("le", "+Inf"))
                 lines.append(f"{hist}_bucket{_fmt_labels(inf)} {slot[-2]}")
                 lines.append(f"{hist}_count{_fmt_labels(labels)} {slot[-2]}")
