@@ -186,4 +186,6 @@ REQUEST_EXAMPLES: dict[tuple[str, str], Json] = {
         "new_password": "a new long passphrase",
     },
     ("post", "/api/me/tokens"): {"name": "laptop", "scopes": ["experiments:read"]},
+    ("post", f"{ORG}/slack/links"): {"code": "q3Hk9tQ0zS1vW8yB2nD4fA"},
+    ("put", f"{ORG}/projects/{{project_id}}/slack"): {"channel_id": "C0123ABCD"},
 }
