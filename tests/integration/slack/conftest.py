@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from tests.integration.people.conftest import FAST_HASH, Person, join
+from tests.integration.results.conftest import default_backend, events_url
 from tests.integration.webhooks.conftest import HookEnv, hook_env_at
 from tests.support.servers import ApiClient, LiveServer, free_port, new_org_client
 
@@ -34,10 +35,16 @@ class SlackEnv:
 
 @pytest.fixture(scope="module")
 def slack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackEnv]:
-    with SlackStandIn() as slack, hook_env_at(tmp_path_factory.mktemp("slack")) as env:
+    tmp = tmp_path_factory.mktemp("slack")
+    with (
+        SlackStandIn() as slack,
+        hook_env_at(tmp) as env,
+        events_url(default_backend(), tmp) as events,
+    ):
         port = free_port()
         server = env.factory.start(
             port,
+            events_url=events,
             **FAST_HASH,
             public_url=f"http://127.0.0.1:{port}",
             slack_signing_secret=SECRET,
@@ -96,10 +103,10 @@ class Workspace:
         r = self.signed("/api/slack/interactive", body, "application/x-www-form-urlencoded")
         assert r.status_code == 200, r.text
 
-    def event(self, event: Json, event_id: str | None = None) -> httpx.Response:
+    def event(self, event: Json, event_id: str | None = None, **sign: Any) -> httpx.Response:
         body = {"type": "event_callback", "team_id": self.team_id, "event": event,
                 "event_id": event_id or "Ev" + secrets.token_hex(5)}  # fmt: skip
-        return self.signed("/api/slack/events", orjson.dumps(body), "application/json")
+        return self.signed("/api/slack/events", orjson.dumps(body), "application/json", **sign)
 
     def link(self, person: Person, slack_user: str) -> None:
         """``/avsb link`` in Slack, then the person redeems the code while signed in."""

@@ -49,6 +49,7 @@ class SlackStandIn:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.errors: dict[str, list[str]] = {}
+        self.channel_errors: dict[str, list[str]] = {}  # chat.postMessage errors per channel
         self.teams: dict[str, str] = {}  # OAuth code -> team id it installs
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -91,6 +92,8 @@ class SlackStandIn:
         with self._lock:
             self.calls.append(call)
             pending = self.errors.get(call.method)
+            if call.method == "chat.postMessage":
+                pending = pending or self.channel_errors.get(str(call.body.get("channel")))
             if pending:
                 return {"ok": False, "error": pending.pop(0)}
         body = call.body
