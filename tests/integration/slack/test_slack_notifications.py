@@ -150,11 +150,32 @@ class TestNotifications:
         (primary,) = lab.posted("Primary metric significant")
         assert "• *conversion* treatment: +" in _section_texts(primary)
         (harmed,) = lab.posted("Guardrail harmed")
+        (blocked,) = lab.posted("Decision ready")
+        assert "the results say do not ship." in _section_texts(blocked)
+        assert "• `guardrail_harmed`:" in _section_texts(blocked)
         assert "• *errors* treatment: +" in _section_texts(harmed)
         assert (
             harmed.body["blocks"][0]["text"]["text"]
             == ":rotating_light: Guardrail harmed: Test win"
         )
+
+    def test_decision_ready__posted_once_per_verdict(self, lab: Lab) -> None:
+        experiment = lab.experiment("ship")
+        lab.send(_population("ship", {"control": 1000, "treatment": 1000},
+                             {"control": (0.1, 0), "treatment": (0.3, 0)}))  # fmt: skip
+
+        lab.results(experiment)
+        decision = lab.api.get(lab.api.org(f"/experiments/{experiment['id']}/decision"))
+
+        assert decision.json()["data"]["decision"] == "ship"
+        (ready,) = lab.posted("Decision ready")
+        assert ready.body["text"] == "Decision ready for ship: ship"
+        text = _section_texts(ready)
+        assert "the results say ship *treatment*." in text
+        assert "• `primary_improved`:" in text
+        assert ready.body["blocks"][-1]["type"] == "context"
+        time.sleep(0.5)  # the worker polls every 0.05 s: a second message would be posted
+        assert len(lab.posted("Decision ready")) == 1
 
     def test_project_without_channel__nothing_posted(self, workspace: Workspace) -> None:
         project = create_project(workspace.api)

@@ -238,6 +238,7 @@ NOTIFICATION_KINDS = (
     "srm_detected",
     "primary_significant",
     "guardrail_harmed",
+    "decision_ready",
 )
 
 
@@ -305,6 +306,22 @@ def guardrail_harmed(e: ExperimentFacts, comparisons: Sequence[ComparisonFacts])
                 f"{_name(e)}: a guardrail metric moved significantly the wrong way.\n"
                 f"{_comparison_lines(comparisons)}"
             ),
+        ],
+    )
+
+
+def decision_ready(
+    e: ExperimentFacts, verdict: str, variant: str | None, reasons: Sequence[tuple[str, str]]
+) -> Json:
+    """The decision readout turned from keep running to ship / do not ship."""
+    said = f"ship *{escape(variant or '')}*" if verdict == "ship" else "do not ship"
+    why = "\n".join(f"• `{code}`: {escape(text)}" for code, text in reasons)
+    return message(
+        f"Decision ready for {e.key}: {verdict}",
+        [
+            _header(f":white_check_mark: Decision ready: {e.name}"),
+            _section(f"{_name(e)}: the results say {said}." + (f"\n{why}" if why else "")),
+            _context("Stop the experiment to record the decision: `/avsb stop` or the API"),
         ],
     )
 

@@ -3,6 +3,7 @@
 ``notify`` is called with every domain event the webhooks get (``webhooks.service.emit``): a
 rolled-back change posts nothing, a committed one is posted at least once. Only events of a
 project with a channel, in an organisation connected to Slack, become messages.
+``decision_ready`` is called by the results routes with the decision readout they computed.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from avsb.server.db import Database
 from avsb.server.kit.ids import new_id
 from avsb.server.models import Experiment, Metric, Project, SlackChannel, SlackMessage
 from avsb.server.models.base import utcnow
 from avsb.server.slack import blocks, repository
 from avsb.server.slack.blocks import ComparisonFacts, ExperimentFacts
+from avsb.stats.decision import Decision
 
 Json = dict[str, Any]
 
@@ -48,12 +51,17 @@ def enqueue(
     return message
 
 
+def once_id(key: str) -> str:
+    """The message id of the message queued once per ``key``."""
+    return "slm_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 def enqueue_once(
     session: Session, key: str, org_id: str, kind: str, call: tuple[str, Json], project_id: str
 ) -> bool:
     """As ``enqueue``, at most once per ``key`` across processes (its id derives from the key);
     False when it was queued already."""
-    message_id = "slm_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+    message_id = once_id(key)
     if repository.message_exists(session, message_id):
         return False
     try:
@@ -168,3 +176,35 @@ def notify(
         return
     for kind, content in _messages(session, event_type, data, experiment, project):
         enqueue(session, org_id, kind, post_message(channel.channel_id, content), project_id)
+
+
+def decision_ready(db: Database, org_id: str, experiment_id: str, verdict: Decision) -> bool:
+    """Post "decision ready" once per experiment and verdict, when the results of a running
+    experiment first say ship or do not ship (``avsb.stats.decide``). True when queued."""
+    if verdict.decision == "keep_running":
+        return False
+    with db.session(write=False) as session:
+        experiment = session.get(Experiment, experiment_id)
+        if experiment is None or experiment.org_id != org_id or experiment.status != "running":
+            return False
+        channel = session.get(SlackChannel, experiment.project_id)
+        key = f"decision:{experiment_id}:{verdict.decision}:{verdict.variant}"
+        # Look before taking a write transaction: on SQLite that is the database-wide lock.
+        if (
+            channel is None
+            or repository.installation_of_org(session, org_id) is None
+            or repository.message_exists(session, once_id(key))
+        ):
+            return False
+    with db.transaction() as session:
+        experiment = session.get(Experiment, experiment_id)
+        project = session.get(Project, experiment.project_id) if experiment else None
+        channel = session.get(SlackChannel, project.id) if project else None
+        if experiment is None or project is None or channel is None:
+            return False
+        reasons = tuple((r.code, r.message) for r in verdict.reasons)
+        content = blocks.decision_ready(
+            facts(experiment, project.key), verdict.decision, verdict.variant, reasons
+        )
+        call = post_message(channel.channel_id, content)
+        return enqueue_once(session, key, org_id, "decision_ready", call, project.id)
