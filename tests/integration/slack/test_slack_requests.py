@@ -4,12 +4,17 @@ replayed request is refused; the OAuth install round trip; the status route."""
 from __future__ import annotations
 
 import base64
+import secrets
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
+from avsb.server.models import SlackInstallation
+from tests.integration.design.factories import act, create_experiment, create_project
 from tests.integration.people.conftest import join
+from tests.integration.webhooks.conftest import hook_env_at
 from tests.support.servers import new_org_client
 
 from .conftest import CLIENT_ID, CLIENT_SECRET, SECRET, SlackEnv, Workspace, install
@@ -174,3 +179,43 @@ class TestInstall:
         assert not workspace.api.get(workspace.api.org("/slack/status")).json()["data"]["installed"]
         answer = workspace.command("list running")
         assert "not connected" in answer["text"]
+
+
+class TestSingleWorkspace:
+    def test_bot_token_setting__connected_by_auth_test_and_used_never_stored(
+        self, slack_env: SlackEnv, tmp_path: Path
+    ) -> None:
+        team = "TSW" + secrets.token_hex(3).upper()
+        token = f"xoxb-{team}-token"
+        slack = slack_env.slack
+        # Its own database: the module server (without the setting) must not take its messages
+        with hook_env_at(tmp_path) as env:
+            server = env.factory.start(
+                slack_signing_secret=SECRET, slack_bot_token=token,
+                slack_api_url=slack.api_url, slack_poll_seconds=0.05,
+            )  # fmt: skip
+            with new_org_client(server) as api:
+                r = api.post(api.org("/slack/installation"))
+
+                assert r.status_code == 201, r.text
+                shown = r.json()["data"]
+                expected = {"team_id": team, "single_workspace": True, "bot_user_id": "UBOT"}
+                assert shown == {**shown, **expected}
+                assert slack.of("auth.test", lambda c: c.token == token)
+                project = create_project(api)
+                api.put(api.org(f"/projects/{project['id']}/slack"), json={"channel_id": "CSW"})
+                experiment = create_experiment(api, project["id"])
+                act(api, experiment["id"], "start")
+                (posted,) = slack.wait_for("chat.postMessage", lambda c: c.body["channel"] == "CSW")
+                assert posted.token == token
+                with env.db.session(write=False) as session:
+                    stored = session.get(SlackInstallation, api.org_id)
+                    assert stored is not None
+                    assert stored.bot_token is None
+            server.stop()
+
+    def test_without_bot_token_setting__503(self, workspace: Workspace) -> None:
+        r = workspace.api.post(workspace.api.org("/slack/installation"))
+
+        assert r.status_code == 503
+        assert r.json()["error"]["code"] == "slack_not_configured"
