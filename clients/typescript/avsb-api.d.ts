@@ -4871,10 +4871,11 @@ export interface Operations {
       "200": { [key: string]: unknown };
       "400": ErrorEnvelope;
       "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
       "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
       "422": ErrorEnvelope;
       "500": ErrorEnvelope;
-      "503": ErrorEnvelope;
     };
   };
   "POST /api/slack/interactive": {
@@ -4882,10 +4883,11 @@ export interface Operations {
       "200": { [key: string]: unknown };
       "400": ErrorEnvelope;
       "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
       "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
       "422": ErrorEnvelope;
       "500": ErrorEnvelope;
-      "503": ErrorEnvelope;
     };
   };
   "POST /api/slack/events": {
@@ -4894,40 +4896,11 @@ export interface Operations {
       "200": { [key: string]: unknown };
       "400": ErrorEnvelope;
       "403": ErrorEnvelope;
-      "413": ErrorEnvelope;
-      "422": ErrorEnvelope;
-      "500": ErrorEnvelope;
-      "503": ErrorEnvelope;
-    };
-  };
-  "GET /api/slack/oauth/callback": {
-    query: { code?: string | null; state?: string | null; error?: string | null };
-    responses: {
-      "200": Envelope_InstallationOut_;
-      "400": ErrorEnvelope;
-      "403": ErrorEnvelope;
-      "413": ErrorEnvelope;
-      "422": ErrorEnvelope;
-      "500": ErrorEnvelope;
-      "503": ErrorEnvelope;
-    };
-  };
-  "GET /api/slack/install": {
-    query: { org_id: string };
-    responses: {
-      "302": void;
-      "400": ErrorEnvelope;
-      "401": ErrorEnvelope;
-      "403": ErrorEnvelope;
       "404": ErrorEnvelope;
-      "409": ErrorEnvelope;
-      "412": ErrorEnvelope;
       "413": ErrorEnvelope;
       "415": ErrorEnvelope;
       "422": ErrorEnvelope;
-      "429": ErrorEnvelope;
       "500": ErrorEnvelope;
-      "503": ErrorEnvelope;
     };
   };
   "GET /api/orgs/{org_id}/slack/status": {

@@ -214,8 +214,21 @@ class TestSingleWorkspace:
                     assert stored.bot_token is None
             server.stop()
 
-    def test_without_bot_token_setting__503(self, workspace: Workspace) -> None:
+    def test_without_bot_token_setting__404_not_configured(self, workspace: Workspace) -> None:
         r = workspace.api.post(workspace.api.org("/slack/installation"))
 
-        assert r.status_code == 503
+        assert r.status_code == 404
         assert r.json()["error"]["code"] == "slack_not_configured"
+
+
+def test_server_without_slack__signed_routes_404(slack_env: SlackEnv, tmp_path: Path) -> None:
+    with hook_env_at(tmp_path) as env:
+        server = env.factory.start()
+        body = b"team_id=T1&text=help"
+        headers = {"content-type": FORM, **slack_headers(SECRET, body)}
+        with httpx.Client(base_url=server.url) as client:
+            r = client.post("/api/slack/commands", content=body, headers=headers)
+        server.stop()
+
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "slack_not_configured"

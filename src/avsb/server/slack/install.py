@@ -15,13 +15,14 @@ from sqlalchemy.orm import Session
 
 from avsb.server.config import Settings
 from avsb.server.db import Database
-from avsb.server.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable
+from avsb.server.errors import BadRequest, Conflict, Forbidden, NotFound
 from avsb.server.kit import audit
 from avsb.server.kit.context import Actor, ChangeContext, system_context
 from avsb.server.models import SlackInstallation, SlackOAuthState, User
 from avsb.server.models.base import utcnow
 from avsb.server.slack import repository
 from avsb.server.slack.delivery import web_client
+from avsb.server.slack.signing import not_configured
 
 STATE_MINUTES = 10
 CALLBACK_PATH = "/api/slack/oauth/callback"
@@ -40,10 +41,9 @@ def redirect_uri(settings: Settings) -> str:
 
 def _oauth_settings(settings: Settings) -> tuple[str, str]:
     if not (settings.slack_client_id and settings.slack_client_secret and settings.public_url):
-        raise ServiceUnavailable(
+        raise not_configured(
             "Installing Slack needs AVSB_SLACK_CLIENT_ID, AVSB_SLACK_CLIENT_SECRET and "
-            "AVSB_PUBLIC_URL.",
-            code="slack_not_configured",
+            "AVSB_PUBLIC_URL."
         )
     return settings.slack_client_id, settings.slack_client_secret.get_secret_value()
 
@@ -168,9 +168,7 @@ def connect_bot_token(db: Database, settings: Settings, ctx: ChangeContext) -> S
     """A single-workspace connection: the workspace of ``AVSB_SLACK_BOT_TOKEN`` (asked of
     ``auth.test``); the token itself stays in the setting."""
     if settings.slack_bot_token is None:
-        raise ServiceUnavailable(
-            "AVSB_SLACK_BOT_TOKEN is not set on this server.", code="slack_not_configured"
-        )
+        raise not_configured("AVSB_SLACK_BOT_TOKEN is not set on this server.")
     try:
         answer = web_client(settings, settings.slack_bot_token.get_secret_value()).auth_test()
     except (SlackApiError, SlackClientError) as exc:

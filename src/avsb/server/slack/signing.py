@@ -13,8 +13,14 @@ from datetime import UTC, datetime, timedelta
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.orm import Session
 
-from avsb.server.errors import Forbidden, ServiceUnavailable
+from avsb.server.errors import Forbidden, NotFound
 from avsb.server.slack import repository
+
+
+def not_configured(message: str) -> NotFound:
+    """404 ``slack_not_configured``: this server has no Slack app (a setting is missing), so
+    for it the Slack routes do not exist (a permanent state, not an outage)."""
+    return NotFound(message, code="slack_not_configured")
 
 
 def _refused(message: str, code: str) -> Forbidden:
@@ -29,12 +35,10 @@ def verify(
     now: float | None = None,
 ) -> tuple[str, int]:
     """The request's (signature, timestamp) when Slack signed it within ``max_age`` seconds;
-    403 ``slack_signature_invalid`` / ``slack_request_stale`` otherwise."""
+    403 ``slack_signature_invalid`` / ``slack_request_stale`` otherwise (404 without a
+    signing secret)."""
     if not secret:
-        raise ServiceUnavailable(
-            "Slack is not configured on this server (AVSB_SLACK_SIGNING_SECRET).",
-            code="slack_not_configured",
-        )
+        raise not_configured("Slack is not configured on this server (AVSB_SLACK_SIGNING_SECRET).")
     sent = headers.get("x-slack-signature", "")
     raw_timestamp = headers.get("x-slack-request-timestamp", "")
     if not sent or not raw_timestamp.isascii() or not raw_timestamp.isdigit():
