@@ -73,8 +73,9 @@ def _computed(session: SessionDep, request: Request, asked: Asked) -> results_se
     design = _design(session, request, asked)
     computed = results_service.compute(rt.events.get(), design, rt.settings)
     snapshots.record(rt.db, design.scope.project_id, asked.org_id, computed.out)
-    verdict = results_service.decision(computed)
-    slack_outbox.decision_ready(rt.db, asked.org_id, computed.out.experiment_id, verdict)
+    slack_outbox.decision_ready(
+        rt.db, asked.org_id, computed.out.experiment_id, lambda: results_service.decision(computed)
+    )
     return computed
 
 

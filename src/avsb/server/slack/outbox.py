@@ -9,6 +9,7 @@ project with a channel, in an organisation connected to Slack, become messages.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -178,23 +179,23 @@ def notify(
         enqueue(session, org_id, kind, post_message(channel.channel_id, content), project_id)
 
 
-def decision_ready(db: Database, org_id: str, experiment_id: str, verdict: Decision) -> bool:
+def decision_ready(
+    db: Database, org_id: str, experiment_id: str, readout: Callable[[], Decision]
+) -> bool:
     """Post "decision ready" once per experiment and verdict, when the results of a running
-    experiment first say ship or do not ship (``avsb.stats.decide``). True when queued."""
-    if verdict.decision == "keep_running":
-        return False
+    experiment first say ship or do not ship (``avsb.stats.decide``); ``readout`` is only
+    called for a running experiment of a project with a channel. True when queued."""
     with db.session(write=False) as session:
         experiment = session.get(Experiment, experiment_id)
         if experiment is None or experiment.org_id != org_id or experiment.status != "running":
             return False
         channel = session.get(SlackChannel, experiment.project_id)
+        if channel is None or repository.installation_of_org(session, org_id) is None:
+            return False
+        verdict = readout()
         key = f"decision:{experiment_id}:{verdict.decision}:{verdict.variant}"
         # Look before taking a write transaction: on SQLite that is the database-wide lock.
-        if (
-            channel is None
-            or repository.installation_of_org(session, org_id) is None
-            or repository.message_exists(session, once_id(key))
-        ):
+        if verdict.decision == "keep_running" or repository.message_exists(session, once_id(key)):
             return False
     with db.transaction() as session:
         experiment = session.get(Experiment, experiment_id)
