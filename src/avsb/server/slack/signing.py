@@ -37,12 +37,12 @@ def verify(
     """The request's (signature, timestamp) when Slack signed it within ``max_age`` seconds;
     403 ``slack_signature_invalid`` / ``slack_request_stale`` otherwise (404 without a
     signing secret)."""
-    if not secret:
-        raise not_configured("Slack is not configured on this server (AVSB_SLACK_SIGNING_SECRET).")
     sent = headers.get("x-slack-signature", "")
     raw_timestamp = headers.get("x-slack-request-timestamp", "")
     if not sent or not raw_timestamp.isascii() or not raw_timestamp.isdigit():
         raise _refused("The request carries no valid Slack signature.", "slack_signature_invalid")
+    if not secret:
+        raise not_configured("Slack is not configured on this server (AVSB_SLACK_SIGNING_SECRET).")
     timestamp = int(raw_timestamp)
     if abs((now if now is not None else time.time()) - timestamp) > max_age:
         raise _refused(
