@@ -42,20 +42,23 @@ def slack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackEnv]:
         events_url(default_backend(), tmp) as events,
     ):
         port = free_port()
-        server = env.factory.start(
-            port,
-            events_url=events,
-            **FAST_HASH,
-            public_url=f"http://127.0.0.1:{port}",
-            slack_signing_secret=SECRET,
-            slack_client_id=CLIENT_ID,
-            slack_client_secret=CLIENT_SECRET,
-            slack_api_url=slack.api_url,
-            slack_poll_seconds=0.05,
-            slack_retry_schedule_seconds=[0.2, 0.2],
-            login_failures_per_minute=1_000_000,
-        )
+        server = env.factory.start(port, **slack_settings(slack, port), events_url=events)
         yield SlackEnv(env, server, slack)
+
+
+def slack_settings(slack: SlackStandIn, port: int) -> dict[str, Any]:
+    """A server's settings with the Slack app configured against the stand-in."""
+    return {
+        **FAST_HASH,
+        "public_url": f"http://127.0.0.1:{port}",
+        "slack_signing_secret": SECRET,
+        "slack_client_id": CLIENT_ID,
+        "slack_client_secret": CLIENT_SECRET,
+        "slack_api_url": slack.api_url,
+        "slack_poll_seconds": 0.05,
+        "slack_retry_schedule_seconds": [0.2, 0.2],
+        "login_failures_per_minute": 1_000_000,
+    }
 
 
 @dataclass

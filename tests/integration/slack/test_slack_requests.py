@@ -15,9 +15,17 @@ from avsb.server.models import SlackInstallation
 from tests.integration.design.factories import act, create_experiment, create_project
 from tests.integration.people.conftest import join
 from tests.integration.webhooks.conftest import hook_env_at
-from tests.support.servers import new_org_client
+from tests.support.servers import free_port, new_org_client
 
-from .conftest import CLIENT_ID, CLIENT_SECRET, SECRET, SlackEnv, Workspace, install
+from .conftest import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    SECRET,
+    SlackEnv,
+    Workspace,
+    install,
+    slack_settings,
+)
 from .standin import slack_headers
 
 FORM = "application/x-www-form-urlencoded"
@@ -73,6 +81,22 @@ class TestSignature:
         with httpx.Client(base_url=workspace.server.url) as client:
             first = client.post("/api/slack/commands", content=body, headers=headers)
             again = client.post("/api/slack/commands", content=body, headers=headers)
+
+        assert first.status_code == 200
+        assert again.status_code == 403
+        assert again.json()["error"]["code"] == "slack_request_replayed"
+
+    def test_replay_to_another_server_process__403(self, workspace: Workspace) -> None:
+        """Servers share only the database: the replay record holds across processes."""
+        port = free_port()
+        other = workspace.senv.env.factory.start(port, **slack_settings(workspace.slack, port))
+        body = _help_body(workspace)
+        headers = {"content-type": FORM, **slack_headers(SECRET, body)}
+        with httpx.Client() as client:
+            first = client.post(f"{workspace.server.url}/api/slack/commands", content=body,
+                                headers=headers)  # fmt: skip
+            again = client.post(f"{other.url}/api/slack/commands", content=body, headers=headers)
+        other.stop()
 
         assert first.status_code == 200
         assert again.status_code == 403
@@ -169,6 +193,17 @@ class TestInstall:
             assert r.status_code == 409
             assert r.json()["error"]["code"] == "slack_team_taken"
             admin.client.close()
+
+    def test_app_uninstalled_event__installation_and_links_forgotten(
+        self, workspace: Workspace
+    ) -> None:
+        workspace.link(workspace.admin, "U_GONE")
+
+        r = workspace.event({"type": "app_uninstalled"})
+
+        assert r.status_code == 200
+        status = workspace.api.get(workspace.api.org("/slack/status")).json()["data"]
+        assert (status["installed"], status["linked_users"]) == (False, 0)
 
     def test_uninstall__status_not_installed_and_commands_refused(
         self, workspace: Workspace
