@@ -271,6 +271,17 @@ export type CategoryLiftOut = {
   relative_ci: [number, number] | null;
 };
 
+export type ChannelOut = {
+  project_id: string;
+  channel_id: string;
+  updated_at: string;
+};
+
+export type ChannelPut = {
+  /** The Slack channel id (e.g. C0123ABCD) notifications and digests go to */
+  channel_id: string;
+};
+
 export type ChiSquareOut = {
   chi2: number;
   df: number;
@@ -318,6 +329,15 @@ export type CupedOut = {
   reason?: string | null;
 };
 
+export type DeliveryError = {
+  message_id: string;
+  kind: string;
+  channel_id: string;
+  status: string;
+  error: string;
+  at: string;
+};
+
 export type DeliveryOut = {
   id: string;
   webhook_id: string;
@@ -339,6 +359,11 @@ export type DiagnosticsOut = {
   database: string;
   counters: { [key: string]: number };
   guardrails: { [key: string]: unknown };
+};
+
+export type DigestOut = {
+  /** Digest messages queued (one per project channel) */
+  queued: number;
 };
 
 export type DraftAnalysis = {
@@ -432,6 +457,10 @@ export type Envelope_CategoricalResult_ = {
   data: CategoricalResult;
 };
 
+export type Envelope_ChannelOut_ = {
+  data: ChannelOut;
+};
+
 export type Envelope_DecisionOut_ = {
   data: avsb__server__results__schemas__DecisionOut;
 };
@@ -442,6 +471,10 @@ export type Envelope_DeliveryOut_ = {
 
 export type Envelope_DiagnosticsOut_ = {
   data: DiagnosticsOut;
+};
+
+export type Envelope_DigestOut_ = {
+  data: DigestOut;
 };
 
 export type Envelope_ExclusionGroupOut_ = {
@@ -472,8 +505,16 @@ export type Envelope_IngestionSummaryOut_ = {
   data: IngestionSummaryOut;
 };
 
+export type Envelope_InstallationOut_ = {
+  data: InstallationOut;
+};
+
 export type Envelope_InvitationCreated_ = {
   data: InvitationCreated;
+};
+
+export type Envelope_LinkOut_ = {
+  data: LinkOut;
 };
 
 export type Envelope_MeOut_ = {
@@ -542,6 +583,10 @@ export type Envelope_SignInProviders_ = {
 
 export type Envelope_SignedIn_ = {
   data: SignedIn;
+};
+
+export type Envelope_SlackStatus_ = {
+  data: SlackStatus;
 };
 
 export type Envelope_SrmResult_ = {
@@ -887,6 +932,16 @@ export type IngestionSummaryOut = {
   last_event_at: string | null;
 };
 
+export type InstallationOut = {
+  team_id: string;
+  team_name: string;
+  bot_user_id: string;
+  scope: string;
+  /** The bot token is AVSB_SLACK_BOT_TOKEN's */
+  single_workspace: boolean;
+  installed_at: string;
+};
+
 export type InvitationAccept = {
   name?: string;
   password: string;
@@ -918,6 +973,19 @@ export type KindOut = {
   rejected: number;
   last_event_at: string | null;
   last_ingested_at: string | null;
+};
+
+export type LinkCreate = {
+  /** The code `/avsb link` gave */
+  code: string;
+};
+
+export type LinkOut = {
+  id: string;
+  team_id: string;
+  slack_user_id: string;
+  user_id: string;
+  created_at: string;
 };
 
 export type ListEnvelope_AudienceOut_ = {
@@ -952,6 +1020,12 @@ export type ListEnvelope_ExperimentOut_ = {
 
 export type ListEnvelope_FlagOut_ = {
   data: Array<FlagOut>;
+  next_cursor: string | null;
+  has_more: boolean;
+};
+
+export type ListEnvelope_LinkOut_ = {
+  data: Array<LinkOut>;
   next_cursor: string | null;
   has_more: boolean;
 };
@@ -1637,6 +1711,21 @@ export type SignedIn = {
   /** Echo in X-CSRF-Token on state changes (also a cookie) */
   csrf_token: string;
   expires_at: string;
+};
+
+export type SlackStatus = {
+  /** The server has a signing secret for Slack requests */
+  configured: boolean;
+  /** The OAuth install is configured (client id...) */
+  oauth_install: boolean;
+  installed: boolean;
+  installation: InstallationOut | null;
+  channels: Array<ChannelOut>;
+  linked_users: number;
+  /** Outbox messages by status */
+  messages: { [key: string]: number };
+  /** Latest delivery errors, newest first */
+  last_errors: Array<DeliveryError>;
 };
 
 export type SnapshotOut = {
@@ -4974,6 +5063,225 @@ export interface Operations {
     body: InvitationCreate;
     responses: {
       "201": Envelope_InvitationCreated_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "POST /api/slack/commands": {
+    responses: {
+      "200": { [key: string]: unknown };
+      "400": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "500": ErrorEnvelope;
+    };
+  };
+  "POST /api/slack/interactive": {
+    responses: {
+      "200": { [key: string]: unknown };
+      "400": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "500": ErrorEnvelope;
+    };
+  };
+  "POST /api/slack/events": {
+    body: { [key: string]: unknown };
+    responses: {
+      "200": { [key: string]: unknown };
+      "400": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "500": ErrorEnvelope;
+    };
+  };
+  "GET /api/orgs/{org_id}/slack/status": {
+    path: { org_id: string };
+    responses: {
+      "200": Envelope_SlackStatus_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "POST /api/orgs/{org_id}/slack/installation": {
+    path: { org_id: string };
+    responses: {
+      "201": Envelope_InstallationOut_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "DELETE /api/orgs/{org_id}/slack/installation": {
+    path: { org_id: string };
+    responses: {
+      "204": void;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "GET /api/orgs/{org_id}/slack/links": {
+    path: { org_id: string };
+    responses: {
+      "200": ListEnvelope_LinkOut_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "POST /api/orgs/{org_id}/slack/links": {
+    path: { org_id: string };
+    body: LinkCreate;
+    responses: {
+      "201": Envelope_LinkOut_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "DELETE /api/orgs/{org_id}/slack/links/{link_id}": {
+    path: { org_id: string; link_id: string };
+    responses: {
+      "204": void;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "GET /api/orgs/{org_id}/projects/{project_id}/slack": {
+    path: { org_id: string; project_id: string };
+    responses: {
+      "200": Envelope_ChannelOut_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "PUT /api/orgs/{org_id}/projects/{project_id}/slack": {
+    path: { org_id: string; project_id: string };
+    body: ChannelPut;
+    responses: {
+      "200": Envelope_ChannelOut_;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "DELETE /api/orgs/{org_id}/projects/{project_id}/slack": {
+    path: { org_id: string; project_id: string };
+    responses: {
+      "204": void;
+      "400": ErrorEnvelope;
+      "401": ErrorEnvelope;
+      "403": ErrorEnvelope;
+      "404": ErrorEnvelope;
+      "409": ErrorEnvelope;
+      "412": ErrorEnvelope;
+      "413": ErrorEnvelope;
+      "415": ErrorEnvelope;
+      "422": ErrorEnvelope;
+      "429": ErrorEnvelope;
+      "500": ErrorEnvelope;
+      "503": ErrorEnvelope;
+    };
+  };
+  "POST /api/orgs/{org_id}/slack/digest": {
+    path: { org_id: string };
+    responses: {
+      "202": Envelope_DigestOut_;
       "400": ErrorEnvelope;
       "401": ErrorEnvelope;
       "403": ErrorEnvelope;

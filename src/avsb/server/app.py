@@ -28,6 +28,7 @@ from avsb.server.openapi import document_builder
 from avsb.server.openapi_docs import router as redoc_router
 from avsb.server.responses import response_for_exception
 from avsb.server.runtime import Runtime, build_runtime
+from avsb.server.slack.delivery import SlackWorker, slack_jobs
 from avsb.server.webhooks import delivery as webhook_delivery
 
 log = logging.getLogger("avsb.server")
@@ -49,6 +50,7 @@ def _include_routers(app: FastAPI) -> list[BaseRoute]:
     from avsb.server.reports.endpoints import router as reports_router
     from avsb.server.results.endpoints import router as results_router
     from avsb.server.review.endpoints import router as review_router
+    from avsb.server.slack.endpoints import ROUTERS as SLACK_ROUTERS
     from avsb.server.sso.endpoints import router as sso_router
     from avsb.server.tokens.endpoints import router as tokens_router
     from avsb.server.tools.endpoints import router as tools_router
@@ -63,6 +65,7 @@ def _include_routers(app: FastAPI) -> list[BaseRoute]:
         review_router,
         people_auth_router, people_public_router, people_router,
         redoc_router,
+        *SLACK_ROUTERS,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)
@@ -99,13 +102,17 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], contextlib.AbstractAsyncContex
             (3600.0, lambda: idempotency.purge_expired(rt.db), "idempotency-purge"),
             (1.0, ingestion_counts.flush, "ingestion-counts"),
             (3600.0, lambda: webhook_delivery.purge(rt.db, rt.settings), "webhook-purge"),
+            *slack_jobs(rt),
         ]
         tasks = [asyncio.create_task(_every(s, job, name)) for s, job, name in jobs]
         webhook_worker = webhook_delivery.DeliveryWorker(rt.db, rt.settings)
         webhook_worker.start()
+        slack_worker = SlackWorker(rt.db, rt.settings)
+        slack_worker.start()
         try:
             yield
         finally:
+            await slack_worker.stop()
             await webhook_worker.stop()
             for task in tasks:
                 task.cancel()

@@ -319,6 +319,43 @@ class Settings(BaseSettings):
         description="Overall deadline of one language-model call; past it the rule-based "
         "answer is returned alone",
     )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None,
+        description="The Slack app's signing secret; the /api/slack routes answer 404 without it",
+    )
+    slack_client_id: str | None = Field(
+        default=None, description="The Slack app's client id (OAuth install)"
+    )
+    slack_client_secret: SecretStr | None = Field(
+        default=None, description="The Slack app's client secret (OAuth install)"
+    )
+    slack_bot_token: SecretStr | None = Field(
+        default=None,
+        description="A bot token for a single-workspace install without OAuth (never stored)",
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="Base URL of Slack's Web API (methods are appended to it)",
+    )
+    slack_request_max_age_seconds: int = Field(
+        default=300,
+        ge=30,
+        le=3600,
+        description="A Slack request whose signed timestamp is older (or newer) is refused",
+    )
+    slack_retry_schedule_seconds: list[NonNegativeFloat] = Field(
+        default=[10, 60, 300, 1800, 3600],
+        max_length=50,
+        description="Delay before each retry of a failed Slack post (JSON list); then failed",
+    )
+    slack_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the Slack worker looks for messages to post"
+    )
+    slack_digest_weekday: int = Field(
+        default=0, ge=0, le=6, description="Weekly digest day, UTC (0 = Monday)"
+    )
+    slack_digest_hour: int = Field(default=9, ge=0, le=23, description="Weekly digest hour, UTC")
 
     @field_validator("trusted_proxies")
     @classmethod

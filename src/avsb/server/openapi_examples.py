@@ -204,4 +204,6 @@ REQUEST_EXAMPLES: dict[tuple[str, str], Json] = {
         "planned_duration_days": 14,
     },
     ("post", "/api/tools/hypotheses"): {"goal": "conversion", "context": "the checkout page"},
+    ("post", f"{ORG}/slack/links"): {"code": "q3Hk9tQ0zS1vW8yB2nD4fA"},
+    ("put", f"{ORG}/projects/{{project_id}}/slack"): {"channel_id": "C0123ABCD"},
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Source = Literal["api", "dashboard", "cli", "system"]
+Source = Literal["api", "dashboard", "cli", "system", "slack"]
 
 
 @dataclass(frozen=True)

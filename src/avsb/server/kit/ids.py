@@ -34,6 +34,8 @@ PREFIXES = frozenset(
         "ses",
         "uid",  # a single sign-on identity linked to a user
         "inv",
+        "slm",  # a Slack message in the outbox
+        "slk",  # a Slack user linked to a user
     }
 )
 

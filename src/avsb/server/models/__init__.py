@@ -22,6 +22,15 @@ from avsb.server.models.project import Project
 from avsb.server.models.report import ReportExport
 from avsb.server.models.results import ExposureAttributeKey, IngestionCounter, ResultsSnapshot
 from avsb.server.models.segment import Segment, SegmentMember
+from avsb.server.models.slack import (
+    SlackChannel,
+    SlackInstallation,
+    SlackLinkCode,
+    SlackMessage,
+    SlackOAuthState,
+    SlackSeenRequest,
+    SlackUserLink,
+)
 from avsb.server.models.sso import SsoLogin
 from avsb.server.models.template import Template
 from avsb.server.models.webhook import Webhook, WebhookAttempt, WebhookDelivery
@@ -51,6 +60,13 @@ __all__ = [
     "Segment",
     "SegmentMember",
     "ServerState",
+    "SlackChannel",
+    "SlackInstallation",
+    "SlackLinkCode",
+    "SlackMessage",
+    "SlackOAuthState",
+    "SlackSeenRequest",
+    "SlackUserLink",
     "SsoLogin",
     "Template",
     "User",

@@ -23,6 +23,7 @@ from avsb.server.models import ResultsSnapshot
 from avsb.server.results import repository, schemas, snapshots
 from avsb.server.results import service as results_service
 from avsb.server.runtime import runtime_of
+from avsb.server.slack import outbox as slack_outbox
 
 router = APIRouter(
     prefix="/api/orgs/{org_id}/experiments/{experiment_id}",
@@ -72,6 +73,9 @@ def _computed(session: SessionDep, request: Request, asked: Asked) -> results_se
     design = _design(session, request, asked)
     computed = results_service.compute(rt.events.get(), design, rt.settings)
     snapshots.record(rt.db, design.scope.project_id, asked.org_id, computed.out)
+    slack_outbox.decision_ready(
+        rt.db, asked.org_id, computed.out.experiment_id, lambda: results_service.decision(computed)
+    )
     return computed
 
 

@@ -21,6 +21,7 @@ from avsb.server.kit.context import ChangeContext
 from avsb.server.kit.ids import new_id
 from avsb.server.models import Project, Webhook, WebhookAttempt, WebhookDelivery
 from avsb.server.models.base import utcnow
+from avsb.server.slack import outbox as slack_outbox
 from avsb.server.webhooks import netguard, repository, signing
 from avsb.server.webhooks.schemas import EVENT_TYPES
 
@@ -175,6 +176,7 @@ def emit(
     """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
+    slack_outbox.notify(session, org_id, event_type, data, project_id)
     targets = [
         w
         for w in repository.subscribers(session, org_id, project_id)

@@ -1,0 +1,1 @@
+"""Slack: signed slash commands, events and buttons in; notifications and digests out."""
