@@ -96,10 +96,14 @@ class ServerFactory:
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
-        deadline = time.monotonic() + 20
+        # Start-up (lifespan: config load, workers) takes well under a second alone; a 2-core
+        # CI box running two pytest workers and their servers has taken more than 20 s.
+        deadline = time.monotonic() + 90
         while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("test server did not start")
+            if not thread.is_alive():
+                raise RuntimeError("test server did not start: its thread ended")
+            if time.monotonic() > deadline:
+                raise RuntimeError("test server did not start within 90 s")
             time.sleep(0.02)
         live = LiveServer(  # `app`: the FastAPI management app behind the hot-path front door
             f"http://127.0.0.1:{port}", self.admin_token, org_id, settings, app.management,
