@@ -74,7 +74,12 @@ def test_audit_tail__lists_and_follows(cli: Cli, org: ApiClient) -> None:
     lines: queue.Queue[str] = queue.Queue()
     assert follow.stdout is not None
     stdout = follow.stdout
-    threading.Thread(target=lambda: [lines.put(line) for line in stdout], daemon=True).start()
+
+    def read() -> None:
+        for line in stdout:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
     try:
         first = json.loads(lines.get(timeout=120))
         assert first["action"] == "project.created"
