@@ -10,13 +10,14 @@ from pathlib import Path
 from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
-from avsb.server.dashboard import projects, session_pages
+from avsb.server.dashboard import people_pages, projects, session_pages
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 ROUTERS: tuple[APIRouter, ...] = (
     session_pages.router,
     projects.router,
+    people_pages.router,
 )
 
 
