@@ -108,6 +108,17 @@ def test_management_gate__one_framework_free_core() -> None:
     assert {"avsb.server.deps", "avsb.server.hotpath.ingest"} <= users
 
 
+def test_dashboard__pages_call_services_never_repositories() -> None:
+    """Pages are an HTTP layer like the API's: they call services, never a repository, and
+    never an API endpoint module."""
+    server = SRC / "avsb" / "server"
+    forbidden = tuple(
+        _module(p) for p in (*server.rglob("repository.py"), *server.rglob("endpoints.py"))
+    )
+    assert forbidden
+    assert _violations("avsb.server.dashboard", forbidden) == []
+
+
 def test_front_door__assembled_by_the_app_only() -> None:
     importers = [
         f"{path.relative_to(SRC)}:{line}"
