@@ -20,7 +20,12 @@ from avsb.server.models.people import Invitation, Membership, User, UserIdentity
 from avsb.server.models.plan import ExperimentPlan
 from avsb.server.models.project import Project
 from avsb.server.models.report import ReportExport
-from avsb.server.models.results import ExposureAttributeKey, IngestionCounter, ResultsSnapshot
+from avsb.server.models.results import (
+    ExposureAttributeKey,
+    IngestionCounter,
+    ResultsRefresh,
+    ResultsSnapshot,
+)
 from avsb.server.models.segment import Segment, SegmentMember
 from avsb.server.models.sso import SsoLogin
 from avsb.server.models.template import Template
@@ -46,6 +51,7 @@ __all__ = [
     "Project",
     "RateBucket",
     "ReportExport",
+    "ResultsRefresh",
     "ResultsSnapshot",
     "Revision",
     "Segment",
