@@ -18,6 +18,8 @@ from avsb.server.webhooks import service as webhook_service
 
 def _content_hash(payload: dict[str, Any]) -> str:
     content = {k: v for k, v in payload.items() if k != "computed_at"}
+    if isinstance(content.get("decision"), dict):  # its time is the answer's time
+        content["decision"] = {k: v for k, v in content["decision"].items() if k != "computed_at"}
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
