@@ -82,11 +82,16 @@ def claim_due(db: Database, now: datetime, interval: timedelta, limit: int = BAT
 
 
 def refresh(
-    db: Database, store: EventStore, settings: Settings, org_id: str, experiment_id: str
+    db: Database,
+    store: EventStore,
+    settings: Settings,
+    org_id: str,
+    experiment_id: str,
+    segment: str | None = None,
 ) -> results_service.Computed:
-    """Compute an experiment's unsliced results and keep them as a snapshot."""
+    """Compute an experiment's results (or a slice's) and keep them as a snapshot."""
     with contextlib.closing(db.session(write=False)) as session:
-        design = results_service.load_design(session, org_id, experiment_id, None)
+        design = results_service.load_design(session, org_id, experiment_id, segment)
     computed = results_service.compute(store, design, settings)
     snapshots.record(db, design.scope.project_id, org_id, computed.out)
     return computed

@@ -8,6 +8,7 @@ import hashlib
 from typing import Any
 
 import orjson
+from sqlalchemy.orm import Session
 
 from avsb.server.db import Database
 from avsb.server.kit.ids import new_id
@@ -98,3 +99,8 @@ def present(snapshot: ResultsSnapshot) -> schemas.SnapshotOut:
         significant=list(snapshot.significant),
         results=snapshot.payload,
     )
+
+
+def latest(session: Session, experiment_id: str, segment: str | None) -> ResultsSnapshot | None:
+    """The newest stored answer of an experiment (and slice), or None."""
+    return repository.latest_snapshot(session, experiment_id, segment or "")

@@ -13,6 +13,7 @@ from avsb.server.results.schemas import (
     HealthOut,
     HoldoutOut,
     MetricResultOut,
+    MetricSeries,
     ResultsOut,
     SrmCell,
     SrmCheck,
@@ -385,3 +386,70 @@ def results_view(out: ResultsOut, variants: list[str], now: datetime) -> Results
         assigned=count(out.health.assigned_units),
         analysed=count(out.health.analysed_units),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LiftSeries:
+    """A metric's cumulative lift per treatment by day, and the first treatment's interval."""
+
+    key: str
+    role: str
+    relative: bool
+    days: list[str]  # ISO dates, the x axis (index = position)
+    lines: dict[str, list[tuple[float, float]]]  # variant -> [(day index, lift)]
+    band: list[tuple[float, float, float]]  # [(day index, low, high)]
+
+
+def lift_series(series: MetricSeries) -> LiftSeries | None:
+    """Lift over time in the unit shown (percent when relative); None without points."""
+    if not series.points:
+        return None
+    days = [p.date.isoformat() for p in series.points]
+    relative = any(c.difference_type == "relative" for p in series.points for c in p.comparisons)
+    scale = 100.0 if relative else 1.0
+    lines: dict[str, list[tuple[float, float]]] = {}
+    band: list[tuple[float, float, float]] = []
+    first: str | None = None
+    for i, point in enumerate(series.points):
+        for c in point.comparisons:
+            first = first or c.variant
+            lines.setdefault(c.variant, []).append((float(i), c.estimate * scale))
+            low, high = c.ci
+            if c.variant == first and low is not None and high is not None:
+                band.append((float(i), low * scale, high * scale))
+    return LiftSeries(series.key, series.role, relative, days, lines, band)
+
+
+def daily_units(series: list[MetricSeries]) -> tuple[list[str], dict[str, list[int]]]:
+    """Units newly exposed per variant and day (the series are cumulative by day)."""
+    found = next((s for s in series if s.points), None)
+    if found is None:
+        return [], {}
+    days = [p.date.isoformat() for p in found.points]
+    per_variant: dict[str, list[int]] = {}
+    for point in found.points:
+        for v in point.variants:
+            per_variant.setdefault(v.key, []).append(v.n)
+    daily = {
+        key: [n - (counts[i - 1] if i else 0) for i, n in enumerate(counts)]
+        for key, counts in per_variant.items()
+    }
+    return days, daily
+
+
+def plan_rows(plan: dict[str, object], metric_names: dict[str, str]) -> list[tuple[str, str]]:
+    """The pinned analysis plan as (setting, value) lines, metric ids named."""
+    rows: list[tuple[str, str]] = []
+    for key, value in plan.items():
+        if key == "metrics" and isinstance(value, dict):
+            for role, ids in value.items():
+                names = [metric_names.get(str(i), str(i)) for i in ids] if ids else []
+                rows.append((f"{role} metrics", ", ".join(names) or DASH))
+        elif key == "variants" and isinstance(value, list):
+            text = ", ".join(
+                f"{v.get('key')} ({v.get('weight')})" for v in value if isinstance(v, dict)
+            )
+            rows.append(("variants", text))
+        else:
+            rows.append((key.replace("_", " "), DASH if value is None else str(value)))
+    return rows
