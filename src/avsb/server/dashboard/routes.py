@@ -11,12 +11,16 @@ from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
 from avsb.server.dashboard import projects, session_pages
+from avsb.server.dashboard.pages import preview, results, tools
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 ROUTERS: tuple[APIRouter, ...] = (
     session_pages.router,
     projects.router,
+    results.router,
+    tools.router,
+    preview.router,
 )
 
 

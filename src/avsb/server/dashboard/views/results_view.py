@@ -163,11 +163,18 @@ class MetricView:
     notes: list[str]
 
 
-def _interval(c: ComparisonResult) -> str:
+def interval_text(c: ComparisonResult) -> str:
     low, high = c.ci
     if c.difference_type == "relative":
         return f"[{percent(low, signed=True)}, {percent(high, signed=True)}]"
     return f"[{signed(low)}, {signed(high)}]"
+
+
+def estimate_text(c: ComparisonResult) -> str:
+    """The comparison's estimate on its own scale (percent when relative)."""
+    if c.difference_type == "relative":
+        return percent(c.estimate, signed=True)
+    return signed(c.estimate)
 
 
 def _mean(v: VariantValue) -> float | None:
@@ -182,7 +189,7 @@ def _lifts(control: VariantValue, v: VariantValue) -> tuple[str, str]:
     return signed(t - c), relative
 
 
-def _stat(c: ComparisonResult) -> str:
+def stat_text(c: ComparisonResult) -> str:
     if c.chance_to_win is not None:
         return f"chance to win {percent(c.chance_to_win)}"
     return f"p = {p_value(c.p_value)}"
@@ -228,9 +235,9 @@ def metric_view(m: MetricResultOut) -> MetricView:
                 mean=number(_mean(v)),
                 absolute=absolute,
                 relative=relative,
-                interval=_interval(c) if c else DASH,
+                interval=interval_text(c) if c else DASH,
                 bar=bar(c, span, m.lower_is_better) if c else None,
-                test_stat=_stat(c) if c else DASH,
+                test_stat=stat_text(c) if c else DASH,
                 adjusted_p=p_value(c.adjusted_p_value) if c else DASH,
                 risk=_risk(c) if c else DASH,
                 label=significance(c, m.lower_is_better, m.role) if c else "Control",
@@ -343,7 +350,7 @@ def holdout_rows(holdout: HoldoutOut | None) -> list[HoldoutRow]:
                 holdout_mean=number(_mean(m.holdout)),
                 treated_mean=number(_mean(m.treated)),
                 lift=lift,
-                interval=_interval(c) if c else DASH,
+                interval=interval_text(c) if c else DASH,
                 label=m.error.message
                 if m.error
                 else (significance(c, False, "primary") if c else DASH),
