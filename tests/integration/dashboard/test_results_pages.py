@@ -268,3 +268,15 @@ def test_preview__as_the_sdk_answers(api: ApiClient, team: Team, dash_server: Li
         assert row.group(2) == (answer["variant"] if answer["assigned"] else "(default)")
     assert '<th scope="row">banner</th><td><code>false</code></td>' in html
     assert "Preview &lt;b&gt;" in r.text
+
+
+def test_project_page__report_export_links(api: ApiClient, team: Team) -> None:
+    project = post(api, "/projects", {"key": "exports", "name": "Exports"})
+
+    html = team["viewer"].get(team.url(f"/projects/{project['id']}")).text
+    links = re.findall(r'href="([^"]*/projects/[^"/]+/report\?format=\w+)"', html)
+
+    assert [link.rsplit("=", 1)[1] for link in links] == ["html", "csv", "xlsx", "pdf"]
+    r = team["viewer"].get(html_lib.unescape(links[1]))
+    assert r.status_code == 200, r.text[:500]
+    assert r.headers["content-type"].startswith("text/csv")
