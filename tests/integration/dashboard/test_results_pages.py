@@ -12,8 +12,11 @@ from typing import Any
 
 import pytest
 from markupsafe import escape
+from sqlalchemy import select
 
 from avsb.server.dashboard.views import results_view as rv
+from avsb.server.db import Database
+from avsb.server.models import ResultsSnapshot
 from avsb.server.tools.schemas import ComparisonResult
 from tests.integration.dashboard.conftest import XSS, Team, main_of
 from tests.integration.design.factories import act, create_flag, create_metric, post
@@ -74,7 +77,9 @@ def conversion(data: Json) -> Json:
     return found
 
 
-def test_no_snapshot__says_so__refresh_computes_it(api: ApiClient, team: Team) -> None:
+def test_no_snapshot__says_so__refresh_computes_it(
+    api: ApiClient, team: Team, database: Database
+) -> None:
     lab = make_lab(api)
     lab.send(population("exp", 200, (0.1, 0.2)))
     page = Page(team, lab.experiment["id"])
@@ -86,7 +91,14 @@ def test_no_snapshot__says_so__refresh_computes_it(api: ApiClient, team: Team) -
     assert "never: refresh to compute them" in before
     assert "just now" in after
     assert "No results stored yet" not in after
+    assert "Cumulative lift of" in after
     assert len(lab.api.get(lab.path("/results/history")).json()["data"]) == 1
+    with database.transaction() as session:  # the page read its series from the snapshot
+        stored = session.scalars(
+            select(ResultsSnapshot).where(ResultsSnapshot.experiment_id == lab.experiment["id"])
+        ).one()
+        assert stored.series is not None
+        assert [m["key"] for m in stored.series["metrics"]] == ["conversion", "errors"]
 
 
 def test_lift_interval_and_decision__equal_to_the_api(api: ApiClient, team: Team) -> None:

@@ -4,6 +4,7 @@ experiment twice (the claim is a conditional UPDATE; checked on SQLite and Postg
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -14,9 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from avsb.server.db import Database
+from avsb.server.db import Database, migrate
 from avsb.server.models import ResultsRefresh
 from avsb.server.results import schedule
+from tests.conftest import _postgres_database
 from tests.integration.design.factories import act, create_project, post
 from tests.support.servers import ApiClient, LiveServer, ServerFactory, new_org_client
 
@@ -27,11 +29,27 @@ Json = dict[str, Any]
 REFRESH_MINUTES = 0.02  # 1.2 s; the job polls every 0.5 s
 
 
+@pytest.fixture(scope="module")
+def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database, ServerFactory]]:
+    """A metadata database of this module's own: the job refreshes every running experiment
+    it finds, and other tests' experiments (whose events live in other servers' stores) would
+    keep it busy in the shared one."""
+    pg = os.environ.get("AVSB_TEST_DATABASE_URL")
+    meta = tmp_path_factory.mktemp("schedule-meta")
+    url = _postgres_database(pg, "schedule") if pg else f"sqlite:///{meta / 'avsb.sqlite3'}"
+    db = Database(url)
+    migrate(db)
+    factory = ServerFactory(url, Path(tmp_path_factory.mktemp("schedule-data")))
+    yield db, factory
+    factory.close()
+    db.dispose()
+
+
 @pytest.fixture
-def refreshing_server(servers: ServerFactory, tmp_path: Path) -> Iterator[LiveServer]:
+def refreshing_server(own: tuple[Database, ServerFactory], tmp_path: Path) -> Iterator[LiveServer]:
     """Per test: stopped before the claim test, whose rows its job would otherwise take."""
     with server_on(
-        servers, default_backend(), tmp_path, results_refresh_minutes=REFRESH_MINUTES
+        own[1], default_backend(), tmp_path, results_refresh_minutes=REFRESH_MINUTES
     ) as live:
         yield live
 
@@ -97,9 +115,9 @@ def test_draft_and_stopped__not_refreshed(client: ApiClient) -> None:
 
 
 @pytest.fixture
-def running_ids(live_server: LiveServer) -> list[str]:
-    """Three running experiments in the shared test database."""
-    with new_org_client(live_server) as api:
+def running_ids(own: tuple[Database, ServerFactory], tmp_path: Path) -> list[str]:
+    """Three running experiments in this module's database (its job off)."""
+    with server_on(own[1], default_backend(), tmp_path) as live, new_org_client(live) as api:
         return [make_lab(api).experiment["id"] for _ in range(3)]
 
 
@@ -125,8 +143,9 @@ def in_threads(n: int, job: Any) -> list[Any]:
 
 
 def test_concurrent_processes__each_experiment_claimed_once(
-    database: Database, running_ids: list[str]
+    own: tuple[Database, ServerFactory], running_ids: list[str]
 ) -> None:
+    database = own[0]
     now = datetime.now(UTC)
     in_threads(4, lambda: schedule.enrol(database, now))
     with database.transaction() as session:

@@ -1,4 +1,5 @@
-"""results_refreshes: when the background job next refreshes a running experiment's results
+"""results_refreshes: when the background job next refreshes a running experiment's results;
+results_snapshots.series: the lift-over-time series stored with a snapshot
 
 Revision ID: 0011_results_refreshes
 Revises: 0001
@@ -11,16 +12,25 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 from avsb.server.models.base import UTCDateTime
 
 revision: str = "0011_results_refreshes"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = ("results_refreshes",)
-depends_on: str | Sequence[str] | None = "0002"  # the experiments table
+depends_on: str | Sequence[str] | None = ("0002", "0005")  # experiments, results_snapshots
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("results_snapshots", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "series",
+                sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+                nullable=True,
+            )
+        )
     op.create_table(
         "results_refreshes",
         sa.Column("experiment_id", sa.String(length=40), nullable=False),
@@ -51,6 +61,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("results_snapshots", schema=None) as batch_op:
+        batch_op.drop_column("series")
     with op.batch_alter_table("results_refreshes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_results_refreshes_next_run_at"))
         batch_op.drop_index(batch_op.f("ix_results_refreshes_org_id"))

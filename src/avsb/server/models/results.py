@@ -66,6 +66,9 @@ class ResultsSnapshot(Base):
     srm_detected: Mapped[bool] = mapped_column(Boolean, default=False)
     significant: Mapped[list[str]] = mapped_column(JSONType, default=list)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # The lift-over-time series (``TimeseriesOut``) when the refresh computed it (the
+    # dashboard's refreshes do; API reads do not): not part of the content compared.
+    series: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True, default=None)
 
 
 class ResultsRefresh(Base):

@@ -89,11 +89,13 @@ def refresh(
     experiment_id: str,
     segment: str | None = None,
 ) -> results_service.Computed:
-    """Compute an experiment's results (or a slice's) and keep them as a snapshot."""
+    """Compute an experiment's results (or a slice's) and their lift-over-time series, and
+    keep them as a snapshot (what the dashboard's results page shows without computing)."""
     with contextlib.closing(db.session(write=False)) as session:
         design = results_service.load_design(session, org_id, experiment_id, segment)
     computed = results_service.compute(store, design, settings)
-    snapshots.record(db, design.scope.project_id, org_id, computed.out)
+    series = results_service.timeseries(store, design, settings)
+    snapshots.record(db, design.scope.project_id, org_id, computed.out, series)
     return computed
 
 

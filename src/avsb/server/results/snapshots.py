@@ -46,17 +46,27 @@ def _comparisons(out: schemas.ResultsOut, pairs: set[str]) -> list[dict[str, Any
     return found
 
 
-def record(db: Database, project_id: str, org_id: str, out: schemas.ResultsOut) -> bool:
+def record(
+    db: Database,
+    project_id: str,
+    org_id: str,
+    out: schemas.ResultsOut,
+    series: schemas.TimeseriesOut | None = None,
+) -> bool:
     """Keep ``out`` as a snapshot unless it equals the latest one of its experiment and
     segment; emit ``srm.detected`` / ``results.significant`` on a change of the unsliced
-    results. Returns whether a snapshot was written."""
+    results. ``series``, when given, is kept with it (on the latest snapshot when the results
+    did not change). Returns whether a snapshot was written."""
     payload = out.model_dump(mode="json")
     digest = _content_hash(payload)
     segment = out.segment or ""
+    stored_series = None if series is None else series.model_dump(mode="json")
     with db.transaction() as session:
         repository.lock_experiment(session, out.experiment_id)
         last = repository.latest_snapshot(session, out.experiment_id, segment)
         if last is not None and last.content_hash == digest:
+            if stored_series is not None:
+                last.series = stored_series
             return False
         pairs = significant_pairs(out)
         session.add(
@@ -71,6 +81,7 @@ def record(db: Database, project_id: str, org_id: str, out: schemas.ResultsOut) 
                 srm_detected=out.srm.srm_detected,
                 significant=pairs,
                 payload=payload,
+                series=stored_series,
             )
         )
         if out.segment is None:

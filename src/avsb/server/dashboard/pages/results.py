@@ -21,7 +21,7 @@ from avsb.server.experiments import service as experiment_service
 from avsb.server.experiments.schemas import StopBody
 from avsb.server.results import schedule, snapshots
 from avsb.server.results import service as results_service
-from avsb.server.results.schemas import ResultsOut
+from avsb.server.results.schemas import ResultsOut, TimeseriesOut
 from avsb.server.runtime import runtime_of
 
 router = page_router(prefix="/orgs/{org_id}/experiments/{experiment_id}")
@@ -74,8 +74,11 @@ def results_page(
     session.commit()  # nothing more to write: no transaction held while computing
     charts: dict[str, Markup] = {}
     traffic = None
-    if view is not None:
-        series = results_service.timeseries(rt.events.get(), design, rt.settings).metrics
+    if view is not None and stored is not None:
+        if stored.series is not None:  # stored by the refresh job or button
+            series = TimeseriesOut.model_validate(stored.series).metrics
+        else:  # a snapshot of an API read: compute the series now
+            series = results_service.timeseries(rt.events.get(), design, rt.settings).metrics
         for s in series:
             found = rv.lift_series(s)
             if found is not None:
