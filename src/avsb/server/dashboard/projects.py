@@ -115,9 +115,10 @@ def show_project(
     org_id: str, project_id: str, viewer: Read, session: SessionDep, request: Request
 ) -> Response:
     project = service.get(session, org_id, project_id)
+    links = [("Revisions", f"/orgs/{quote(org_id, safe='')}/revisions/project/{project.id}")]
     report = f"/api/orgs/{quote(org_id, safe='')}/projects/{quote(project.id, safe='')}/report"
-    links = [(f"Export project report ({fmt.upper()})", f"{report}?format={fmt}")
-             for fmt in PROJECT_REPORT_FORMATS]  # fmt: skip
+    links += [(f"Export project report ({fmt.upper()})", f"{report}?format={fmt}")
+              for fmt in PROJECT_REPORT_FORMATS]  # fmt: skip
     return render(
         request, "project_detail.html", project=project, url=project_url(project),
         etag=version_tag(project.id, project.version), links=links,

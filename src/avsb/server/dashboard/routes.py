@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
-from avsb.server.dashboard import projects, session_pages
+from avsb.server.dashboard import people_pages, projects, records_pages, session_pages
 from avsb.server.dashboard.pages import preview, results, tools
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -18,6 +18,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 ROUTERS: tuple[APIRouter, ...] = (
     session_pages.router,
     projects.router,
+    people_pages.router,
+    records_pages.router,
     results.router,
     tools.router,
     preview.router,
