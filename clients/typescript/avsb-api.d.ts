@@ -1522,6 +1522,8 @@ export type ResultsOut = {
   metrics: Array<MetricResultOut>;
   holdout: HoldoutOut | null;
   health: avsb__server__results__schemas__HealthOut;
+  /** The decision readout (as GET .../decision) of unsliced results; null for a segment */
+  decision?: avsb__server__results__schemas__DecisionOut | null;
 };
 
 export type ReviewOut = {

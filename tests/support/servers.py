@@ -30,6 +30,7 @@ RELAXED: dict[str, Any] = {
     "rate_limit_burst": 10_000_000,
     "auth_failures_per_minute": 1_000_000,
     "token_last_used_flush_seconds": 3600.0,
+    "results_refresh_minutes": 0.0,  # on only where a test asks: snapshots appear when asked
 }
 
 

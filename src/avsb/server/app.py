@@ -27,6 +27,7 @@ from avsb.server.middleware import RequestEnvelopeMiddleware
 from avsb.server.openapi import document_builder
 from avsb.server.openapi_docs import router as redoc_router
 from avsb.server.responses import response_for_exception
+from avsb.server.results import schedule as results_schedule
 from avsb.server.runtime import Runtime, build_runtime
 from avsb.server.slack.delivery import SlackWorker, slack_jobs
 from avsb.server.webhooks import delivery as webhook_delivery
@@ -97,7 +98,7 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], contextlib.AbstractAsyncContex
         # What startup built (routes, schemas, compiled configs) lives as long as the process:
         # keep it out of full garbage collections, which otherwise stall requests (~0.25 s).
         gc.freeze()
-        jobs = [
+        jobs: list[tuple[float, Callable[[], object], str]] = [
             (
                 rt.settings.token_last_used_flush_seconds,
                 rt.authenticator.flush_last_used,
@@ -108,6 +109,12 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], contextlib.AbstractAsyncContex
             (3600.0, lambda: webhook_delivery.purge(rt.db, rt.settings), "webhook-purge"),
             *slack_jobs(rt),
         ]
+        refresh_every = results_schedule.poll_seconds(rt.settings)
+        if refresh_every is not None:
+            refresher = results_schedule.Refresher(
+                rt.db, rt.settings, rt.events.get, ingestion_counts.flush
+            )
+            jobs.append((refresh_every, refresher.run_once, "results-refresh"))
         tasks = [asyncio.create_task(_every(s, job, name)) for s, job, name in jobs]
         webhook_worker = webhook_delivery.DeliveryWorker(rt.db, rt.settings)
         webhook_worker.start()

@@ -113,6 +113,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Results: an event ingested this long after its time is late",
     )
+    results_refresh_minutes: float = Field(
+        default=15.0,
+        ge=0,
+        le=10_080,
+        description="Results: a background job recomputes the snapshot of each running "
+        "experiment this often, in minutes; shared by all processes (0: off)",
+    )
 
     webhooks_allow_private_networks: bool = Field(
         default=False,

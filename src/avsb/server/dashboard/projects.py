@@ -40,6 +40,7 @@ Read = Annotated[Viewer, Depends(page("projects:read"))]
 Write = Annotated[Viewer, Depends(page("projects:write"))]
 register_nav(NavItem("Projects", "/orgs/{org_id}/projects", "projects:read", "Design", 10))
 
+PROJECT_REPORT_FORMATS = ("html", "csv", "xlsx", "pdf")  # GET .../projects/{id}/report
 FIELDS = (("name", "Name"), ("key", "Key"), ("description", "Description"),
           ("holdout_percent", "Holdout (%)"))  # fmt: skip
 
@@ -115,6 +116,9 @@ def show_project(
 ) -> Response:
     project = service.get(session, org_id, project_id)
     links = [("Revisions", f"/orgs/{quote(org_id, safe='')}/revisions/project/{project.id}")]
+    report = f"/api/orgs/{quote(org_id, safe='')}/projects/{quote(project.id, safe='')}/report"
+    links += [(f"Export project report ({fmt.upper()})", f"{report}?format={fmt}")
+              for fmt in PROJECT_REPORT_FORMATS]  # fmt: skip
     return render(
         request, "project_detail.html", project=project, url=project_url(project),
         etag=version_tag(project.id, project.version), links=links,

@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
 from avsb.server.dashboard import people_pages, projects, records_pages, session_pages
+from avsb.server.dashboard.pages import preview, results, tools
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -19,6 +20,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     projects.router,
     people_pages.router,
     records_pages.router,
+    results.router,
+    tools.router,
+    preview.router,
 )
 
 

@@ -20,7 +20,12 @@ from avsb.server.models.people import Invitation, Membership, User, UserIdentity
 from avsb.server.models.plan import ExperimentPlan
 from avsb.server.models.project import Project
 from avsb.server.models.report import ReportExport
-from avsb.server.models.results import ExposureAttributeKey, IngestionCounter, ResultsSnapshot
+from avsb.server.models.results import (
+    ExposureAttributeKey,
+    IngestionCounter,
+    ResultsRefresh,
+    ResultsSnapshot,
+)
 from avsb.server.models.segment import Segment, SegmentMember
 from avsb.server.models.slack import (
     SlackChannel,
@@ -55,6 +60,7 @@ __all__ = [
     "Project",
     "RateBucket",
     "ReportExport",
+    "ResultsRefresh",
     "ResultsSnapshot",
     "Revision",
     "Segment",

@@ -66,3 +66,27 @@ class ResultsSnapshot(Base):
     srm_detected: Mapped[bool] = mapped_column(Boolean, default=False)
     significant: Mapped[list[str]] = mapped_column(JSONType, default=list)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # The lift-over-time series (``TimeseriesOut``) when the refresh computed it (the
+    # dashboard's refreshes do; API reads do not): not part of the content compared.
+    series: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True, default=None)
+
+
+class ResultsRefresh(Base):
+    """When the background job next refreshes a running experiment's results snapshot.
+
+    The row is also the claim: a process takes an experiment by moving ``next_run_at`` on
+    with a conditional UPDATE (``WHERE next_run_at <= now``), which exactly one process wins.
+    """
+
+    __tablename__ = "results_refreshes"
+
+    experiment_id: Mapped[str] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    org_id: Mapped[str] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    next_run_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    claim_token: Mapped[str | None] = mapped_column(String(64), default=None)
+    refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)

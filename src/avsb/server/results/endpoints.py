@@ -110,15 +110,9 @@ def get_decision(
     org_id: str, experiment_id: str, _principal: ResultsRead, session: SessionDep, request: Request
 ) -> Response:
     computed = _computed(session, request, Asked(org_id, experiment_id, None))
-    found = results_service.decision(computed)
-    reasons = [
-        schemas.ReasonOut(code=r.code, message=r.message, metric=r.metric, variant=r.variant)
-        for r in found.reasons
-    ]
-    out = schemas.DecisionOut(
-        decision=found.decision,
-        variant=found.variant,
-        reasons=reasons,
-        computed_at=computed.out.computed_at,
-    )
-    return one(request, out)
+    found = computed.out.decision
+    if found is None:  # unsliced results always carry it
+        found = results_service.decision_out(
+            results_service.decision(computed), computed.out.computed_at
+        )
+    return one(request, found)

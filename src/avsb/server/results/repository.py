@@ -5,13 +5,14 @@ strata."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from avsb.server.analysis import ExperimentScope
 from avsb.server.events.dialects import fragment, render
-from avsb.server.models import Experiment, ResultsSnapshot
+from avsb.server.models import Experiment, ResultsRefresh, ResultsSnapshot
 
 _US_PER_HOUR = 3_600_000_000
 _LATE_EXPOSURES = """
@@ -82,3 +83,52 @@ def snapshots_stmt(experiment_id: str, segment: str) -> Select[ResultsSnapshot]:
 def lock_experiment(session: Session, experiment_id: str) -> None:
     """Serialise snapshot writers of one experiment (a row lock; SQLite writers are serial)."""
     session.execute(select(Experiment.id).where(Experiment.id == experiment_id).with_for_update())
+
+
+def unscheduled_running(session: Session) -> list[tuple[str, str]]:
+    """(experiment id, org id) of running experiments the refresh job has no row for yet."""
+    stmt = (
+        select(Experiment.id, Experiment.org_id)
+        .outerjoin(ResultsRefresh, ResultsRefresh.experiment_id == Experiment.id)
+        .where(Experiment.status == "running", ResultsRefresh.experiment_id.is_(None))
+    )
+    return [(str(i), str(o)) for i, o in session.execute(stmt)]
+
+
+def due_refreshes(session: Session, now: datetime, limit: int) -> list[tuple[str, str]]:
+    """(experiment id, org id) of running experiments whose refresh is due, oldest first."""
+    stmt = (
+        select(ResultsRefresh.experiment_id, ResultsRefresh.org_id)
+        .join(Experiment, Experiment.id == ResultsRefresh.experiment_id)
+        .where(Experiment.status == "running", ResultsRefresh.next_run_at <= now)
+        .order_by(ResultsRefresh.next_run_at)
+        .limit(limit)
+    )
+    return [(str(i), str(o)) for i, o in session.execute(stmt)]
+
+
+def claim_refresh(
+    session: Session, experiment_id: str, now: datetime, lease: tuple[datetime, str]
+) -> bool:
+    """Take an experiment's due refresh (a conditional UPDATE that one process wins): its next
+    run moves to ``lease[0]``, so a process that dies mid-refresh only delays it."""
+    next_run_at, token = lease
+    result = session.execute(
+        update(ResultsRefresh)
+        .where(ResultsRefresh.experiment_id == experiment_id, ResultsRefresh.next_run_at <= now)
+        .values(next_run_at=next_run_at, claim_token=token)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def finish_refresh(
+    session: Session, experiment_id: str, token: str, at: datetime, error: str | None
+) -> None:
+    """Record the end of a refresh this process claimed (a later claim's token wins)."""
+    session.execute(
+        update(ResultsRefresh)
+        .where(ResultsRefresh.experiment_id == experiment_id, ResultsRefresh.claim_token == token)
+        .values(refreshed_at=at, last_error=error, claim_token=None)
+        .execution_options(synchronize_session=False)
+    )

@@ -188,6 +188,20 @@ class HoldoutOut(BaseModel):
     metrics: list[HoldoutMetric]
 
 
+class ReasonOut(BaseModel):
+    code: str
+    message: str
+    metric: str | None
+    variant: str | None
+
+
+class DecisionOut(BaseModel):
+    decision: Literal["ship", "no_ship", "keep_running"]
+    variant: str | None
+    reasons: list[ReasonOut]
+    computed_at: datetime
+
+
 class ResultsOut(BaseModel):
     experiment_id: str
     experiment_key: str
@@ -200,6 +214,11 @@ class ResultsOut(BaseModel):
     metrics: list[MetricResultOut]
     holdout: HoldoutOut | None
     health: HealthOut
+    decision: DecisionOut | None = Field(
+        default=None,
+        description="The decision readout (as GET .../decision) of unsliced results; null for"
+        " a segment",
+    )
 
 
 class TimePoint(BaseModel):
@@ -230,17 +249,3 @@ class SnapshotOut(BaseModel):
     srm_detected: bool
     significant: list[str] = Field(description="metric_id:variant pairs significant then")
     results: dict[str, Any]
-
-
-class ReasonOut(BaseModel):
-    code: str
-    message: str
-    metric: str | None
-    variant: str | None
-
-
-class DecisionOut(BaseModel):
-    decision: Literal["ship", "no_ship", "keep_running"]
-    variant: str | None
-    reasons: list[ReasonOut]
-    computed_at: datetime

@@ -365,7 +365,21 @@ def compute(store: EventStore, design: Design, config: Settings) -> Computed:
             unit_counts, health.srm_check(found_srm, diagnosis), config.late_event_hours
         ),
     )
-    return Computed(out, tuple(readouts), found_srm, design, powers)
+    computed = Computed(out, tuple(readouts), found_srm, design, powers)
+    if design.segment is not None:
+        return computed
+    readout_out = decision_out(decision(computed), out.computed_at)
+    return replace(computed, out=out.model_copy(update={"decision": readout_out}))
+
+
+def decision_out(found: Decision, computed_at: datetime) -> schemas.DecisionOut:
+    reasons = [
+        schemas.ReasonOut(code=r.code, message=r.message, metric=r.metric, variant=r.variant)
+        for r in found.reasons
+    ]
+    return schemas.DecisionOut(
+        decision=found.decision, variant=found.variant, reasons=reasons, computed_at=computed_at
+    )
 
 
 def timeseries(store: EventStore, design: Design, config: Settings) -> schemas.TimeseriesOut:

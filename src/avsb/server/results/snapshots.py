@@ -8,6 +8,7 @@ import hashlib
 from typing import Any
 
 import orjson
+from sqlalchemy.orm import Session
 
 from avsb.server.db import Database
 from avsb.server.kit.ids import new_id
@@ -18,6 +19,8 @@ from avsb.server.webhooks import service as webhook_service
 
 def _content_hash(payload: dict[str, Any]) -> str:
     content = {k: v for k, v in payload.items() if k != "computed_at"}
+    if isinstance(content.get("decision"), dict):  # its time is the answer's time
+        content["decision"] = {k: v for k, v in content["decision"].items() if k != "computed_at"}
     return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -43,17 +46,27 @@ def _comparisons(out: schemas.ResultsOut, pairs: set[str]) -> list[dict[str, Any
     return found
 
 
-def record(db: Database, project_id: str, org_id: str, out: schemas.ResultsOut) -> bool:
+def record(
+    db: Database,
+    project_id: str,
+    org_id: str,
+    out: schemas.ResultsOut,
+    series: schemas.TimeseriesOut | None = None,
+) -> bool:
     """Keep ``out`` as a snapshot unless it equals the latest one of its experiment and
     segment; emit ``srm.detected`` / ``results.significant`` on a change of the unsliced
-    results. Returns whether a snapshot was written."""
+    results. ``series``, when given, is kept with it (on the latest snapshot when the results
+    did not change). Returns whether a snapshot was written."""
     payload = out.model_dump(mode="json")
     digest = _content_hash(payload)
     segment = out.segment or ""
+    stored_series = None if series is None else series.model_dump(mode="json")
     with db.transaction() as session:
         repository.lock_experiment(session, out.experiment_id)
         last = repository.latest_snapshot(session, out.experiment_id, segment)
         if last is not None and last.content_hash == digest:
+            if stored_series is not None:
+                last.series = stored_series
             return False
         pairs = significant_pairs(out)
         session.add(
@@ -68,6 +81,7 @@ def record(db: Database, project_id: str, org_id: str, out: schemas.ResultsOut) 
                 srm_detected=out.srm.srm_detected,
                 significant=pairs,
                 payload=payload,
+                series=stored_series,
             )
         )
         if out.segment is None:
@@ -96,3 +110,8 @@ def present(snapshot: ResultsSnapshot) -> schemas.SnapshotOut:
         significant=list(snapshot.significant),
         results=snapshot.payload,
     )
+
+
+def latest(session: Session, experiment_id: str, segment: str | None) -> ResultsSnapshot | None:
+    """The newest stored answer of an experiment (and slice), or None."""
+    return repository.latest_snapshot(session, experiment_id, segment or "")

@@ -1,0 +1,1 @@
+"""Dashboard page modules of the results area: results, tools, evaluation preview."""
