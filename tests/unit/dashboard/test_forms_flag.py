@@ -34,7 +34,7 @@ def test_create__rules_and_binding() -> None:
     })  # fmt: skip
     parsed, rows = parse_flag(form, creating=True)
     assert parsed.errors == {}
-    assert rows == [1]
+    assert list(rows) == [1]
     body = FlagCreate.model_validate(parsed.payload)
     assert body.default_value == 3
     assert body.enabled is True
@@ -54,7 +54,7 @@ def test_errors__beside_the_rule_row_and_the_default() -> None:
     form = _form(**{"default_value": "many", "rules.3.value": "x", "rules.3.rollout_percent": "250",
                     "enabled": ""})  # fmt: skip
     parsed, rows = parse_flag(form, creating=True)
-    assert rows == [3]
+    assert list(rows) == [3]
     assert parsed.errors["default_value"] == "Enter a number."
     assert parsed.errors["rules.3.value"] == "Enter a number."
     assert "rules.3.rollout_percent" in parsed.errors

@@ -93,3 +93,12 @@ def number_text(value: float | int | None) -> str:
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return str(int(value))
     return str(value)
+
+
+def payload_of(body: BaseModel, creating: bool) -> dict[str, Any]:
+    """What to send the service: every field of a create body; the fields a patch body set,
+    each nested object whole with its defaults (as the API's ``PATCH`` does)."""
+    dumped = body.model_dump()
+    if creating:
+        return dumped
+    return {name: dumped[name] for name in body.model_fields_set}

@@ -20,6 +20,7 @@ from avsb.server.dashboard.forms.common import (
     checked,
     number_text,
     optional,
+    payload_of,
     text,
 )
 from avsb.server.experiments.schemas import ExperimentCreate, ExperimentPatch
@@ -156,7 +157,7 @@ def parse_experiment(
     roles = payload["metrics"]
     body = check(ExperimentCreate if creating else ExperimentPatch, payload, parsed)
     if body is not None and parsed.ok:
-        parsed.payload = body.model_dump(exclude_unset=not creating)
+        parsed.payload = payload_of(body, creating)
     parsed.errors = map_errors(parsed.errors, rows, roles)
     return parsed, rows, roles
 

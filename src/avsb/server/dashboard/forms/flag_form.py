@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from avsb.server.dashboard.forms import rule_tree
@@ -21,11 +22,13 @@ from avsb.server.dashboard.forms.common import (
     checked,
     number_text,
     optional,
+    payload_of,
     text,
 )
 from avsb.server.flags.schemas import FlagCreate, FlagPatch
 
 TYPES = ("boolean", "string", "number", "json")
+RULE_FIELDS = ("audience_id", "rollout_percent", "value")
 MAX_RULE_ROWS = 10
 
 
@@ -88,19 +91,20 @@ def _typed(form: FormData, kind: str, name: str, parsed: Parsed) -> Any:
         return None
 
 
-def parse_flag(form: FormData, *, creating: bool) -> tuple[Parsed, list[int]]:
+def parse_flag(form: FormData, *, creating: bool) -> tuple[Parsed, dict[int, list[int]]]:
     """The payload of ``POST`` (``creating``) or ``PATCH`` a flag, checked by the API's body
-    schema; also the rule rows used (form row of each sent rule, for ``form_path``)."""
+    schema. Also, for each rule row sent (in order), the rows of its conditions editor: what
+    ``map_errors`` needs to put a service error beside its field."""
     parsed = Parsed()
     kind = text(form, "type", "boolean")
     if kind not in TYPES:
         parsed.add("type", f"Choose one of {', '.join(TYPES)}.")
         kind = "string"
-    rows = _rule_rows(form)
+    rows: dict[int, list[int]] = {}
     rules = []
-    for i in rows:
+    for i in _rule_rows(form):
         base = f"rules.{i}"
-        tree, _ = rule_tree.parse_tree(form, f"{base}.conditions", parsed, required=False)
+        tree, rows[i] = rule_tree.parse_tree(form, f"{base}.conditions", parsed, required=False)
         rules.append(
             {
                 "audience_id": optional(form, f"{base}.audience_id"),
@@ -124,25 +128,40 @@ def parse_flag(form: FormData, *, creating: bool) -> tuple[Parsed, list[int]]:
         payload["project_id"] = text(form, "project_id")
     elif not payload["name"]:
         payload["name"] = payload["key"]  # as a new flag is named
-    body = check(FlagCreate if creating else FlagPatch, payload, parsed)
+    schema_errors = Parsed()
+    body = check(FlagCreate if creating else FlagPatch, payload, schema_errors)
+    for path, message in map_errors(schema_errors.errors, rows, form).items():
+        parsed.add(path, message)
     if body is not None and parsed.ok:
-        parsed.payload = body.model_dump(exclude_unset=not creating)
+        parsed.payload = payload_of(body, creating)
         if not creating:
             parsed.payload["default_value"] = payload["default_value"]
-    parsed.errors = {form_path(p, rows): m for p, m in parsed.errors.items()}
     return parsed, rows
 
 
-def form_path(path: str, rows: list[int]) -> str:
-    """``rules.<n>...`` of the n-th sent rule -> the form row it came from."""
-    parts = path.split(".")
-    if len(parts) >= 2 and parts[0] == "rules" and parts[1].isdigit():
-        n = int(parts[1])
-        if n < len(rows):
-            parts[1] = str(rows[n])
-            if len(parts) > 3 and parts[2] == "conditions":
-                return ".".join(parts[:3]) + ".json"
-    return ".".join(parts)
+def map_errors(
+    errors: Mapping[str, str], rows: Mapping[int, list[int]], form: FormData
+) -> dict[str, str]:
+    """API error paths moved beside the form fields: ``rules.<n>...`` of the n-th sent rule
+    goes to its form row, a path inside its conditions to that editor's row (or JSON box),
+    and anything under a rule that has no field of its own beside the rule."""
+    order = list(rows)
+    out: dict[str, str] = {}
+    for path, message in errors.items():
+        parts = path.split(".")
+        if len(parts) >= 2 and parts[0] == "rules" and parts[1].isdigit():
+            n = int(parts[1])
+            if n < len(order):
+                i = order[n]
+                prefix = f"rules.{i}.conditions"
+                path = ".".join(["rules", str(i), *parts[2:]])
+                if len(parts) > 2 and parts[2] == "conditions":
+                    mode = text(form, f"{prefix}.mode", "rows")
+                    path = rule_tree.map_tree_errors({path: ""}, prefix, rows[i], mode).popitem()[0]
+                elif len(parts) > 3 or (parts[2:] and parts[2] not in RULE_FIELDS):
+                    path = f"rules.{i}"
+        out.setdefault(path, message)
+    return out
 
 
 def flag_values(flag: Any) -> dict[str, str]:
