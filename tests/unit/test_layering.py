@@ -96,6 +96,17 @@ def test_hot_path__no_web_framework_no_management_endpoints(hot: str) -> None:
     assert found == []
 
 
+def test_dashboard__pages_call_services_never_repositories() -> None:
+    """Pages are an HTTP layer like the API's: they call services, never a repository, and
+    never an API endpoint module."""
+    server = SRC / "avsb" / "server"
+    forbidden = tuple(
+        _module(p) for p in (*server.rglob("repository.py"), *server.rglob("endpoints.py"))
+    )
+    assert forbidden
+    assert _violations("avsb.server.dashboard", forbidden) == []
+
+
 def test_front_door__assembled_by_the_app_only() -> None:
     importers = [
         f"{path.relative_to(SRC)}:{line}"

@@ -75,7 +75,9 @@ def serve(
             f"Owner [cyan]{owner}[/cyan] password (shown once; `avsb user set-password`):"
         )
         print(password, flush=True)
-    console.print(f"Serving on http://{settings.host}:{settings.port}")
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(f"Dashboard: sign in at [cyan]{base}/login[/cyan] as [cyan]{owner}[/cyan]")
+    console.print(f"Serving on {base}")
     with local.serving(settings):
         if workers > 1:
             from avsb.server.workers import serve_workers

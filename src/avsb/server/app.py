@@ -37,6 +37,8 @@ Periodic = tuple[float, Callable[[], object]]
 def _include_routers(app: FastAPI) -> list[BaseRoute]:
     """Include every API router; their routes, in the order FastAPI tries them."""
     from avsb.server.audit.endpoints import router as audit_router
+    from avsb.server.dashboard.routes import ROUTERS as DASHBOARD_ROUTERS
+    from avsb.server.dashboard.routes import static_files as dashboard_static
     from avsb.server.design.routers import ROUTERS as DESIGN_ROUTERS
     from avsb.server.ingestion.endpoints import router as ingestion_router
     from avsb.server.ops.endpoints import docs_static
@@ -61,10 +63,12 @@ def _include_routers(app: FastAPI) -> list[BaseRoute]:
         reports_router,
         people_auth_router, people_public_router, people_router,
         redoc_router,
+        *DASHBOARD_ROUTERS,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)
     app.mount("/docs/static", docs_static, name="docs-static")
+    app.mount("/static", dashboard_static(), name="dashboard-static")
     return [route for router in routers for route in router.routes]
 
 

@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 
 from avsb.server.auth.roles import ROLE_SCOPES, ROLES
 from avsb.server.auth.scopes import FAMILIES, grants
+from avsb.server.dashboard.core import PageRoute
 from tests.integration.people.conftest import Team, bearer, make_pat
 from tests.support.servers import LiveServer
 
@@ -47,8 +48,11 @@ def _gate_of(route: APIRoute) -> tuple[str | None, bool, bool] | None:
 
 
 def _api_routes(routes: list[Any]) -> Iterator[APIRoute]:
-    """The API routes, also inside included routers (``original_router``)."""
+    """The API routes, also inside included routers (``original_router``); not the dashboard's
+    pages (tests/integration/dashboard/test_page_gates.py checks their gates)."""
     for route in routes:
+        if isinstance(route, PageRoute):
+            continue
         if isinstance(route, APIRoute):
             yield route
         elif hasattr(route, "original_router"):

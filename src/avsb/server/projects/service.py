@@ -10,6 +10,7 @@ from avsb.server.errors import Conflict
 from avsb.server.kit import changes, resources
 from avsb.server.kit.context import ChangeContext
 from avsb.server.kit.ids import new_id
+from avsb.server.kit.pagination import Page, PageRequest
 from avsb.server.models import Audience, ExclusionGroup, Experiment, Flag, Project, Segment
 from avsb.server.models.base import utcnow
 from avsb.server.projects import repository
@@ -48,6 +49,17 @@ def present(project: Project) -> dict[str, Any]:
 
 def get(session: Session, org_id: str, project_id: str) -> Project:
     return resources.get_in_org(session, Project, org_id, project_id)
+
+
+def list_page(
+    session: Session,
+    page: PageRequest,
+    org_id: str,
+    archived: bool | None = None,
+    key_prefix: str | None = None,
+) -> Page[Project]:
+    """One page of the organisation's projects (as ``GET .../projects`` lists them)."""
+    return page.paginate(session, repository.list_stmt(org_id, archived, key_prefix), Project.id)
 
 
 def create(session: Session, ctx: ChangeContext, spec: dict[str, Any]) -> Project:

@@ -1,0 +1,25 @@
+"""Every dashboard page module's router, and the static files (included by ``app.py``).
+
+Add a page module: import its ``router`` here and append it to ``ROUTERS``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from starlette.staticfiles import StaticFiles
+
+from avsb.server.dashboard import projects, session_pages
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+ROUTERS: tuple[APIRouter, ...] = (
+    session_pages.router,
+    projects.router,
+)
+
+
+def static_files() -> StaticFiles:
+    """The dashboard's own CSS, script and icon (nothing from a CDN), served at ``/static``."""
+    return StaticFiles(directory=STATIC_DIR)
