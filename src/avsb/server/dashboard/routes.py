@@ -11,12 +11,18 @@ from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
 from avsb.server.dashboard import projects, session_pages
+from avsb.server.dashboard.design import audiences, experiments, flags, groups, metrics
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 ROUTERS: tuple[APIRouter, ...] = (
     session_pages.router,
     projects.router,
+    experiments.router,
+    groups.router,
+    flags.router,
+    audiences.router,
+    metrics.router,
 )
 
 
