@@ -323,3 +323,30 @@ def test_metric__create_with_errors_then_edit(team: Team, project: dict[str, Any
     page = main_of(editor.get(url).text)
     assert "Revenue per visit" in page
     assert "72" in page
+
+
+def test_segment__ids_members_and_rules(team: Team, project: dict[str, Any]) -> None:
+    editor = team["editor"]
+    prj = project["project"]["id"]
+    ids = {"project_id": prj, "type": "ids", "key": "staff", "name": "Staff",
+           "unit_ids": "u1\nu2, u3"}  # fmt: skip
+    r = editor.post_form(team.url("/segments/new"), ids)
+    assert r.status_code == 303, main_of(r.text)
+    url = r.headers["location"]
+    assert "<dd>3</dd>" in main_of(editor.get(url).text)
+    r = editor.post_form(url + "/members", {"unit_ids": "u3, u4", "change": "remove"})
+    assert r.status_code == 303
+    assert "<dd>2</dd>" in main_of(editor.get(url).text)
+    # A rules segment may not name another segment: said beside the JSON box.
+    tree = '{"any": [{"segment": "seg_x"}]}'
+    rules = {"project_id": prj, "type": "conditions", "key": "mobile", "name": "Mobile",
+             "conditions.mode": "json", "conditions.json": tree}  # fmt: skip
+    r = editor.post_form(team.url("/segments/new"), rules)
+    assert r.status_code == 422
+    assert 'id="f-conditions.json-error"' in main_of(r.text)
+    rules = {**rules, "conditions.mode": "rows", "conditions.rows.0.attribute": "os",
+             "conditions.rows.0.operator": "eq", "conditions.rows.0.value": "ios"}  # fmt: skip
+    r = editor.post_form(team.url("/segments/new"), rules)
+    assert r.status_code == 303, main_of(r.text)
+    edit = editor.get(r.headers["location"] + "/edit")
+    assert 'value="ios"' in edit.text

@@ -11,7 +11,14 @@ from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
 from avsb.server.dashboard import projects, session_pages
-from avsb.server.dashboard.design import audiences, experiments, flags, groups, metrics
+from avsb.server.dashboard.design import (
+    audiences,
+    experiments,
+    flags,
+    groups,
+    metrics,
+    segments,
+)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -23,6 +30,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     flags.router,
     audiences.router,
     metrics.router,
+    segments.router,
 )
 
 
