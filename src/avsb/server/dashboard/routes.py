@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
-from avsb.server.dashboard import projects, session_pages
+from avsb.server.dashboard import people_pages, projects, session_pages
 from avsb.server.dashboard.design import (
     audiences,
     experiments,
@@ -25,6 +25,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 ROUTERS: tuple[APIRouter, ...] = (
     session_pages.router,
     projects.router,
+    people_pages.router,
     experiments.router,
     groups.router,
     flags.router,

@@ -86,3 +86,29 @@ def accept(
     )
     users.add_member(session, ctx, None, user, invitation.role)
     return user
+
+
+def pending(session: Session, org_id: str) -> list[Invitation]:
+    """The organisation's invitations that can still be accepted, oldest first."""
+    stmt = select(Invitation).where(
+        Invitation.org_id == org_id,
+        Invitation.accepted_at.is_(None),
+        Invitation.expires_at > utcnow(),
+    )
+    return list(session.scalars(stmt.order_by(Invitation.id)))
+
+
+def revoke(session: Session, ctx: ChangeContext, invitation_id: str) -> Invitation:
+    """Withdraw a pending invitation of ``ctx.org_id``: its link stops working (audited)."""
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is None or invitation.org_id != ctx.org_id:
+        raise NotFound(f"No invitation with id {invitation_id!r}.")
+    if invitation.accepted_at is not None:
+        raise Conflict("This invitation was used already.", code="invitation_used")
+    session.delete(invitation)
+    session.flush()
+    audit.record(
+        session, ctx, "invitation.revoked", ("invitation", invitation.id),
+        {"email": {"from": invitation.email, "to": None}},
+    )  # fmt: skip
+    return invitation
