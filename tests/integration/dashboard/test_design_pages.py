@@ -350,3 +350,33 @@ def test_segment__ids_members_and_rules(team: Team, project: dict[str, Any]) -> 
     assert r.status_code == 303, main_of(r.text)
     edit = editor.get(r.headers["location"] + "/edit")
     assert 'value="ios"' in edit.text
+
+
+def test_template__save_an_experiment_and_use_it(team: Team, project: dict[str, Any]) -> None:
+    editor = team["editor"]
+    exp_url = _create_experiment(editor, team, project)
+    exp_id = exp_url.rsplit("/", 1)[-1]
+    assert f"/templates/new?experiment_id={exp_id}" in main_of(editor.get(exp_url).text)
+    data = {"experiment_id": exp_id, "key": "checkout-test", "name": "Checkout test"}
+    r = editor.post_form(team.url("/templates/new"), data)
+    assert r.status_code == 303, main_of(r.text)
+    url = r.headers["location"]
+    page = main_of(editor.get(url).text)
+    assert "Use template" in page
+    assert "steps=1" not in page  # params are in the JSON design, not the summary
+    prj = project["project"]["id"]
+    r = editor.post_form(url + "/use", {"project_id": prj, "key": "bad key", "name": "Again"})
+    assert r.status_code == 422
+    assert 'id="f-key-error"' in main_of(r.text)
+    r = editor.post_form(url + "/use", {"project_id": prj, "key": "again", "name": "Again"})
+    assert r.status_code == 303, main_of(r.text)
+    made = main_of(editor.get(r.headers["location"]).text)
+    assert "Again" in made
+    assert "draft" in made
+    assert "steps=1" in made  # the variants' params came with the template
+    viewer = team["viewer"]
+    assert "Use template" not in main_of(viewer.get(url).text)
+    assert (
+        viewer.post_form(url + "/use", {"project_id": prj, "key": "v", "name": "V"}).status_code
+        == 403
+    )

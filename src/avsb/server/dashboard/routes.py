@@ -18,6 +18,7 @@ from avsb.server.dashboard.design import (
     groups,
     metrics,
     segments,
+    templates,
 )
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -32,6 +33,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     audiences.router,
     metrics.router,
     segments.router,
+    templates.router,
 )
 
 
