@@ -19,6 +19,7 @@ from avsb.server.dashboard.design import (
     metrics,
     segments,
     templates,
+    webhooks,
 )
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -34,6 +35,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     metrics.router,
     segments.router,
     templates.router,
+    webhooks.router,
 )
 
 
