@@ -5,6 +5,7 @@ audiences with "test this unit", and what a viewer may not do."""
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -380,3 +381,90 @@ def test_template__save_an_experiment_and_use_it(team: Team, project: dict[str, 
         viewer.post_form(url + "/use", {"project_id": prj, "key": "v", "name": "V"}).status_code
         == 403
     )
+
+
+class _Controls(HTMLParser):
+    """The page's title, its form controls' ids and the ids its labels point at."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[str] = []
+        self.labelled: set[str] = set()
+        self.title = ""
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag in ("input", "select", "textarea") and found.get("type") != "hidden":
+            self.controls.append(found.get("id") or f"<{tag} name={found.get('name')}>")
+        if tag == "label" and found.get("for"):
+            self.labelled.add(str(found["for"]))
+        self._in_title = tag == "title" and not self.title  # the page's, not an SVG's
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_title = False
+
+
+def test_every_design_page__has_a_title_and_labelled_fields(
+    dash_server: LiveServer, team: Team, project: dict[str, Any]
+) -> None:
+    editor = team["editor"]
+    exp = _create_experiment(editor, team, project).rsplit("/", 1)[-1]
+    prj, grp = project["project"]["id"], project["group"]["id"]
+    aud, met = project["audience"]["id"], project["metric"]["id"]
+    pages = [
+        "/experiments", f"/experiments/new?project_id={prj}", f"/experiments/{exp}",
+        f"/experiments/{exp}/edit", f"/experiments/{exp}/start", f"/experiments/{exp}/delete",
+        "/exclusion-groups", "/exclusion-groups/new", f"/exclusion-groups/{grp}",
+        f"/exclusion-groups/{grp}/edit", "/audiences", "/audiences/new", f"/audiences/{aud}",
+        f"/audiences/{aud}/edit", "/metrics", "/metrics/new", f"/metrics/{met}",
+        f"/metrics/{met}/edit", "/flags", f"/flags/new?project_id={prj}&experiment_id={exp}",
+        "/segments", "/segments/new", "/templates", f"/templates/new?experiment_id={exp}",
+    ]  # fmt: skip
+    for path in pages:
+        r = editor.get(team.url(path))
+        assert r.status_code == 200, (path, r.status_code)
+        parsed = _Controls()
+        parsed.feed(r.text)
+        assert parsed.title.strip().endswith("· AvsB"), path
+        assert len(parsed.title.strip()) > len("· AvsB"), path
+        unlabelled = [c for c in parsed.controls if c not in parsed.labelled]
+        assert unlabelled == [], (path, unlabelled)
+
+
+def test_conflicts__flag_audience_group_metric_show_both_versions(
+    team: Team, project: dict[str, Any]
+) -> None:
+    editor, admin = team["editor"], team["admin"]
+    prj = project["project"]["id"]
+    r = editor.post_form(team.url("/flags/new"), {
+        "project_id": prj, "key": "dark-mode", "type": "boolean", "default_value": "false",
+        "enabled": "on"})  # fmt: skip
+    assert r.status_code == 303, main_of(r.text)
+    flag_url = r.headers["location"]
+    aud, grp, met = (project[k]["id"] for k in ("audience", "group", "metric"))
+    cases = [
+        (flag_url, {"key": "dark-mode", "type": "boolean", "default_value": "false"}),
+        (team.url(f"/audiences/{aud}"), {"key": "eu", "conditions.mode": "rows",
+                                         "conditions.combine": "all",
+                                         "conditions.rows.0.attribute": "country",
+                                         "conditions.rows.0.operator": "eq",
+                                         "conditions.rows.0.value": "DE"}),
+        (team.url(f"/exclusion-groups/{grp}"), {"key": "checkout"}),
+        (team.url(f"/metrics/{met}"), {"key": "buy", "type": "binary", "event_name": "buy",
+                                       "test": "welch", "interval": "normal"}),
+    ]  # fmt: skip
+    for url, fields in cases:
+        etag = hidden(editor.get(url + "/edit").text, "etag")
+        first = admin.post_form(url + "/edit", {**fields, "etag": etag, "name": "Theirs"})
+        assert first.status_code == 303, (url, main_of(first.text))
+        second = editor.post_form(url + "/edit", {**fields, "etag": etag, "name": "Mine"})
+        assert second.status_code == 409, url
+        body = main_of(second.text)
+        assert "<td>Mine</td>" in body, url
+        assert "<td>Theirs</td>" in body, url
+        assert "Theirs" in main_of(editor.get(url).text), url  # nothing was overwritten
