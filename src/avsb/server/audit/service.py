@@ -7,10 +7,13 @@ import io
 from collections.abc import Iterator
 
 import orjson
+from sqlalchemy.orm import Session
 
-from avsb.server.audit.repository import AuditFilter, list_stmt
+from avsb.server.audit.repository import AuditFilter as AuditFilter  # the filter pages build
+from avsb.server.audit.repository import list_stmt
 from avsb.server.audit.schemas import AuditEventOut
 from avsb.server.db import Database
+from avsb.server.kit.pagination import Page, PageRequest
 from avsb.server.models import AuditEvent
 
 EXPORT_BATCH = 500
@@ -59,3 +62,8 @@ def _csv_safe(value: object) -> str:
     """Neutralise spreadsheet formulas (CSV injection) in exported text."""
     text = "" if value is None else str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def list_page(session: Session, page: PageRequest, org_id: str, f: AuditFilter) -> Page[AuditEvent]:
+    """One page of the organisation's audit events matching ``f`` (as ``GET .../audit``)."""
+    return page.paginate(session, list_stmt(org_id, f), AuditEvent.id)

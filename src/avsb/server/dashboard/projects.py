@@ -114,7 +114,7 @@ def show_project(
     org_id: str, project_id: str, viewer: Read, session: SessionDep, request: Request
 ) -> Response:
     project = service.get(session, org_id, project_id)
-    links: list[tuple[str, str]] = []
+    links = [("Revisions", f"/orgs/{quote(org_id, safe='')}/revisions/project/{project.id}")]
     return render(
         request, "project_detail.html", project=project, url=project_url(project),
         etag=version_tag(project.id, project.version), links=links,

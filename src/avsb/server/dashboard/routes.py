@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
-from avsb.server.dashboard import people_pages, projects, session_pages
+from avsb.server.dashboard import people_pages, projects, records_pages, session_pages
 from avsb.server.dashboard.design import (
     audiences,
     experiments,
@@ -28,6 +28,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     session_pages.router,
     projects.router,
     people_pages.router,
+    records_pages.router,
     experiments.router,
     groups.router,
     flags.router,
