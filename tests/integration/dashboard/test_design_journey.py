@@ -15,6 +15,7 @@ from selenium.webdriver.support.ui import Select
 
 from tests.integration.dashboard.browser import (
     clean,
+    fits_width,
     module_driver,
     shot,
     sign_in_by_keyboard,
@@ -140,6 +141,7 @@ def test_design_journey(module_driver: webdriver.Chrome, dash_server: LiveServer
     wait_for(lambda: "units per variant" in result.text)
     assert "days" in result.text
     shot(driver, "design-experiment-form")
+    assert fits_width(driver)  # wide tables scroll in their own box, not the page
     driver.find_element(By.ID, "f-name").send_keys(Keys.ENTER)
     wait_for(lambda: "/new" not in driver.current_url)
     _loaded(driver)
@@ -202,6 +204,7 @@ def test_design_journey(module_driver: webdriver.Chrome, dash_server: LiveServer
         labels = [e.text for e in main.find_elements(By.CSS_SELECTOR, "a.button, button")]
         assert not [t for t in labels if t not in ("Filter", "Test")], (path, labels)
         assert clean(driver) == []
+        assert fits_width(driver), path
     shot(driver, "design-experiment-viewer")
 
 
