@@ -75,6 +75,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "delete": ("Delete", "The experiment and its design are deleted. Results already computed "
                "are kept in the audit log only. This cannot be undone."),
 }  # fmt: skip
+MOVES = {"start": lifecycle.start, "pause": lifecycle.pause, "archive": lifecycle.archive}
 ALLOWED = {**{a: lifecycle.TRANSITIONS[a][0] for a in ("start", "pause", "stop", "archive")},
            "delete": frozenset({"draft", "stopped", "archived"})}  # fmt: skip
 
@@ -197,7 +198,7 @@ def create_experiment(
 ) -> Response:
     values = sent(form)
     project_id = values.get("project_id", "")
-    if values.get("action") == "estimate" or form.get("action") == ["estimate"]:
+    if form.get("action") == ["estimate"]:
         result, errors = _estimate(session, org_id, form)
         return _form_page(request, session, org_id, project_id, values, errors, estimate=result)
     parsed, rows, roles = parse_experiment(form, creating=True)
@@ -334,7 +335,7 @@ def _run(
             experiment_service.delete(session, ctx, experiment)
             return see_other(org_url(org_id, "experiments"), f"Experiment {name!r} deleted.")
         else:
-            getattr(lifecycle, action)(session, ctx, experiment)
+            MOVES[action](session, ctx, experiment)
     except ValidationFailed as exc:
         session.rollback()
         experiment = experiment_service.get(session, org_id, experiment_id)
