@@ -18,7 +18,6 @@ from tests.integration.dashboard.browser import (
     fits_width,
     module_driver,
     shot,
-    sign_in_by_keyboard,
     wait_for,
 )
 from tests.integration.dashboard.conftest import XSS, api_token, join, new_org
@@ -71,6 +70,17 @@ def _created_id(driver: webdriver.Chrome, kind: str) -> str:
     return found.group(1)
 
 
+def _sign_in(driver: webdriver.Chrome, base: str, email: str, password: str) -> None:
+    """Sign in with the keyboard only (type, Tab, type, Enter), once the page has focused the
+    email field (autofocus can land after the load event on a busy machine)."""
+    _open(driver, base + "/login")
+    wait_for(lambda: driver.switch_to.active_element.get_attribute("id") == "f-email")
+    driver.switch_to.active_element.send_keys(email, Keys.TAB)
+    driver.switch_to.active_element.send_keys(password, Keys.ENTER)
+    wait_for(lambda: driver.current_url.endswith("/projects"))
+    _loaded(driver)
+
+
 def _heading(driver: webdriver.Chrome) -> str:
     return str(driver.find_element(By.CSS_SELECTOR, "main h1").text)
 
@@ -82,7 +92,7 @@ def test_design_journey(module_driver: webdriver.Chrome, dash_server: LiveServer
     editor.client.close()  # the journey is the browser's; the people's own clients are unused
     viewer.client.close()
     orgs = f"{base}/orgs/{org}"
-    sign_in_by_keyboard(driver, base, editor.email, editor.password)
+    _sign_in(driver, base, editor.email, editor.password)
 
     # A project (the skeleton's page), then an exclusion group, an audience and a metric.
     _open(driver, f"{orgs}/projects/new")
@@ -196,7 +206,7 @@ def test_design_journey(module_driver: webdriver.Chrome, dash_server: LiveServer
 
     # A viewer sees the pages without any edit button.
     _press_sign_out(driver)
-    sign_in_by_keyboard(driver, base, viewer.email, viewer.password)
+    _sign_in(driver, base, viewer.email, viewer.password)
     for path in (f"experiments/{experiment}", "experiments", "exclusion-groups",
                  f"audiences/{audience}", "flags", f"metrics/{metric}"):  # fmt: skip
         _open(driver, f"{orgs}/{path}")
