@@ -170,3 +170,38 @@ def test_account__personal_tokens_and_sessions(dash_server: LiveServer, team: Te
     assert r.status_code == 303
     assert r.headers["location"] == "/login"
     assert editor.get("/account").headers["location"].startswith("/login")
+
+
+def test_invitation_link__opens_a_page_that_joins_and_signs_in(
+    dash_server: LiveServer, team: Team
+) -> None:
+    admin = team["admin"]
+    made = admin.post_form(
+        team.url("/invitations"), {"email": "joiner@example.test", "role": "editor"}
+    )
+    link = _secret(made.text)
+    path = link.removeprefix(dash_server.url)
+    with browser_client(dash_server) as browser:
+        page = browser.get(path)
+        assert page.status_code == 200
+        assert '<label for="f-password">' in page.text
+        action = re.search(r'<form method="post" action="(/join/[^"]+)"', page.text)
+        assert action is not None
+        short = browser.post(action.group(1), data={"name": XSS, "password": "short"})
+        assert short.status_code == 422
+        assert 'id="f-password-error"' in short.text
+        joined = browser.post(action.group(1), data={"name": XSS, "password": "pw-long-enough-1"})
+        assert joined.status_code == 303, joined.text
+        assert joined.headers["location"] == "/"
+        home = browser.get("/")
+        assert home.headers["location"] == team.url("/projects")
+        shown = browser.get(home.headers["location"])
+        assert "Welcome: you joined the organisation." in shown.text
+        assert "joiner@example.test" in shown.text
+        again = browser.post(action.group(1), data={"name": "x", "password": "pw-long-enough-1"})
+        assert again.status_code == 409
+        assert "used already" in again.text
+    with browser_client(dash_server) as stranger:
+        bad = stranger.post("/join/not-a-token", data={"name": "x", "password": "pw-long-enough-1"})
+        assert bad.status_code == 404
+        assert "No such invitation." in bad.text

@@ -9,6 +9,8 @@ import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from avsb.server.dashboard import routes
 from tests.integration.dashboard.conftest import (
     XSS,
@@ -21,7 +23,7 @@ from tests.integration.dashboard.conftest import (
     main_of,
     new_org,
 )
-from tests.support.servers import LiveServer
+from tests.support.servers import LiveServer, ServerFactory, free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -291,3 +293,20 @@ def test_templates__nothing_from_another_origin() -> None:
         text = path.read_text()
         assert not re.search(r"""(src|href)=["']?(https?:)?//""", text), path
         assert not re.search(r"<[^>]*\sstyle=", text), path  # the CSP refuses inline styles
+
+
+def test_login_page__sso_button_when_the_providers_say_so(servers: ServerFactory) -> None:
+    port = free_port()
+    sso = servers.start(
+        port, public_url=f"http://127.0.0.1:{port}", oidc_issuer="http://127.0.0.1:9/issuer",
+        oidc_client_id="avsb", oidc_client_secret=SecretStr("s"),
+        oidc_allowed_domains="example.test",
+    )  # fmt: skip
+    try:
+        with browser_client(sso) as client:
+            providers = client.get("/auth/providers").json()["data"]
+            assert providers["oidc"]["enabled"] is True
+            page = client.get("/login")
+            assert f'id="sso" href="{providers["oidc"]["login_url"]}"' in page.text
+    finally:
+        sso.stop()

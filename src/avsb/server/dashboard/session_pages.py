@@ -5,13 +5,25 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from avsb.server.auth.sessions import CSRF_COOKIE, SESSION_COOKIE
-from avsb.server.dashboard.core import Viewer, page, page_router, render, see_other
-from avsb.server.deps import SessionDep
-from avsb.server.people import signin
+from avsb.server.dashboard.core import (
+    FormDep,
+    FormState,
+    Viewer,
+    form_failure,
+    page,
+    page_router,
+    render,
+    see_other,
+    validate,
+)
+from avsb.server.deps import SessionDep, client_ip
+from avsb.server.errors import AvsbError
+from avsb.server.people import invitations, signin
+from avsb.server.people.schemas import InvitationAccept
 from avsb.server.runtime import runtime_of
 
 router = page_router()
@@ -65,4 +77,50 @@ def logout(viewer: AnyPerson, session: SessionDep, request: Request) -> Response
     secure = runtime_of(request).settings.secure_cookies
     for name in (SESSION_COOKIE, CSRF_COOKIE):
         response.delete_cookie(name, path="/", secure=secure, samesite="lax")
+    return response
+
+
+# Invitations: the link an admin sends opens this page -----------------------------------
+
+
+def _join_form(request: Request, token: str, form: FormState, status: int = 200) -> Response:
+    return render(
+        request, "accept_invitation.html", status, form=form,
+        action=f"/join/{quote(token, safe='')}",
+    )  # fmt: skip
+
+
+@router.get("/auth/invitations/{token}/accept")
+def invitation_page(token: Annotated[str, Path(max_length=100)], request: Request) -> Response:
+    """The invitation link's page: choose a name and password (or give the existing
+    account's password) to join."""
+    return _join_form(request, token, FormState())
+
+
+@router.post("/join/{token}")
+def accept_invitation(
+    token: Annotated[str, Path(max_length=100)],
+    form: FormDep,
+    session: SessionDep,
+    request: Request,
+) -> Response:
+    """Accept the invitation (``people.invitations.accept``) and sign in, like
+    ``POST /auth/invitations/{token}/accept`` does for JSON."""
+    settings = runtime_of(request).settings
+    try:
+        body = validate(InvitationAccept, {k: form.get(k, "") for k in ("name", "password")})
+        passwords = signin.People.from_settings(settings).passwords
+        ip = client_ip(request)
+        user = invitations.accept(session, passwords, token, body.name, body.password, ip)
+        old = request.cookies.get(SESSION_COOKIE)
+        if old:
+            signin.end_session(session, old)
+        agent = request.headers.get("user-agent", "")
+        _row, raw = signin.start_session(session, settings, user, ip, agent)
+    except AvsbError as exc:
+        session.rollback()
+        shown = FormState.failed({"name": form.get("name", "")}, exc)
+        return _join_form(request, token, shown, form_failure(exc))
+    response = see_other("/", "Welcome: you joined the organisation.")
+    signin.set_session_cookies(response, settings, raw)
     return response
