@@ -11,16 +11,17 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.dashboard.conftest import FAST_HASH, Team, hidden, join, main_of, new_org
+from tests.integration.webhooks.conftest import hook_env_at
 from tests.integration.webhooks.receiver import Receiver, wait_until
-from tests.support.servers import LiveServer, ServerFactory
+from tests.support.servers import LiveServer
 
 
 @pytest.fixture(scope="module")
-def hook_dash(servers: ServerFactory) -> LiveServer:
-    return servers.start(
-        **FAST_HASH, webhooks_allow_private_networks=True, webhook_retry_schedule_seconds=[0.2],
-        webhook_retry_jitter=0.0, webhook_poll_seconds=0.1, webhook_timeout_seconds=5.0,
-    )  # fmt: skip
+def hook_dash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server on a database of its own: the suite's other servers run webhook workers too
+    (without loopback receivers allowed), and one of them must not claim these deliveries."""
+    with hook_env_at(tmp_path_factory.mktemp("dash-hooks")) as env:
+        yield env.start(**FAST_HASH, webhook_retry_schedule_seconds=[0.2])
 
 
 @pytest.fixture
