@@ -12,6 +12,16 @@ from starlette.staticfiles import StaticFiles
 
 from avsb.server.dashboard import people_pages, projects, records_pages, session_pages
 from avsb.server.dashboard.pages import preview, results, tools
+from avsb.server.dashboard.design import (
+    audiences,
+    experiments,
+    flags,
+    groups,
+    metrics,
+    segments,
+    templates,
+    webhooks,
+)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -23,6 +33,14 @@ ROUTERS: tuple[APIRouter, ...] = (
     results.router,
     tools.router,
     preview.router,
+    experiments.router,
+    groups.router,
+    flags.router,
+    audiences.router,
+    metrics.router,
+    segments.router,
+    templates.router,
+    webhooks.router,
 )
 
 

@@ -60,3 +60,8 @@ def unit_ids(session: Session, segment_id: str) -> list[str]:
     """Every member of a segment (for compiling the evaluation config)."""
     stmt = select(_members.c.unit_id).where(_members.c.segment_id == segment_id)
     return list(session.scalars(stmt))
+
+
+def has_member(session: Session, segment_id: str, unit_id: str) -> bool:
+    """Whether ``unit_id`` is a member of the segment (one primary-key lookup)."""
+    return session.get(SegmentMember, (segment_id, unit_id)) is not None

@@ -17,6 +17,8 @@ from avsb.server.kit.ids import new_id
 from avsb.server.models import Segment
 from avsb.server.segments import repository
 from avsb.server.segments.schemas import SegmentCreate, SegmentOut
+from avsb_sdk.evaluation.conditions import parse_condition
+from avsb_sdk.evaluation.targeting import SegmentDefinition
 
 
 def present(segment: Segment) -> SegmentOut:
@@ -106,3 +108,12 @@ def change_members(
     action = "segment.members_added" if add else "segment.members_removed"
     resources.touch(session, ctx, segment, action, {"member_count": {"from": before, "to": after}})
     return abs(after - before)
+
+
+def definition_for(session: Session, segment: Segment, unit_id: str) -> SegmentDefinition:
+    """What the evaluation core needs to decide ``segment`` for one unit: its rule tree, or
+    (an "ids" segment) the unit itself when it is a member (the dashboard's "test this unit")."""
+    if segment.type == "conditions" and segment.conditions is not None:
+        return parse_condition(segment.conditions)
+    member = repository.has_member(session, segment.id, unit_id)
+    return frozenset({unit_id}) if member else frozenset()

@@ -19,6 +19,7 @@ from avsb.server.errors import Forbidden, InvalidTransition, NotFound, field_err
 from avsb.server.kit import audit, resources
 from avsb.server.kit.context import ChangeContext
 from avsb.server.kit.ids import new_id
+from avsb.server.kit.pagination import Page, PageRequest
 from avsb.server.models import Project, Webhook, WebhookAttempt, WebhookDelivery
 from avsb.server.models.base import utcnow
 from avsb.server.slack import outbox as slack_outbox
@@ -231,3 +232,24 @@ def retry(session: Session, ctx: ChangeContext, delivery: WebhookDelivery) -> We
         {"delivery_id": delivery.id},
     )
     return delivery
+
+
+def list_page(
+    session: Session,
+    page: PageRequest,
+    org_id: str,
+    project_id: str | None = None,
+    enabled: bool | None = None,
+) -> Page[Webhook]:
+    """One page of the organisation's subscriptions (as ``GET .../webhooks`` lists them)."""
+    return page.paginate(session, repository.list_stmt(org_id, project_id, enabled), Webhook.id)
+
+
+def deliveries_page(
+    session: Session, page: PageRequest, webhook: Webhook, status: str | None = None
+) -> tuple[Page[WebhookDelivery], dict[str, list[WebhookAttempt]]]:
+    """One page of a subscription's deliveries, newest ids last, with each one's attempts."""
+    result = page.paginate(
+        session, repository.deliveries_stmt(webhook.id, status), WebhookDelivery.id
+    )
+    return result, repository.attempts_of(session, [d.id for d in result.items])

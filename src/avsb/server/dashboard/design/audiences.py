@@ -1,0 +1,265 @@
+"""Audiences: list, create and edit with the rule-tree editor (every operator of the
+evaluation core, segments, "not", nested groups as JSON), delete, and a "test this unit" box
+showing, node by node, which rules matched."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from avsb.server.audiences import service as audience_service
+from avsb.server.audiences.conditions import segment_refs
+from avsb.server.audiences.schemas import AudienceCreate, AudienceFilters, AudiencePatch
+from avsb.server.dashboard.core import (
+    FormListsDep,
+    NavItem,
+    Viewer,
+    changed_since,
+    next_url,
+    page,
+    page_request,
+    page_router,
+    register_nav,
+    render,
+    see_other,
+    version_tag,
+)
+from avsb.server.dashboard.design.common import conflict, get, org_url, projects, sent, state
+from avsb.server.dashboard.forms import rule_tree
+from avsb.server.dashboard.forms.common import Parsed, api_errors, check, payload_of, text
+from avsb.server.deps import SessionDep, change_context
+from avsb.server.design import listing
+from avsb.server.errors import AvsbError, ValidationFailed
+from avsb.server.models import Audience, Segment
+from avsb.server.segments import service as segment_service
+from avsb_sdk.evaluation.errors import ConfigError
+from avsb_sdk.evaluation.targeting import SegmentDefinition
+
+router = page_router(prefix="/orgs/{org_id}/audiences")
+Read = Annotated[Viewer, Depends(page("audiences:read"))]
+Write = Annotated[Viewer, Depends(page("audiences:write"))]
+register_nav(NavItem("Audiences", "/orgs/{org_id}/audiences", "audiences:read", "Design", 40))
+LABELS = (("name", "Name"), ("key", "Key"), ("description", "Description"),
+          ("conditions.json", "Rules (JSON)"))  # fmt: skip
+TREE_ROWS = 6
+PREFIX = "conditions"
+
+
+def _url(audience: Audience) -> str:
+    return org_url(audience.org_id, "audiences", audience.id)
+
+
+@router.get("")
+def list_audiences(
+    org_id: str,
+    viewer: Read,
+    session: SessionDep,
+    request: Request,
+    project_id: Annotated[str, Query(max_length=40)] = "",
+) -> Response:
+    filters = AudienceFilters(project_id=project_id or None)
+    result = listing.list_page(session, page_request(request), Audience, org_id, filters)
+    return render(
+        request, "design_audiences_list.html", audiences=result.items,
+        next=next_url(request, result), projects=projects(request, session, org_id),
+        base=org_url(org_id, "audiences"), filters={"project_id": project_id},
+    )  # fmt: skip
+
+
+def _rows(values: dict[str, Any]) -> int:
+    used = [i for i in range(rule_tree.MAX_ROWS) if values.get(f"{PREFIX}.rows.{i}.attribute")
+            or values.get(f"{PREFIX}.rows.{i}.value")]  # fmt: skip
+    return min(rule_tree.MAX_ROWS, max(TREE_ROWS, (max(used) + 2) if used else 0))
+
+
+def _form_page(  # noqa: PLR0913 - what the form shows
+    request: Request,
+    session: SessionDep,
+    org_id: str,
+    values: dict[str, Any],
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+    audience: Audience | None = None,
+) -> Response:
+    if audience is None:
+        heading, action = "New audience", org_url(org_id, "audiences", "new")
+        cancel, etag = org_url(org_id, "audiences"), None
+    else:
+        heading, action = f"Edit {audience.name}", _url(audience) + "/edit"
+        cancel, etag = _url(audience), version_tag(audience.id, audience.version)
+    return render(
+        request, "design_audience_form.html", status, form=state(values, errors),
+        heading=heading, action=action, cancel=cancel, etag=etag, creating=audience is None,
+        projects=projects(request, session, org_id), tree_rows=_rows(values),
+        operators=[(o, o) for o in rule_tree.ROW_OPERATORS],
+    )  # fmt: skip
+
+
+def _parse(form: FormListsDep, creating: bool) -> tuple[Parsed, list[int]]:
+    parsed = Parsed()
+    tree, rows = rule_tree.parse_tree(form, PREFIX, parsed)
+    payload: dict[str, Any] = {
+        "key": text(form, "key"), "name": text(form, "name"),
+        "description": text(form, "description"), "conditions": tree or {},
+    }  # fmt: skip
+    if creating:
+        payload["project_id"] = text(form, "project_id")
+    body = check(AudienceCreate if creating else AudiencePatch, payload, parsed)
+    if body is not None and parsed.ok:
+        parsed.payload = payload_of(body, creating)
+    return parsed, rows
+
+
+def _errors(exc: AvsbError, rows: list[int], values: dict[str, str]) -> dict[str, str]:
+    mode = values.get(f"{PREFIX}.mode", "rows")
+    return rule_tree.map_tree_errors(api_errors(exc), PREFIX, rows, mode)
+
+
+@router.get("/new")
+def new_audience(
+    org_id: str,
+    viewer: Write,
+    session: SessionDep,
+    request: Request,
+    project_id: Annotated[str, Query(max_length=40)] = "",
+) -> Response:
+    values = {"project_id": project_id, **rule_tree.tree_values(None, PREFIX)}
+    return _form_page(request, session, org_id, values)
+
+
+@router.post("/new")
+def create_audience(
+    org_id: str, viewer: Write, form: FormListsDep, session: SessionDep, request: Request
+) -> Response:
+    values = sent(form)
+    parsed, rows = _parse(form, True)
+    if not parsed.ok:
+        return _form_page(request, session, org_id, values, parsed.errors, 422)
+    try:
+        ctx = change_context(request, viewer.principal, org_id)
+        audience = audience_service.create(
+            session, ctx, AudienceCreate.model_validate(parsed.payload)
+        )
+    except AvsbError as exc:
+        session.rollback()
+        code = 422 if isinstance(exc, ValidationFailed) else exc.status_code
+        return _form_page(request, session, org_id, values, _errors(exc, rows, values), code)
+    return see_other(_url(audience), f"Audience {audience.name!r} created.")
+
+
+def _stored(audience: Audience) -> dict[str, str]:
+    values = {"name": audience.name, "key": audience.key, "description": audience.description}
+    return {**values, **rule_tree.tree_values(audience.conditions, PREFIX)}
+
+
+def _segments(session: Session, audience: Audience, unit_id: str) -> dict[str, SegmentDefinition]:
+    """The segments the tree names, as the evaluation core needs them for this unit."""
+    out: dict[str, SegmentDefinition] = {}
+    for _, segment_id in segment_refs(audience.conditions):
+        segment = get(session, Segment, audience.org_id, segment_id)
+        out[segment_id] = segment_service.definition_for(session, segment, unit_id)
+    return out
+
+
+@router.get("/{audience_id}")
+def show_audience(  # noqa: PLR0913 - the "test this unit" box sends its fields in the query
+    org_id: str,
+    audience_id: str,
+    viewer: Read,
+    session: SessionDep,
+    request: Request,
+    unit_id: Annotated[str, Query(max_length=256)] = "",
+    attributes: Annotated[str, Query(max_length=20_000)] = "",
+) -> Response:
+    audience = get(session, Audience, org_id, audience_id)
+    result, error = None, None
+    if "unit_id" in request.query_params:
+        try:
+            attrs = rule_tree.parse_attributes(attributes)
+            segments = _segments(session, audience, unit_id)
+            result = rule_tree.explain(audience.conditions, attrs, unit_id, segments)
+        except (ValueError, ConfigError) as exc:
+            error = str(exc)
+    return render(
+        request, "design_audience_detail.html", audience=audience, url=_url(audience),
+        result=result, error=error, test={"unit_id": unit_id, "attributes": attributes},
+    )  # fmt: skip
+
+
+@router.get("/{audience_id}/edit")
+def edit_audience(
+    org_id: str, audience_id: str, viewer: Write, session: SessionDep, request: Request
+) -> Response:
+    audience = get(session, Audience, org_id, audience_id)
+    return _form_page(request, session, org_id, _stored(audience), audience=audience)
+
+
+@router.post("/{audience_id}/edit")
+def update_audience(
+    org_id: str,
+    audience_id: str,
+    viewer: Write,
+    form: FormListsDep,
+    session: SessionDep,
+    request: Request,
+) -> Response:
+    audience = get(session, Audience, org_id, audience_id)
+    values = sent(form)
+    if changed_since((form.get("etag") or [""])[0], audience.id, audience.version):
+        what = f"Audience {audience.name!r}"
+        return conflict(request, what, LABELS, values, _stored(audience), _url(audience), audience)
+    parsed, rows = _parse(form, False)
+    if not parsed.ok:
+        return _form_page(request, session, org_id, values, parsed.errors, 422, audience)
+    try:
+        ctx = change_context(request, viewer.principal, org_id)
+        audience_service.update(session, ctx, audience, parsed.payload)
+    except AvsbError as exc:
+        session.rollback()
+        audience = get(session, Audience, org_id, audience_id)
+        code = 422 if isinstance(exc, ValidationFailed) else exc.status_code
+        errors = _errors(exc, rows, values)
+        return _form_page(request, session, org_id, values, errors, code, audience)
+    return see_other(_url(audience), "Audience saved.")
+
+
+@router.get("/{audience_id}/delete")
+def confirm_delete(
+    org_id: str, audience_id: str, viewer: Write, session: SessionDep, request: Request
+) -> Response:
+    audience = get(session, Audience, org_id, audience_id)
+    users = audience_service.users(session, audience)
+    message = "This cannot be undone."
+    if users:
+        message = (f"It is used by {len(users)} experiment(s) or flag(s) "
+                   f"({', '.join(users[:5])}): remove it from them first.")  # fmt: skip
+    return render(
+        request, "confirm.html", heading=f"Delete audience {audience.name}?", message=message,
+        action=_url(audience) + "/delete", button="Delete audience", cancel=_url(audience),
+        fields={"etag": version_tag(audience.id, audience.version)},
+    )  # fmt: skip
+
+
+@router.post("/{audience_id}/delete")
+def delete_audience(
+    org_id: str,
+    audience_id: str,
+    viewer: Write,
+    form: FormListsDep,
+    session: SessionDep,
+    request: Request,
+) -> Response:
+    audience = get(session, Audience, org_id, audience_id)
+    if changed_since((form.get("etag") or [""])[0], audience.id, audience.version):
+        return see_other(_url(audience), "The audience changed meanwhile; look again.", "error")
+    try:
+        audience_service.delete(
+            session, change_context(request, viewer.principal, org_id), audience
+        )
+    except AvsbError as exc:
+        session.rollback()
+        return see_other(_url(audience), exc.message, "error")
+    return see_other(org_url(org_id, "audiences"), f"Audience {audience.name!r} deleted.")
