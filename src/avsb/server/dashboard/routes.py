@@ -11,7 +11,6 @@ from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
 from avsb.server.dashboard import people_pages, projects, records_pages, session_pages
-from avsb.server.dashboard.pages import preview, results, tools
 from avsb.server.dashboard.design import (
     audiences,
     experiments,
@@ -22,6 +21,7 @@ from avsb.server.dashboard.design import (
     templates,
     webhooks,
 )
+from avsb.server.dashboard.pages import preview, results, tools
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
