@@ -85,8 +85,9 @@ def sign_in_by_keyboard(driver: webdriver.Chrome, base: str, email: str, passwor
     """Sign in with the keyboard only: type, Tab, type, Tab to the button, Enter."""
     driver.get(base + "/login")
     wait_for(lambda: driver.execute_script("return document.readyState") == "complete")
+    # autofocus may land a moment after the load event on a loaded machine
+    wait_for(lambda: driver.switch_to.active_element.get_attribute("id") == "f-email")
     active = driver.switch_to.active_element
-    assert active.get_attribute("id") == "f-email"  # autofocus
     active.send_keys(email, Keys.TAB)
     driver.switch_to.active_element.send_keys(password, Keys.TAB)
     button = driver.switch_to.active_element
