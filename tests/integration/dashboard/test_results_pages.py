@@ -18,7 +18,7 @@ from avsb.server.dashboard.views import results_view as rv
 from avsb.server.db import Database
 from avsb.server.models import ResultsSnapshot
 from avsb.server.tools.schemas import ComparisonResult
-from tests.integration.dashboard.conftest import XSS, Team, main_of
+from tests.integration.dashboard.conftest import XSS, Team, hidden, main_of
 from tests.integration.design.factories import act, create_flag, create_metric, post
 from tests.integration.evaluation_api.support import bearer, create_sdk_key, settle
 from tests.integration.results.test_results_api import make_lab, population
@@ -192,9 +192,11 @@ def test_stop__editor_stops__viewer_may_not(api: ApiClient, team: Team) -> None:
     stop = page.url.removesuffix("/results") + "/stop"
 
     assert 'id="stop"' not in page.get("viewer")
-    assert 'id="stop"' in page.get("editor")
-    denied = team["viewer"].post_form(stop, {"winner": "", "reason": ""})
-    done = team["editor"].post_form(stop, {"winner": "treatment", "reason": "won"})
+    shown = page.get("editor")
+    assert 'id="stop"' in shown
+    etag = hidden(shown, "etag")  # the version the page was read at
+    denied = team["viewer"].post_form(stop, {"winner": "", "reason": "", "etag": etag})
+    done = team["editor"].post_form(stop, {"winner": "treatment", "reason": "won", "etag": etag})
 
     assert denied.status_code == 403
     assert done.status_code == 303

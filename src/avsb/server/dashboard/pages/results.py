@@ -13,12 +13,19 @@ from markupsafe import Markup
 from starlette.responses import Response
 
 from avsb.server.dashboard import charts_results
-from avsb.server.dashboard.core import FormDep, Viewer, page, page_router, render, see_other
+from avsb.server.dashboard.core import (
+    FormDep,
+    Viewer,
+    page,
+    page_router,
+    render,
+    see_other,
+    version_tag,
+)
 from avsb.server.dashboard.views import results_view as rv
-from avsb.server.deps import SessionDep, change_context
-from avsb.server.experiments import lifecycle, plans
+from avsb.server.deps import SessionDep
+from avsb.server.experiments import plans
 from avsb.server.experiments import service as experiment_service
-from avsb.server.experiments.schemas import StopBody
 from avsb.server.results import schedule, snapshots
 from avsb.server.results import service as results_service
 from avsb.server.results.schemas import ResultsOut, TimeseriesOut
@@ -94,7 +101,10 @@ def results_page(
         traffic=traffic, plan=rv.plan_rows(pinned, names),
         plan_version=plan.version if plan else None,
         segment=segment, url=results_url(org_id, experiment.id),
+        # The experiment page's stop (design/experiments.py), with this version: a change made
+        # since this page was read refuses the stop instead of overriding it.
         stop_url=results_url(org_id, experiment.id).removesuffix("/results") + "/stop",
+        etag=version_tag(experiment.id, experiment.version),
         exports=export_links(org_id, experiment.id),
         can_stop=experiment.status in ("running", "paused") and viewer.can("experiments:write"),
     )  # fmt: skip
@@ -116,19 +126,3 @@ def refresh_results(
     rt.ingestor.counts.flush()
     schedule.refresh(rt.db, rt.events.get(), rt.settings, org_id, experiment.id, segment)
     return see_other(results_url(org_id, experiment.id, segment), "Results refreshed.")
-
-
-@router.post("/stop")
-def stop_experiment(
-    org_id: str,
-    experiment_id: str,
-    viewer: Write,
-    session: SessionDep,
-    form: FormDep,
-    request: Request,
-) -> Response:
-    experiment = experiment_service.get(session, org_id, experiment_id)
-    body = StopBody(winner=form.get("winner") or None, reason=form.get("reason", "")[:5000])
-    ctx = change_context(request, viewer.principal, org_id)
-    lifecycle.stop(session, ctx, experiment, body)
-    return see_other(results_url(org_id, experiment.id), f"Experiment {experiment.name!r} stopped.")
