@@ -182,8 +182,28 @@ def test_design_journey(module_driver: webdriver.Chrome, dash_server: LiveServer
     _type(driver, "f-default_value", "3")
     _type(driver, "f-key", "checkout-steps")
     _press(driver, "Create flag")
-    _created_id(driver, "flags")
+    flag = _created_id(driver, "flags")
     assert "Shorter checkout" in driver.find_element(By.TAG_NAME, "main").text
+    assert clean(driver) == []
+
+    # The flag edited, then its first revision restored from its history.
+    _press(driver, "Edit")
+    _type(driver, "f-default_value", "5")
+    _press(driver, "Save")
+    assert "5" in driver.find_element(By.TAG_NAME, "main").text
+    driver.find_element(By.PARTIAL_LINK_TEXT, "History").click()
+    wait_for(lambda: "/revisions/flag/" in driver.current_url)
+    _loaded(driver)
+    shot(driver, "design-flag-history")
+    history = driver.current_url
+    driver.find_element(By.CSS_SELECTOR, "main a[href$='/1/restore']").click()  # revision 1
+    wait_for(lambda: driver.current_url == history + "/1/restore")
+    _loaded(driver)
+    _press(driver, "Restore revision 1")
+    assert "Revision 1 restored." in driver.find_element(By.CSS_SELECTOR, ".flashes").text
+    with api_token(dash_server, org) as api:
+        restored = api.get(f"/api/orgs/{org}/flags/{flag}").json()["data"]
+    assert restored["default_value"] == 3
     assert clean(driver) == []
 
     # An edit race: someone saves through the API while the form is open.
