@@ -26,6 +26,7 @@ from avsb.server.dashboard.core import (
     version_tag,
 )
 from avsb.server.dashboard.design.common import conflict, options, org_url, projects, sent, state
+from avsb.server.dashboard.design.review_section import review_section
 from avsb.server.dashboard.forms import estimate as estimate_form
 from avsb.server.dashboard.forms.common import FormData, api_errors
 from avsb.server.dashboard.forms.experiment_form import (
@@ -136,6 +137,7 @@ def _form_page(  # noqa: PLR0913 - what the form shows
     status: int = 200,
     experiment: Experiment | None = None,
     estimate: Any = None,
+    query: Any = None,
 ) -> Response:
     frozen = experiment is not None and experiment.status != "draft"
     if experiment is None:
@@ -149,6 +151,8 @@ def _form_page(  # noqa: PLR0913 - what the form shows
         heading=heading, action=action, cancel=cancel, etag=etag, frozen=frozen,
         project_id=project_id, rows=variant_row_count(values), max_variants=MAX_VARIANTS,
         estimate=estimate, creating=experiment is None,
+        review=review_section(session, org_id, experiment.id, query) if experiment else None,
+        review_action=action,
         **_choices(request, session, org_id, project_id),
     )  # fmt: skip
 
@@ -231,7 +235,8 @@ def show_experiment(
     return render(
         request, "design_experiment_detail.html", experiment=experiment, url=_url(experiment),
         metrics=metrics, bound=bound, groups=groups, audiences=audiences, actions=actions,
-        labels=ACTIONS, roles=ROLES,
+        labels=ACTIONS, roles=ROLES, review_action=_url(experiment),
+        review=review_section(session, org_id, experiment.id, request.query_params),
     )  # fmt: skip
 
 
@@ -242,8 +247,9 @@ def edit_experiment(
     experiment = experiment_service.get(session, org_id, experiment_id)
     values = experiment_values(experiment)
     return _form_page(
-        request, session, org_id, experiment.project_id, values, experiment=experiment
-    )
+        request, session, org_id, experiment.project_id, values, experiment=experiment,
+        query=request.query_params,
+    )  # fmt: skip
 
 
 @router.post("/{experiment_id}/edit")
