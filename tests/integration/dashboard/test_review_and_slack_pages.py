@@ -4,13 +4,28 @@ Slack settings page (status, connect, project channels, links), over HTTP."""
 from __future__ import annotations
 
 import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 
-from tests.integration.dashboard.conftest import XSS, Team, api_token, main_of
-from tests.support.servers import LiveServer
+from tests.integration.dashboard.conftest import (
+    XSS,
+    Person,
+    Team,
+    api_token,
+    join,
+    main_of,
+    new_org,
+)
+from tests.integration.slack.conftest import SECRET, slack_settings
+from tests.integration.slack.standin import SlackStandIn, slack_headers
+from tests.integration.webhooks.conftest import hook_env_at
+from tests.support.servers import LiveServer, free_port
 
 
 def _ok(r: httpx.Response, status: int = 201) -> dict[str, Any]:
@@ -81,3 +96,148 @@ def test_experiment_page__shows_the_reviews_findings(
     edit = team["editor"].get(url + "/edit")
     assert edit.status_code == 200
     assert _codes(edit.text) == expected
+
+
+# The Slack settings page ------------------------------------------------------------------
+
+
+@dataclass
+class SlackSite:
+    server: LiveServer
+    slack: SlackStandIn
+    team_id: str  # the Slack workspace of the bot token
+
+
+@pytest.fixture(scope="module")
+def slack_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackSite]:
+    """A server with the Slack app (OAuth and a bot token) against the stand-in, on its own
+    database (its Slack worker drains the outbox of the database it serves)."""
+    team = "TDASH" + secrets.token_hex(2).upper()
+    token = f"xoxb-{team}-token"
+    with SlackStandIn() as slack, hook_env_at(tmp_path_factory.mktemp("slackdash")) as env:
+        port = free_port()
+        server = env.factory.start(port, **slack_settings(slack, port), slack_bot_token=token)
+        yield SlackSite(server, slack, team)
+        server.stop()
+
+
+@pytest.fixture
+def slack_team(slack_site: SlackSite) -> Iterator[Team]:
+    org_id = new_org(slack_site.server)
+    members = {r: join(slack_site.server, org_id, r) for r in ("viewer", "admin")}
+    yield Team(org_id, members)
+    for person in members.values():
+        person.client.close()
+
+
+def _flash_of(person: Person, r: httpx.Response) -> str:
+    assert r.status_code == 303, r.text
+    return main_of(person.get(r.headers["location"]).text)
+
+
+def test_slack_page__connect_set_channel_link_and_disconnect(
+    slack_site: SlackSite, slack_team: Team
+) -> None:
+    server, admin = slack_site.server, slack_team["admin"]
+    with api_token(server, slack_team.org_id) as api:
+        org = f"/api/orgs/{slack_team.org_id}"
+        project = _ok(api.post(f"{org}/projects", json={"key": "web", "name": XSS}))
+    url = slack_team.url("/slack")
+
+    page = admin.get(url)
+    assert page.status_code == 200, page.text
+    body = main_of(page.text)
+    assert "not connected" in body
+    assert f'href="/api/slack/install?org_id={slack_team.org_id}"' in body  # OAuth configured
+    assert f'action="{url}/connect"' in body
+    assert XSS not in page.text  # the project's name is escaped
+    assert "&lt;script&gt;" in body
+    assert 'name="csrf_token"' in body
+
+    # Connect the single-workspace bot token: the status shows the workspace and bot user.
+    shown = _flash_of(admin, admin.post_form(url + "/connect", {}))
+    assert slack_site.team_id in shown
+    assert "UBOT" in shown
+    assert "connected" in shown
+    with api_token(server, slack_team.org_id) as api:
+        status = _ok(api.get(f"/api/orgs/{slack_team.org_id}/slack/status"), 200)
+    assert status["installation"]["team_id"] == slack_site.team_id
+
+    # A project's channel, set through its form, is what the API answers.
+    r = admin.post_form(f"{url}/channels/{project['id']}", {"channel_id": "CDASH1"})
+    assert "CDASH1" in _flash_of(admin, r)
+    with api_token(server, slack_team.org_id) as api:
+        channel = _ok(api.get(f"/api/orgs/{slack_team.org_id}/projects/{project['id']}/slack"), 200)
+    assert channel["channel_id"] == "CDASH1"
+    # A bad channel id is refused with the API's message; nothing changes.
+    bad = _flash_of(
+        admin, admin.post_form(f"{url}/channels/{project['id']}", {"channel_id": "no!"})
+    )
+    assert "channel_id" in bad
+    # Clearing asks first, then clears.
+    ask = admin.get(f"{url}/channels/{project['id']}/clear")
+    assert ask.status_code == 200
+    assert "CDASH1" in main_of(ask.text)
+    with api_token(server, slack_team.org_id) as api:
+        still = api.get(f"/api/orgs/{slack_team.org_id}/projects/{project['id']}/slack")
+        assert still.status_code == 200
+        _flash_of(admin, admin.post_form(f"{url}/channels/{project['id']}/clear", {}))
+        gone = api.get(f"/api/orgs/{slack_team.org_id}/projects/{project['id']}/slack")
+        assert gone.status_code == 404
+
+    # Link my account with the code `/avsb link` gave in Slack; then unlink it.
+    answer = _command(slack_site, "link", "UDASHUSER")
+    code = answer["blocks"][0]["text"]["text"].split("`")[1]
+    linked = _flash_of(admin, admin.post_form(url + "/links", {"code": code}))
+    assert "UDASHUSER" in linked
+    assert "(you)" in linked
+    wrong = _flash_of(admin, admin.post_form(url + "/links", {"code": "not-a-real-code"}))
+    assert "expired" in wrong
+    with api_token(server, slack_team.org_id) as api:
+        listed = api.get(f"/api/orgs/{slack_team.org_id}/slack/links")
+    assert listed.status_code == 200, listed.text
+    (link,) = listed.json()["data"]
+    assert link["slack_user_id"] == "UDASHUSER"
+    assert admin.get(f"{url}/links/{link['id']}/remove").status_code == 200
+    unlinked = _flash_of(admin, admin.post_form(f"{url}/links/{link['id']}/remove", {}))
+    assert "UDASHUSER" not in unlinked
+
+    # Disconnect asks first; afterwards the page offers connecting again.
+    assert "Disconnect Slack?" in admin.get(url + "/disconnect").text
+    after = _flash_of(admin, admin.post_form(url + "/disconnect", {}))
+    assert "not connected" in after
+    assert f'action="{url}/connect"' in after
+
+
+def test_slack_page__viewer_reads_without_edit_controls_and_posts_403(
+    slack_site: SlackSite, slack_team: Team
+) -> None:
+    with api_token(slack_site.server, slack_team.org_id) as api:
+        org = f"/api/orgs/{slack_team.org_id}"
+        project = _ok(api.post(f"{org}/projects", json={"key": "web", "name": "Web"}))
+    viewer, url = slack_team["viewer"], slack_team.url("/slack")
+    page = viewer.get(url)
+    assert page.status_code == 200, page.text
+    body = main_of(page.text)
+    assert "Project channels" in body
+    assert "<form" not in body  # not connected: nothing to link; no admin controls
+    assert "/api/slack/install" not in body
+    r = viewer.post_form(f"{url}/channels/{project['id']}", {"channel_id": "CNOPE"})
+    assert r.status_code == 403
+    assert viewer.post_form(url + "/connect", {}).status_code == 403
+    assert viewer.get(url + "/disconnect").status_code == 403
+    # Without the CSRF field even the admin's POST is refused.
+    assert slack_team["admin"].post_form(url + "/connect", {}, csrf=False).status_code == 403
+
+
+def _command(site: SlackSite, text: str, user: str) -> dict[str, Any]:
+    form = {"team_id": site.team_id, "user_id": user, "command": "/avsb", "text": text,
+            "channel_id": "C_CMD", "response_url": "https://hooks.invalid/x"}  # fmt: skip
+    body = urlencode(form).encode()
+    headers = {"content-type": "application/x-www-form-urlencoded",
+               **slack_headers(SECRET, body)}  # fmt: skip
+    with httpx.Client(base_url=site.server.url, timeout=30) as client:
+        r = client.post("/api/slack/commands", content=body, headers=headers)
+    assert r.status_code == 200, r.text
+    answer: dict[str, Any] = r.json()
+    return answer

@@ -10,7 +10,13 @@ from pathlib import Path
 from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
-from avsb.server.dashboard import people_pages, projects, records_pages, session_pages
+from avsb.server.dashboard import (
+    people_pages,
+    projects,
+    records_pages,
+    session_pages,
+    slack_pages,
+)
 from avsb.server.dashboard.design import (
     audiences,
     experiments,
@@ -41,6 +47,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     segments.router,
     templates.router,
     webhooks.router,
+    slack_pages.router,
 )
 
 
