@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,6 +16,7 @@ import httpx
 import pytest
 
 from tests.integration.dashboard.conftest import (
+    FAST_HASH,
     XSS,
     Person,
     Team,
@@ -22,10 +25,12 @@ from tests.integration.dashboard.conftest import (
     main_of,
     new_org,
 )
+from tests.integration.review.conftest import LLM_KEY, LLM_MODEL, LLM_TIMEOUT, StandIn
+from tests.integration.review.conftest import _handler as llm_handler
 from tests.integration.slack.conftest import SECRET, slack_settings
 from tests.integration.slack.standin import SlackStandIn, slack_headers
 from tests.integration.webhooks.conftest import hook_env_at
-from tests.support.servers import LiveServer, free_port
+from tests.support.servers import LiveServer, ServerFactory, free_port
 
 
 def _ok(r: httpx.Response, status: int = 201) -> dict[str, Any]:
@@ -96,6 +101,72 @@ def test_experiment_page__shows_the_reviews_findings(
     edit = team["editor"].get(url + "/edit")
     assert edit.status_code == 200
     assert _codes(edit.text) == expected
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[StandIn]:
+    """A stand-in OpenAI-compatible endpoint (the review tests' own)."""
+    found = StandIn()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), llm_handler(found))
+    httpd.daemon_threads = True
+    found.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield found
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def llm_site(servers: ServerFactory, model: StandIn) -> LiveServer:
+    return servers.start(
+        **FAST_HASH, llm_url=f"{model.url}/v1", llm_model=LLM_MODEL, llm_api_key=LLM_KEY,
+        llm_timeout_seconds=LLM_TIMEOUT, login_failures_per_minute=1_000_000,
+    )  # fmt: skip
+
+
+def test_experiment_page__never_asks_the_model_on_load_and_offers_a_button(
+    dash_server: LiveServer, team: Team, experiment: dict[str, Any], llm_site: LiveServer,
+    model: StandIn,
+) -> None:  # fmt: skip
+    # Without a model configured there is no button.
+    url = team.url(f"/experiments/{experiment['id']}")
+    assert "data-llm-review" not in team["viewer"].get(url).text
+
+    org_id = new_org(llm_site)
+    viewer = join(llm_site, org_id, "viewer")
+    with api_token(llm_site, org_id) as api:
+        org = f"/api/orgs/{org_id}"
+        prj = _ok(api.post(f"{org}/projects", json={"key": "shop", "name": "Shop"}))
+        variants = [{"key": "a", "weight": 50}, {"key": "b", "weight": 50}]
+        spec = {"project_id": prj["id"], "key": "two", "name": "Two", "variants": variants}
+        exp = _ok(api.post(f"{org}/experiments", json=spec))
+    model.reset()
+    page = viewer.get(f"/orgs/{org_id}/experiments/{exp['id']}")
+    assert page.status_code == 200
+    assert "data-llm-review" in page.text
+    assert model.requests == []  # a page load never asks the model
+    expected = _codes(page.text)
+
+    r = viewer.post_form(f"/orgs/{org_id}/experiments/{exp['id']}/review", {})
+    assert r.status_code == 200, r.text
+    body = main_of(r.text)
+    assert "Check novelty effects: run for two full weeks." in body
+    assert LLM_MODEL in body
+    assert _codes(r.text) == expected
+    assert len(model.requests) == 1
+    assert LLM_KEY not in r.text
+    # The model failing leaves the rules' answer, with the reason.
+    model.reset("error")
+    failed = main_of(viewer.post_form(f"/orgs/{org_id}/experiments/{exp['id']}/review", {}).text)
+    assert "HTTP 500" in failed
+    assert (
+        viewer.post_form(
+            f"/orgs/{org_id}/experiments/{exp['id']}/review", {}, csrf=False
+        ).status_code
+        == 403
+    )
+    viewer.client.close()
 
 
 # The Slack settings page ------------------------------------------------------------------

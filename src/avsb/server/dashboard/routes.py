@@ -23,6 +23,7 @@ from avsb.server.dashboard.design import (
     flags,
     groups,
     metrics,
+    review_section,
     segments,
     templates,
     webhooks,
@@ -48,6 +49,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     templates.router,
     webhooks.router,
     slack_pages.router,
+    review_section.router,
 )
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from starlette.responses import Response
 
+from avsb.server.config import Settings
 from avsb.server.dashboard.core import (
     FormListsDep,
     NavItem,
@@ -45,6 +46,7 @@ from avsb.server.experiments import lifecycle
 from avsb.server.experiments import service as experiment_service
 from avsb.server.experiments.schemas import ExperimentCreate, ExperimentFilters, StopBody
 from avsb.server.models import Audience, ExclusionGroup, Experiment, Flag, Metric
+from avsb.server.runtime import runtime_of
 from avsb.server.tools import service as tool_service
 
 router = page_router(prefix="/orgs/{org_id}/experiments")
@@ -79,6 +81,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
 MOVES = {"start": lifecycle.start, "pause": lifecycle.pause, "archive": lifecycle.archive}
 ALLOWED = {**{a: lifecycle.TRANSITIONS[a][0] for a in ("start", "pause", "stop", "archive")},
            "delete": frozenset({"draft", "stopped", "archived"})}  # fmt: skip
+
+
+def _settings(request: Request) -> Settings:
+    return runtime_of(request).settings
 
 
 def _url(experiment: Experiment) -> str:
@@ -146,13 +152,15 @@ def _form_page(  # noqa: PLR0913 - what the form shows
     else:
         heading, action = f"Edit {experiment.name}", _url(experiment) + "/edit"
         cancel, etag = _url(experiment), version_tag(experiment.id, experiment.version)
+    review = None
+    if experiment is not None:
+        review = review_section(session, org_id, experiment.id, query, _settings(request))
     return render(
         request, "design_experiment_form.html", status, form=state(values, errors),
         heading=heading, action=action, cancel=cancel, etag=etag, frozen=frozen,
         project_id=project_id, rows=variant_row_count(values), max_variants=MAX_VARIANTS,
         estimate=estimate, creating=experiment is None,
-        review=review_section(session, org_id, experiment.id, query) if experiment else None,
-        review_action=action,
+        review=review, review_action=action,
         **_choices(request, session, org_id, project_id),
     )  # fmt: skip
 
@@ -236,7 +244,9 @@ def show_experiment(
         request, "design_experiment_detail.html", experiment=experiment, url=_url(experiment),
         metrics=metrics, bound=bound, groups=groups, audiences=audiences, actions=actions,
         labels=ACTIONS, roles=ROLES, review_action=_url(experiment),
-        review=review_section(session, org_id, experiment.id, request.query_params),
+        review=review_section(
+            session, org_id, experiment.id, request.query_params, _settings(request)
+        ),
     )  # fmt: skip
 
 
