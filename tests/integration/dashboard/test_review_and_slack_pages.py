@@ -312,3 +312,19 @@ def _command(site: SlackSite, text: str, user: str) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     answer: dict[str, Any] = r.json()
     return answer
+
+
+def test_slack_page__viewer_links_own_account_only(slack_site: SlackSite, slack_team: Team) -> None:
+    """Linking one's own Slack account is a person's own action (as the API allows any member):
+    once connected the viewer gets that form and nothing else."""
+    admin, viewer, url = slack_team["admin"], slack_team["viewer"], slack_team.url("/slack")
+    _flash_of(admin, admin.post_form(url + "/connect", {}))
+    body = main_of(viewer.get(url).text)
+    assert re.findall(r'<form[^>]*action="([^"]+)"', body) == [url + "/links"]
+    assert "/disconnect" not in body
+    code = _command(slack_site, "link", "UVIEWER")["blocks"][0]["text"]["text"].split("`")[1]
+    linked = _flash_of(viewer, viewer.post_form(url + "/links", {"code": code}))
+    assert "UVIEWER" in linked
+    assert "Unlink" in linked  # their own link
+    assert viewer.get(url + "/disconnect").status_code == 403
+    assert admin.post_form(url + "/disconnect", {}).status_code == 303
