@@ -10,13 +10,20 @@ from pathlib import Path
 from fastapi import APIRouter
 from starlette.staticfiles import StaticFiles
 
-from avsb.server.dashboard import people_pages, projects, records_pages, session_pages
+from avsb.server.dashboard import (
+    people_pages,
+    projects,
+    records_pages,
+    session_pages,
+    slack_pages,
+)
 from avsb.server.dashboard.design import (
     audiences,
     experiments,
     flags,
     groups,
     metrics,
+    review_section,
     segments,
     templates,
     webhooks,
@@ -41,6 +48,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     segments.router,
     templates.router,
     webhooks.router,
+    slack_pages.router,
+    review_section.router,
 )
 
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 from starlette.responses import Response
 
+from avsb.server.config import Settings
 from avsb.server.dashboard.core import (
     FormListsDep,
     NavItem,
@@ -26,6 +27,7 @@ from avsb.server.dashboard.core import (
     version_tag,
 )
 from avsb.server.dashboard.design.common import conflict, options, org_url, projects, sent, state
+from avsb.server.dashboard.design.review_section import review_section
 from avsb.server.dashboard.forms import estimate as estimate_form
 from avsb.server.dashboard.forms.common import FormData, api_errors
 from avsb.server.dashboard.forms.experiment_form import (
@@ -44,6 +46,7 @@ from avsb.server.experiments import lifecycle
 from avsb.server.experiments import service as experiment_service
 from avsb.server.experiments.schemas import ExperimentCreate, ExperimentFilters, StopBody
 from avsb.server.models import Audience, ExclusionGroup, Experiment, Flag, Metric
+from avsb.server.runtime import runtime_of
 from avsb.server.tools import service as tool_service
 
 router = page_router(prefix="/orgs/{org_id}/experiments")
@@ -78,6 +81,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
 MOVES = {"start": lifecycle.start, "pause": lifecycle.pause, "archive": lifecycle.archive}
 ALLOWED = {**{a: lifecycle.TRANSITIONS[a][0] for a in ("start", "pause", "stop", "archive")},
            "delete": frozenset({"draft", "stopped", "archived"})}  # fmt: skip
+
+
+def _settings(request: Request) -> Settings:
+    return runtime_of(request).settings
 
 
 def _url(experiment: Experiment) -> str:
@@ -136,6 +143,7 @@ def _form_page(  # noqa: PLR0913 - what the form shows
     status: int = 200,
     experiment: Experiment | None = None,
     estimate: Any = None,
+    query: Any = None,
 ) -> Response:
     frozen = experiment is not None and experiment.status != "draft"
     if experiment is None:
@@ -144,11 +152,15 @@ def _form_page(  # noqa: PLR0913 - what the form shows
     else:
         heading, action = f"Edit {experiment.name}", _url(experiment) + "/edit"
         cancel, etag = _url(experiment), version_tag(experiment.id, experiment.version)
+    review = None
+    if experiment is not None:
+        review = review_section(session, org_id, experiment.id, query, _settings(request))
     return render(
         request, "design_experiment_form.html", status, form=state(values, errors),
         heading=heading, action=action, cancel=cancel, etag=etag, frozen=frozen,
         project_id=project_id, rows=variant_row_count(values), max_variants=MAX_VARIANTS,
         estimate=estimate, creating=experiment is None,
+        review=review, review_action=action,
         **_choices(request, session, org_id, project_id),
     )  # fmt: skip
 
@@ -231,7 +243,10 @@ def show_experiment(
     return render(
         request, "design_experiment_detail.html", experiment=experiment, url=_url(experiment),
         metrics=metrics, bound=bound, groups=groups, audiences=audiences, actions=actions,
-        labels=ACTIONS, roles=ROLES,
+        labels=ACTIONS, roles=ROLES, review_action=_url(experiment),
+        review=review_section(
+            session, org_id, experiment.id, request.query_params, _settings(request)
+        ),
     )  # fmt: skip
 
 
@@ -242,8 +257,9 @@ def edit_experiment(
     experiment = experiment_service.get(session, org_id, experiment_id)
     values = experiment_values(experiment)
     return _form_page(
-        request, session, org_id, experiment.project_id, values, experiment=experiment
-    )
+        request, session, org_id, experiment.project_id, values, experiment=experiment,
+        query=request.query_params,
+    )  # fmt: skip
 
 
 @router.post("/{experiment_id}/edit")
