@@ -468,3 +468,20 @@ def test_conflicts__flag_audience_group_metric_show_both_versions(
         assert "<td>Mine</td>" in body, url
         assert "<td>Theirs</td>" in body, url
         assert "Theirs" in main_of(editor.get(url).text), url  # nothing was overwritten
+
+
+def test_every_design_detail_page__links_its_history(team: Team, project: dict[str, Any]) -> None:
+    editor = team["editor"]
+    exp = _create_experiment(editor, team, project).rsplit("/", 1)[-1]
+    for path, kind, resource_id in (
+        (f"/experiments/{exp}", "experiment", exp),
+        (f"/exclusion-groups/{project['group']['id']}", "exclusion_group", project["group"]["id"]),
+        (f"/audiences/{project['audience']['id']}", "audience", project["audience"]["id"]),
+        (f"/metrics/{project['metric']['id']}", "metric", project["metric"]["id"]),
+    ):
+        page = editor.get(team.url(path)).text
+        history = team.url(f"/revisions/{kind}/{resource_id}")
+        assert f'href="{history}"' in page, path
+        listed = editor.get(history)
+        assert listed.status_code == 200, (history, listed.status_code)
+        assert resource_id in listed.text
