@@ -123,6 +123,8 @@ def test_template_edit__save_conflict_bad_design_and_rights(
         one_variant = json.dumps({"variants": variants[:1]})
         for bad, field in (
             ({"body": "{not json"}, "body"),
+            ({"body": "null"}, "body"),
+            ({"body": "[1, 2]"}, "body"),
             ({"body": one_variant}, "body"),
             ({"name": ""}, "name"),
         ):

@@ -205,6 +205,9 @@ def update_template(
         design = json.loads(values.get("body", ""))
     except json.JSONDecodeError as exc:
         return _edit_form(request, template, values, {"body": f"Not valid JSON: {exc}"}, 422)
+    if not isinstance(design, dict):
+        errors = {"body": "The design must be a JSON object (variants, traffic share, ...)."}
+        return _edit_form(request, template, values, errors, 422)
     fields = {"name": values.get("name", ""), "description": values.get("description", ""),
               "body": design}  # fmt: skip
     try:
