@@ -5,6 +5,7 @@ said beside its field (422), and a member without the write scope gets no Edit b
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -121,16 +122,22 @@ def test_template_edit__save_conflict_bad_design_and_rights(
         # Bad values beside their fields, nothing saved.
         etag = hidden(editor.get(url + "/edit").text, "etag")
         one_variant = json.dumps({"variants": variants[:1]})
+        foreign = json.dumps({"variants": variants, "audience_id": "aud_elsewhere"})
         for bad, field in (
             ({"body": "{not json"}, "body"),
             ({"body": "null"}, "body"),
             ({"body": "[1, 2]"}, "body"),
             ({"body": one_variant}, "body"),
+            ({"body": foreign}, "body"),  # the service's check: not in the template's project
             ({"name": ""}, "name"),
         ):
             r = editor.post_form(url + "/edit", {**saved, "etag": etag, **bad})
             assert r.status_code == 422, (bad, main_of(r.text))
             assert f'id="f-{field}-error"' in main_of(r.text), bad
+        r = editor.post_form(url + "/edit", {**saved, "etag": etag, "body": foreign})
+        beside = re.search(r'id="f-body-error"[^>]*>([^<]*)<', r.text)
+        assert beside is not None
+        assert "audience_id" in beside.group(1)  # which part of the design is wrong
         stored = _data(api.get(f"{org}/templates/{template_id}"))
         assert stored["name"] == "Renamed"
         assert len(stored["body"]["variants"]) == 2
