@@ -1,8 +1,10 @@
 """Experiment templates: list, save an experiment's design as a template, use a template
-(a new draft experiment with its design), rename and delete (after confirmation)."""
+(a new draft experiment with its design), edit its name, description and design (JSON, with the
+edit-conflict flow) and delete (after confirmation)."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -23,21 +25,28 @@ from avsb.server.dashboard.core import (
     validate,
     version_tag,
 )
-from avsb.server.dashboard.design.common import get, org_url, projects, sent, state
+from avsb.server.dashboard.design.common import conflict, get, org_url, projects, sent, state
 from avsb.server.dashboard.forms.common import api_errors
 from avsb.server.deps import SessionDep, change_context
 from avsb.server.design import listing
+from avsb.server.design.crud import changes_of
 from avsb.server.errors import AvsbError, ValidationFailed
 from avsb.server.experiments.schemas import ExperimentDesign
 from avsb.server.models import Experiment, Template
 from avsb.server.templates import service as template_service
-from avsb.server.templates.schemas import TemplateCreate, TemplateFilters, TemplateUse
+from avsb.server.templates.schemas import (
+    TemplateCreate,
+    TemplateFilters,
+    TemplatePatch,
+    TemplateUse,
+)
 
 router = page_router(prefix="/orgs/{org_id}/templates")
 Read = Annotated[Viewer, Depends(page("templates:read"))]
 Write = Annotated[Viewer, Depends(page("templates:write"))]
 UseIt = Annotated[Viewer, Depends(page("experiments:write"))]
 register_nav(NavItem("Templates", "/orgs/{org_id}/templates", "templates:read", "Design", 60))
+LABELS = (("name", "Name"), ("description", "Description"), ("body", "Design (JSON)"))
 
 
 def _url(template: Template) -> str:
@@ -136,6 +145,81 @@ def show_template(
     org_id: str, template_id: str, viewer: Read, session: SessionDep, request: Request
 ) -> Response:
     return _show(request, session, get(session, Template, org_id, template_id))
+
+
+def _stored(template: Template) -> dict[str, str]:
+    return {"name": template.name, "description": template.description,
+            "body": json.dumps(template.body, indent=2)}  # fmt: skip
+
+
+def _edit_form(
+    request: Request,
+    template: Template,
+    values: dict[str, Any],
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    return render(
+        request, "design_template_form.html", status, form=state(values, errors),
+        template=template, action=_url(template) + "/edit", cancel=_url(template),
+        etag=version_tag(template.id, template.version),
+    )  # fmt: skip
+
+
+def _field_errors(exc: AvsbError) -> dict[str, str]:
+    """The service's errors beside the form's fields: any path inside the design (e.g.
+    ``body.variants.0.weight`` or a metric of another project) beside the JSON box."""
+    out: dict[str, str] = {}
+    for path, message in api_errors(exc).items():
+        if path in ("name", "description", "_"):
+            out.setdefault(path, message)
+        else:
+            where = path.removeprefix("body").lstrip(".")
+            out.setdefault("body", f"{where}: {message}" if where else message)
+    return out
+
+
+@router.get("/{template_id}/edit")
+def edit_template(
+    org_id: str, template_id: str, viewer: Write, session: SessionDep, request: Request
+) -> Response:
+    template = get(session, Template, org_id, template_id)
+    return _edit_form(request, template, _stored(template))
+
+
+@router.post("/{template_id}/edit")
+def update_template(
+    org_id: str,
+    template_id: str,
+    viewer: Write,
+    form: FormListsDep,
+    session: SessionDep,
+    request: Request,
+) -> Response:
+    template = get(session, Template, org_id, template_id)
+    values = sent(form)
+    if changed_since((form.get("etag") or [""])[0], template.id, template.version):
+        what = f"Template {template.name!r}"
+        return conflict(request, what, LABELS, values, _stored(template), _url(template), template)
+    try:
+        design = json.loads(values.get("body", ""))
+    except json.JSONDecodeError as exc:
+        return _edit_form(request, template, values, {"body": f"Not valid JSON: {exc}"}, 422)
+    if not isinstance(design, dict):
+        errors = {"body": "The design must be a JSON object (variants, traffic share, ...)."}
+        return _edit_form(request, template, values, errors, 422)
+    fields = {"name": values.get("name", ""), "description": values.get("description", ""),
+              "body": design}  # fmt: skip
+    try:
+        spec = changes_of(validate(TemplatePatch, fields))
+        ctx = change_context(request, viewer.principal, org_id)
+        template_service.update(session, ctx, template, spec)
+    except AvsbError as exc:
+        session.rollback()
+        template = get(session, Template, org_id, template_id)
+        code = 422 if isinstance(exc, ValidationFailed) else exc.status_code
+        return _edit_form(request, template, values, _field_errors(exc), code)
+    return see_other(_url(template), f"Template {template.name!r} saved.")
 
 
 @router.post("/{template_id}/use")

@@ -1,6 +1,7 @@
-"""Webhooks: subscriptions (list, create with the signing secret shown once, turn on / off,
-delete after confirmation), their deliveries with every attempt, re-send of a failed
-delivery, and a test delivery answered on the page."""
+"""Webhooks: subscriptions (list, create with the signing secret shown once, edit URL, events
+and description with the edit-conflict flow, turn on / off, delete after confirmation), their
+deliveries with every attempt, re-send of a failed delivery, and a test delivery answered on the
+page."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from avsb.server.dashboard.core import (
     NavItem,
     Viewer,
     changed_since,
+    conflict_rows,
     next_url,
     page,
     page_request,
@@ -33,7 +35,7 @@ from avsb.server.models import Webhook
 from avsb.server.runtime import runtime_of
 from avsb.server.webhooks import delivery as webhook_delivery
 from avsb.server.webhooks import service as webhook_service
-from avsb.server.webhooks.schemas import EVENT_TYPES, WebhookCreate
+from avsb.server.webhooks.schemas import EVENT_TYPES, WebhookCreate, WebhookPatch
 from avsb.server.webhooks.sender import RetryPolicy, Sender
 
 router = page_router(prefix="/orgs/{org_id}/webhooks")
@@ -41,6 +43,7 @@ Read = Annotated[Viewer, Depends(page("webhooks:read"))]
 Write = Annotated[Viewer, Depends(page("webhooks:write"))]
 register_nav(NavItem("Webhooks", "/orgs/{org_id}/webhooks", "webhooks:read", "Design", 70))
 STATUSES = ("pending", "delivering", "delivered", "failed")
+LABELS = (("url", "URL"), ("event_types", "Events"), ("description", "Description"))
 
 
 def _url(webhook: Webhook) -> str:
@@ -56,17 +59,23 @@ def list_webhooks(org_id: str, viewer: Read, session: SessionDep, request: Reque
     )  # fmt: skip
 
 
-def _form(
+def _form(  # noqa: PLR0913 - what the form shows
     request: Request,
     session: SessionDep,
     org_id: str,
     values: dict[str, Any],
     errors: dict[str, str] | None = None,
     status: int = 200,
+    webhook: Webhook | None = None,
 ) -> Response:
+    if webhook is None:
+        action, cancel, etag = org_url(org_id, "webhooks", "new"), org_url(org_id, "webhooks"), None
+    else:
+        action, cancel = _url(webhook) + "/edit", _url(webhook)
+        etag = version_tag(webhook.id, webhook.version)
     return render(
         request, "design_webhook_form.html", status, form=state(values, errors),
-        action=org_url(org_id, "webhooks", "new"), cancel=org_url(org_id, "webhooks"),
+        action=action, cancel=cancel, etag=etag, editing=webhook is not None,
         projects=[("", "Every project"), *projects(request, session, org_id)],
         events=["*", *sorted(EVENT_TYPES)], chosen=set(values.get("event_types", [])),
     )  # fmt: skip
@@ -125,6 +134,69 @@ def show_webhook(
         deliveries=result.items, attempts=attempts, next=next_url(request, result),
         statuses=STATUSES, status=status, etag=version_tag(webhook.id, webhook.version),
     )  # fmt: skip
+
+
+def _events(form: FormListsDep) -> list[str]:
+    """The ticked event types (the conflict page sends them back as one comma-joined field)."""
+    return [e.strip() for v in form.get("event_types", []) for e in v.split(",") if e.strip()]
+
+
+def _stored(webhook: Webhook) -> dict[str, Any]:
+    return {"url": webhook.url, "event_types": list(webhook.event_types),
+            "description": webhook.description}  # fmt: skip
+
+
+def _shown(values: dict[str, Any]) -> dict[str, str]:
+    """Values as the conflict page shows (and sends back) them: the events comma-joined."""
+    return {name: ", ".join(values.get(name, [])) if name == "event_types"
+            else str(values.get(name, "")) for name, _ in LABELS}  # fmt: skip
+
+
+def _field_errors(exc: AvsbError) -> dict[str, str]:
+    """The service's errors beside the form's fields (``event_types.0`` beside the events)."""
+    out: dict[str, str] = {}
+    for path, message in api_errors(exc).items():
+        out.setdefault(path.split(".", 1)[0] if path.startswith("event_types") else path, message)
+    return out
+
+
+@router.get("/{webhook_id}/edit")
+def edit_webhook(
+    org_id: str, webhook_id: str, viewer: Write, session: SessionDep, request: Request
+) -> Response:
+    webhook = webhook_service.get(session, org_id, webhook_id)
+    return _form(request, session, org_id, _stored(webhook), webhook=webhook)
+
+
+@router.post("/{webhook_id}/edit")
+def update_webhook(
+    org_id: str, webhook_id: str, viewer: Write, form: FormListsDep, session: SessionDep,
+    request: Request,
+) -> Response:  # fmt: skip
+    webhook = webhook_service.get(session, org_id, webhook_id)
+    values: dict[str, Any] = {**sent(form), "event_types": _events(form)}
+    if changed_since((form.get("etag") or [""])[0], webhook.id, webhook.version):
+        rows = conflict_rows(LABELS, _shown(values), _shown(_stored(webhook)))
+        return render(
+            request, "conflict.html", 409, what=f"Webhook {webhook.url}", rows=rows,
+            action=_url(webhook) + "/edit", reload=_url(webhook) + "/edit",
+            current_etag=version_tag(webhook.id, webhook.version),
+        )  # fmt: skip
+    fields = {name: values.get(name, "") for name, _ in LABELS}
+    try:
+        spec = validate(WebhookPatch, fields).model_dump(exclude_unset=True)
+        webhook_service.check_event_rights(viewer.principal, spec["event_types"])
+        webhook_service.check_event_rights(viewer.principal, webhook.event_types)
+        allow_private = runtime_of(request).settings.webhooks_allow_private_networks
+        webhook_service.vet_url(spec["url"], allow_private=allow_private)
+        ctx = change_context(request, viewer.principal, org_id)
+        webhook_service.update(session, ctx, webhook, spec)
+    except AvsbError as exc:
+        session.rollback()
+        webhook = webhook_service.get(session, org_id, webhook_id)
+        code = 422 if isinstance(exc, ValidationFailed) else exc.status_code
+        return _form(request, session, org_id, values, _field_errors(exc), code, webhook)
+    return see_other(_url(webhook), "Webhook saved.")
 
 
 @router.post("/{webhook_id}/deliveries/{delivery_id}/retry")
