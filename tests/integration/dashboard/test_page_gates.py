@@ -16,7 +16,7 @@ from avsb.server.dashboard.core import PageRoute
 from tests.integration.dashboard.conftest import Team, browser_client
 from tests.support.servers import LiveServer
 
-PUBLIC = {"/login", "/auth/invitations/{token}/accept", "/join/{token}"}
+PUBLIC = {"/login", "/join/{token}"}
 
 
 @dataclass(frozen=True)

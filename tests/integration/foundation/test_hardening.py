@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
@@ -449,19 +449,12 @@ class TestMethods:
         assert error["request_id"] == r.headers["X-Request-ID"]
         assert api.post("/health").headers["Allow"] == "GET, HEAD, OPTIONS"
 
-    # Dashboard pages (HTML, kept out of the API document) on an API path: the invitation link
-    # a person opens is the page whose form joins; its POST is the API's.
-    PAGES_ON_API_PATHS: ClassVar[dict[str, set[str]]] = {
-        "/auth/invitations/{token}/accept": {"GET"}
-    }
-
     def test_every_path__allow_matches_openapi(self, api: ApiClient) -> None:
         spec = api.get("/openapi.json").json()
         for template, ops in spec["paths"].items():
             path = template.replace("{org_id}", api.org_id)
             path = path.replace("{", "x").replace("}", "")
             documented = {m.upper() for m in ops} & {"GET", "POST", "PUT", "PATCH", "DELETE"}
-            documented |= self.PAGES_ON_API_PATHS.get(template, set())
             r = api.options(path)
             assert r.status_code == 204, (template, r.text)
             allowed = set(r.headers["Allow"].split(", "))

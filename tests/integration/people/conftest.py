@@ -63,7 +63,7 @@ def invite(server: LiveServer, org_id: str, email: str, role: str) -> str:
         r = admin.post(f"/api/orgs/{org_id}/invitations", json={"email": email, "role": role})
         assert r.status_code == 201, r.text
     url: str = r.json()["data"]["url"]
-    return url.rsplit("/", 2)[-2]
+    return url.rsplit("/", 1)[-1]
 
 
 def join(server: LiveServer, org_id: str, role: str, email: str | None = None) -> Person:

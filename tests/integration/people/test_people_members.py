@@ -224,7 +224,7 @@ def test_invitation_emailed_over_smtp(servers: ServerFactory, smtp: _SmtpReceive
         assert r.status_code == 201, r.text
         data = r.json()["data"]
         assert data["emailed"] is True
-        assert data["url"].startswith("http://avsb.example:8008/auth/invitations/")
+        assert data["url"].startswith("http://avsb.example:8008/join/")
         ((sender, rcpts, body),) = smtp.messages
         assert "avsb@example.test" in sender
         assert email in rcpts[0]

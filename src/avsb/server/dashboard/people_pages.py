@@ -166,7 +166,7 @@ def invite(
     base = (settings.public_url or str(request.base_url)).rstrip("/")
     return render(
         request, "secret_created.html", heading="Invitation created",
-        label="Invitation link", secret=f"{base}/auth/invitations/{raw}/accept",
+        label="Invitation link", secret=f"{base}/join/{raw}",
         facts=[("Email", invitation.email), ("Role", invitation.role),
                ("Expires", invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC"))],
         note="Send this link to the person; it works once.", back=_org(org_id) + "/members",

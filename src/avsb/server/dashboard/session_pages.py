@@ -90,7 +90,7 @@ def _join_form(request: Request, token: str, form: FormState, status: int = 200)
     )  # fmt: skip
 
 
-@router.get("/auth/invitations/{token}/accept")
+@router.get("/join/{token}")
 def invitation_page(token: Annotated[str, Path(max_length=100)], request: Request) -> Response:
     """The invitation link's page: choose a name and password (or give the existing
     account's password) to join."""

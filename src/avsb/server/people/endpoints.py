@@ -319,7 +319,7 @@ def create_invitation(
     ctx = change_context(request, principal, org_id)
     invitation, raw = invitations.create(session, ctx, principal, settings, body.email, body.role)
     base = (settings.public_url or str(request.base_url)).rstrip("/")
-    url = f"{base}/auth/invitations/{raw}/accept"
+    url = f"{base}/join/{raw}"  # the dashboard page; its form joins
     emailed = False
     if settings.smtp_host:
         org = session.scalar(select(Organization.name).where(Organization.id == org_id)) or ""
