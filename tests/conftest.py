@@ -73,24 +73,3 @@ def api(live_server: LiveServer) -> Iterator[ApiClient]:
 @pytest.fixture(scope="session")
 def worker_id() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
-
-
-# The longest files (minutes each on 2 cores), started first: with two pytest-xdist workers
-# taking a file at a time, one of them left for last keeps a worker busy while the other idles.
-LONGEST_FIRST = (
-    "tests/integration/test_schemathesis.py",
-    "tests/integration/sdk/test_sdk_distribution.py",
-    "tests/integration/results/test_ingestion_crash.py",
-    "tests/integration/realtime/test_processes.py",
-    "tests/integration/results/test_results_end_to_end.py",
-    "tests/integration/people/test_people_cli.py",
-)
-
-
-def _rank(item: pytest.Item) -> int:
-    path = item.nodeid.partition("::")[0]
-    return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=_rank)  # stable: the rest keep their order
