@@ -4,6 +4,7 @@ showing, node by node, which rules matched."""
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -27,7 +28,15 @@ from avsb.server.dashboard.core import (
     see_other,
     version_tag,
 )
-from avsb.server.dashboard.design.common import conflict, get, org_url, projects, sent, state
+from avsb.server.dashboard.design.common import (
+    conflict,
+    form_target,
+    get,
+    org_url,
+    projects,
+    sent,
+    state,
+)
 from avsb.server.dashboard.forms import rule_tree
 from avsb.server.dashboard.forms.common import Parsed, api_errors, check, payload_of, text
 from avsb.server.deps import SessionDep, change_context
@@ -84,12 +93,7 @@ def _form_page(  # noqa: PLR0913 - what the form shows
     status: int = 200,
     audience: Audience | None = None,
 ) -> Response:
-    if audience is None:
-        heading, action = "New audience", org_url(org_id, "audiences", "new")
-        cancel, etag = org_url(org_id, "audiences"), None
-    else:
-        heading, action = f"Edit {audience.name}", _url(audience) + "/edit"
-        cancel, etag = _url(audience), version_tag(audience.id, audience.version)
+    heading, action, cancel, etag = astuple(form_target(org_id, "audiences", "audience", audience))
     return render(
         request, "design_audience_form.html", status, form=state(values, errors),
         heading=heading, action=action, cancel=cancel, etag=etag, creating=audience is None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -86,3 +87,31 @@ def conflict(  # noqa: PLR0913 - both versions and where they go
 def get(session: Session, model: type[R], org_id: str, resource_id: str) -> R:
     """The resource of the organisation (the API's 404 otherwise)."""
     return resources.get_in_org(session, model, org_id, resource_id)
+
+
+@dataclass(frozen=True)
+class FormTarget:
+    """Where a create or edit form of a design resource posts, and what it shows."""
+
+    heading: str
+    action: str
+    cancel: str
+    etag: str | None  # the version an edit carries; None when creating
+
+
+def form_target(
+    org_id: str,
+    collection: str,
+    noun: str,
+    resource: ProjectScoped | None,
+    cancel_new: str | None = None,
+) -> FormTarget:
+    """The create form's target (``resource`` None) or the edit form's, with its version."""
+    if resource is None:
+        new = org_url(org_id, collection, "new")
+        return FormTarget(f"New {noun}", new, cancel_new or org_url(org_id, collection), None)
+    url = org_url(org_id, collection, resource.id)
+    name = str(getattr(resource, "name", resource.key))
+    return FormTarget(
+        f"Edit {name}", url + "/edit", url, version_tag(resource.id, resource.version)
+    )

@@ -5,6 +5,7 @@ lifecycle with a confirmation that says what will happen, and delete.
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -26,7 +27,15 @@ from avsb.server.dashboard.core import (
     validate,
     version_tag,
 )
-from avsb.server.dashboard.design.common import conflict, options, org_url, projects, sent, state
+from avsb.server.dashboard.design.common import (
+    conflict,
+    form_target,
+    options,
+    org_url,
+    projects,
+    sent,
+    state,
+)
 from avsb.server.dashboard.design.review_section import review_section
 from avsb.server.dashboard.forms import estimate as estimate_form
 from avsb.server.dashboard.forms.common import FormData, api_errors
@@ -146,12 +155,15 @@ def _form_page(  # noqa: PLR0913 - what the form shows
     query: Any = None,
 ) -> Response:
     frozen = experiment is not None and experiment.status != "draft"
-    if experiment is None:
-        heading, action = "New experiment", org_url(org_id, "experiments", "new")
-        cancel, etag = org_url(org_id, "experiments", project_id=project_id), None
-    else:
-        heading, action = f"Edit {experiment.name}", _url(experiment) + "/edit"
-        cancel, etag = _url(experiment), version_tag(experiment.id, experiment.version)
+    heading, action, cancel, etag = astuple(
+        form_target(
+            org_id,
+            "experiments",
+            "experiment",
+            experiment,
+            org_url(org_id, "experiments", project_id=project_id),
+        )
+    )
     review = None
     if experiment is not None:
         review = review_section(session, org_id, experiment.id, query, _settings(request))

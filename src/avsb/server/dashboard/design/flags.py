@@ -4,6 +4,7 @@ the kill switch and delete, each asking first."""
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -25,6 +26,7 @@ from avsb.server.dashboard.core import (
 )
 from avsb.server.dashboard.design.common import (
     conflict,
+    form_target,
     get,
     options,
     org_url,
@@ -100,12 +102,9 @@ def _form_page(  # noqa: PLR0913 - what the form shows
     status: int = 200,
     flag: Flag | None = None,
 ) -> Response:
-    if flag is None:
-        heading, action = "New flag", org_url(org_id, "flags", "new")
-        cancel, etag = org_url(org_id, "flags", project_id=project_id), None
-    else:
-        heading, action = f"Edit {flag.name}", _url(flag) + "/edit"
-        cancel, etag = _url(flag), version_tag(flag.id, flag.version)
+    heading, action, cancel, etag = astuple(
+        form_target(org_id, "flags", "flag", flag, org_url(org_id, "flags", project_id=project_id))
+    )
     experiments = [
         (e.id, f"{e.name} ({e.key}, {e.status})")
         for e in listing.options(session, Experiment, org_id, project_id)

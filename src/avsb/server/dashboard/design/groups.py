@@ -3,7 +3,7 @@ traffic is shared among its experiments and what is still free."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -25,7 +25,15 @@ from avsb.server.dashboard.core import (
     validate,
     version_tag,
 )
-from avsb.server.dashboard.design.common import conflict, get, org_url, projects, sent, state
+from avsb.server.dashboard.design.common import (
+    conflict,
+    form_target,
+    get,
+    org_url,
+    projects,
+    sent,
+    state,
+)
 from avsb.server.dashboard.forms.common import api_errors
 from avsb.server.deps import SessionDep, change_context
 from avsb.server.design import listing
@@ -112,12 +120,9 @@ def _form_page(  # noqa: PLR0913 - what the form shows
     status: int = 200,
     group: ExclusionGroup | None = None,
 ) -> Response:
-    if group is None:
-        heading, action = "New exclusion group", org_url(org_id, "exclusion-groups", "new")
-        cancel, etag = org_url(org_id, "exclusion-groups"), None
-    else:
-        heading, action = f"Edit {group.name}", _url(group) + "/edit"
-        cancel, etag = _url(group), version_tag(group.id, group.version)
+    heading, action, cancel, etag = astuple(
+        form_target(org_id, "exclusion-groups", "exclusion group", group)
+    )
     return render(
         request, "design_group_form.html", status, form=state(values, errors), heading=heading,
         action=action, cancel=cancel, etag=etag, creating=group is None,

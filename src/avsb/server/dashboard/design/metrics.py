@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -22,7 +23,15 @@ from avsb.server.dashboard.core import (
     validate,
     version_tag,
 )
-from avsb.server.dashboard.design.common import conflict, get, org_url, projects, sent, state
+from avsb.server.dashboard.design.common import (
+    conflict,
+    form_target,
+    get,
+    org_url,
+    projects,
+    sent,
+    state,
+)
 from avsb.server.dashboard.forms.common import api_errors, number_text
 from avsb.server.deps import SessionDep, change_context
 from avsb.server.design import listing
@@ -100,12 +109,7 @@ def _form_page(  # noqa: PLR0913 - what the form shows
     status: int = 200,
     metric: Metric | None = None,
 ) -> Response:
-    if metric is None:
-        heading, action = "New metric", org_url(org_id, "metrics", "new")
-        cancel, etag = org_url(org_id, "metrics"), None
-    else:
-        heading, action = f"Edit {metric.name}", _url(metric) + "/edit"
-        cancel, etag = _url(metric), version_tag(metric.id, metric.version)
+    heading, action, cancel, etag = astuple(form_target(org_id, "metrics", "metric", metric))
     return render(
         request, "design_metric_form.html", status, form=state(values, errors),
         heading=heading, action=action, cancel=cancel, etag=etag, creating=metric is None,

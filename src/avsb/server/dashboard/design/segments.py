@@ -3,6 +3,7 @@ and delete, each destructive step asking first."""
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -22,7 +23,15 @@ from avsb.server.dashboard.core import (
     see_other,
     version_tag,
 )
-from avsb.server.dashboard.design.common import conflict, get, org_url, projects, sent, state
+from avsb.server.dashboard.design.common import (
+    conflict,
+    form_target,
+    get,
+    org_url,
+    projects,
+    sent,
+    state,
+)
 from avsb.server.dashboard.forms import rule_tree
 from avsb.server.dashboard.forms.common import Parsed, api_errors, check, payload_of, text
 from avsb.server.deps import SessionDep, change_context
@@ -78,12 +87,7 @@ def _form_page(  # noqa: PLR0913 - what the form shows
     status: int = 200,
     segment: Segment | None = None,
 ) -> Response:
-    if segment is None:
-        heading, action = "New segment", org_url(org_id, "segments", "new")
-        cancel, etag = org_url(org_id, "segments"), None
-    else:
-        heading, action = f"Edit {segment.name}", _url(segment) + "/edit"
-        cancel, etag = _url(segment), version_tag(segment.id, segment.version)
+    heading, action, cancel, etag = astuple(form_target(org_id, "segments", "segment", segment))
     return render(
         request, "design_segment_form.html", status, form=state(values, errors),
         heading=heading, action=action, cancel=cancel, etag=etag, segment=segment,
