@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,9 +36,11 @@ class FlakyStore:
 
     def __init__(self, store: EventStore, failures: int) -> None:
         self.store, self.failures, self.calls = store, failures, 0
+        self.times: list[float] = []  # monotonic time of each append
 
     def append(self, batch: EventBatch) -> AppendResult:
         self.calls += 1
+        self.times.append(time.monotonic())
         if self.calls <= self.failures:
             raise ConnectionError("store unreachable")
         return self.store.append(batch)
@@ -114,9 +117,16 @@ def test_store_down__retries_back_off(store: EventStore, project: CompiledProjec
     buffer = ExposureBuffer(settings, lambda: cast(EventStore, flaky), Metrics())
     _log(buffer, project, range(5))
     buffer.start()
-    time.sleep(0.6)
-    attempts = flaky.calls
+    deadline = time.monotonic() + 60  # a loaded machine may start the thread late
+    while len(flaky.times) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    times = list(flaky.times[:4])
     flaky.failures = 0  # the store is back: shutdown writes everything
     buffer.stop()
-    assert 2 <= attempts <= 8  # 0.05, 0.1, 0.2, 0.4 s apart: not a busy loop
+    assert len(times) == 4
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    # Each retry waits twice as long as the one before (0.1, 0.2, 0.4 s): not a busy loop. Load
+    # can only lengthen a wait, so lower bounds hold on any machine.
+    for failures, gap in enumerate(gaps, start=1):
+        assert gap >= 0.05 * 2**failures * 0.95, gaps
     assert _count(store) == 5

@@ -142,13 +142,14 @@ class TestTokenLifecycle:
 
     def test_rotate_with_grace__old_works_until_grace_ends(self, api: ApiClient) -> None:
         created = _token(api)
-        r = api.post(api.org(f"/tokens/{created['id']}/rotate"), json={"grace_period_seconds": 2})
+        r = api.post(api.org(f"/tokens/{created['id']}/rotate"), json={"grace_period_seconds": 5})
+        rotated = time.monotonic()  # the grace began before this moment
         new_secret = r.json()["data"]["token"]
         assert new_secret != created["token"]
         with _as(api, created["token"]) as old, _as(api, new_secret) as new:
             assert old.get("/api/me").status_code == 200
             assert new.get("/api/me").status_code == 200
-            time.sleep(2.2)
+            time.sleep(max(0.0, rotated + 5.5 - time.monotonic()))
             assert old.get("/api/me").status_code == 401
             assert new.get("/api/me").status_code == 200
 
@@ -159,11 +160,11 @@ class TestTokenLifecycle:
             assert old.get("/api/me").status_code == 401
 
     def test_expired_token__401(self, api: ApiClient) -> None:
-        soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
-        created = _token(api, expires_at=soon)
+        expires = datetime.now(UTC) + timedelta(seconds=4)  # room for a slow machine
+        created = _token(api, expires_at=expires.isoformat())
         with _as(api, created["token"]) as c:
             assert c.get("/api/me").status_code == 200
-            time.sleep(1.2)
+            time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds() + 0.3))
             assert c.get("/api/me").status_code == 401
         assert api.get(api.org(f"/tokens/{created['id']}")).json()["data"]["status"] == "expired"
 
