@@ -88,12 +88,12 @@ def workers_server(workers: int, database_url: str | None, env: dict[str, str]) 
 
 
 @contextlib.contextmanager
-def bare_starlette(workers: int = 1) -> Iterator[tuple[str, int]]:
-    """The baseline: ``bench/_bare_app.py`` under uvicorn as ``avsb serve`` runs it; its URL
-    and process id."""
+def bare_starlette(workers: int = 1, app: str = "_bare_app:app") -> Iterator[tuple[str, int]]:
+    """The baseline: ``bench/_bare_app.py`` (or another app of ``bench/``) under uvicorn as
+    ``avsb serve`` runs it; its URL and process id."""
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "_bare_app:app", "--app-dir", os.path.dirname(__file__),
+        [sys.executable, "-m", "uvicorn", app, "--app-dir", os.path.dirname(__file__),
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
          "--workers", str(workers)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

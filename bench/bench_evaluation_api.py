@@ -10,7 +10,10 @@ flags. ABC requests carry the signature (a fixed X-Et: the allowed clock skew is
 Each round measures the baseline, then every target; a target's ratio in a round is its
 requests/s over that round's baseline. Printed: median and range of the ratios over the
 rounds, median p99, the server's CPU time per request (from /proc; on a busy shared box the
-steadier figure), and the load average before each round.
+steadier figure), and the load average before each round. A second reference, the "floor",
+is the ABC request answered by `bench/_floor_app.py` (plain ASGI: reads the body, sends a fixed
+answer of the same size with the same headers): what the server software alone costs for that
+request and answer; a target's CPU above the floor is AvsB's own work.
 
     .venv/bin/python -m bench.bench_evaluation_api [--seconds 5] [--connections 32] [--rounds 3]
 """
@@ -195,7 +198,12 @@ def measure(seconds: int, connections: int, rounds: int, units: int) -> None:
     series: dict[str, Series] = {}
     baseline = Series()
     loads: list[str] = []
-    with bare_starlette() as (bare, bare_pid), server(None, **env) as url:
+    floor = Series()  # the ABC request against bench/_floor_app.py: the server software's part
+    with (
+        bare_starlette() as (bare, bare_pid),
+        bare_starlette(app="_floor_app:app") as (floor_url, floor_pid),
+        server(None, **env) as url,
+    ):
         pid = server_pid(url)
         api = Api(url)
         project, flag_keys = build_project(api)
@@ -213,6 +221,7 @@ def measure(seconds: int, connections: int, rounds: int, units: int) -> None:
             loads.append(_load())
             base = _run(bare_pid, bare, seconds, connections)
             baseline.add(base, base)
+            floor.add(_run(floor_pid, floor_url, seconds, connections, repeat[targets[0][0]]), base)
             health = _run(pid, f"{url}/health", seconds, connections)
             series.setdefault("GET /health", Series()).add(health, base)
             for i, (name, path, body, extra) in enumerate(targets):
@@ -237,6 +246,10 @@ def measure(seconds: int, connections: int, rounds: int, units: int) -> None:
     print("  target: req/s (median), ratio to the baseline's req/s in the same round: median "
           "[range]; p99; server CPU per request and the baseline's over it (the ratio a quiet "
           "box would show)")  # fmt: skip
+    print(f"  {'floor: the ABC request, fixed answer':38} {median(floor.rps):7.0f} req/s  ratio "
+          f"{median(floor.ratios):.2f} [{min(floor.ratios):.2f}-{max(floor.ratios):.2f}]  p99 "
+          f"{median(floor.p99):6.2f} ms  CPU {median(floor.cpu_us):5.0f} us "
+          f"(ratio {cpu / median(floor.cpu_us):.2f})")  # fmt: skip
     for name, s in series.items():
         print(f"  {name:38} {median(s.rps):7.0f} req/s  ratio {median(s.ratios):.2f} "
               f"[{min(s.ratios):.2f}-{max(s.ratios):.2f}]  p99 {median(s.p99):6.2f} ms "
