@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 
 from avsb.server.db import Database, migrate, normalize_url
 from tests.support.servers import ApiClient, LiveServer, ServerFactory, new_org_client
+from tests.support.smtp import SmtpReceiver
 
 
 def _postgres_database(admin_url: str, worker: str) -> str:
@@ -68,6 +69,14 @@ def api(live_server: LiveServer) -> Iterator[ApiClient]:
     """A client holding a ``*`` service token of a brand-new organisation."""
     with new_org_client(live_server) as client:
         yield client
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpReceiver]:
+    """A local SMTP server (``AVSB_SMTP_HOST=127.0.0.1``, ``AVSB_SMTP_PORT=smtp.port``) that
+    keeps the messages it receives."""
+    with SmtpReceiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture(scope="session")

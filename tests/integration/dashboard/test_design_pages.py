@@ -118,12 +118,38 @@ def test_experiment__estimate_without_saving(team: Team, project: dict[str, Any]
     missing = editor.post_form(team.url("/experiments/new"), _experiment_form(project,
                                action="estimate"))  # fmt: skip
     assert 'id="f-estimate.baseline_value-error"' in main_of(missing.text)
-    # The live estimate's request: the tools route takes the session cookie and CSRF header.
-    live = editor.client.post(
-        "/api/tools/sample-size", headers={"X-CSRF-Token": editor.csrf},
-        json={"metric_type": "binary", "baseline_value": 0.1, "mde_pct": 10},
-    )  # fmt: skip
-    assert live.status_code == 200, live.text
+
+
+def test_experiment__live_estimate_answers_200_with_the_estimate_or_the_problem(
+    team: Team, project: dict[str, Any]
+) -> None:
+    """The route static/design.js posts the form to as it is typed: the button's parsing and
+    the tools service, JSON, 200 whether the tools accept the input or not."""
+    editor, url = team["editor"], team.url("/experiments/estimate")
+    form = _experiment_form(project, **{"estimate.baseline_value": "0.1",
+                                        "estimate.expected_daily_traffic": "5000"})  # fmt: skip
+    ok = editor.post_form(url, form)
+    assert ok.status_code == 200, ok.text
+    assert ok.headers["content-type"] == "application/json"
+    assert ok.json()["problems"] == []
+    estimate = ok.json()["estimate"]
+    assert estimate["sample_size_per_variant"][0] > 1000
+    assert estimate["estimated_duration_days"] > 0
+    # A binary baseline outside (0, 1): the tools refuse it, the answer says where and why.
+    refused = editor.post_form(url, {**form, "estimate.baseline_value": "1.5"})
+    assert refused.status_code == 200, refused.text
+    assert refused.json() == {
+        "estimate": None,
+        "problems": [
+            {"path": "estimate.baseline_value", "message": "a binary baseline must be in (0, 1)"}
+        ],
+    }
+    alpha = editor.post_form(url, {**form, "analysis.alpha": "0.9"}).json()
+    assert alpha["estimate"] is None
+    assert [p["path"] for p in alpha["problems"]] == ["analysis.power"]  # must exceed alpha
+    # The dashboard's gate: CSRF, and the experiments:write scope of the form itself.
+    assert editor.post_form(url, form, csrf=False).status_code == 403
+    assert team["viewer"].post_form(url, form).status_code == 403
 
 
 def test_experiment__conflict_shows_both_versions(team: Team, project: dict[str, Any]) -> None:

@@ -1,15 +1,26 @@
 """Organisation and account pages over HTTP: members (role change, removal, the last-owner
-rule), invitations (link shown once, revoke), service tokens and SDK keys (secret shown once,
-revoke), the person's own tokens and sessions."""
+rule), invitations (link shown once, emailed when SMTP is set, revoke), service tokens and
+SDK keys (secret shown once, revoke), the person's own tokens and sessions."""
 
 from __future__ import annotations
 
 import re
+import secrets
 
 import httpx
 
-from tests.integration.dashboard.conftest import XSS, Team, api_token, browser_client, main_of
-from tests.support.servers import LiveServer
+from tests.integration.dashboard.conftest import (
+    FAST_HASH,
+    XSS,
+    Team,
+    api_token,
+    browser_client,
+    join,
+    main_of,
+    new_org,
+)
+from tests.support.servers import LiveServer, ServerFactory
+from tests.support.smtp import SmtpReceiver
 
 
 def _secret(html: str) -> str:
@@ -205,3 +216,65 @@ def test_invitation_link__opens_a_page_that_joins_and_signs_in(
         bad = stranger.post("/join/not-a-token", data={"name": "x", "password": "pw-long-enough-1"})
         assert bad.status_code == 404
         assert "No such invitation." in bad.text
+
+
+def test_invitation__emailed_over_smtp_and_shown_once(
+    servers: ServerFactory, smtp: SmtpReceiver
+) -> None:
+    """The members page invites through the same service as the API: with ``AVSB_SMTP_*``
+    set the link goes out by email, and the page still shows it once."""
+    server = servers.start(
+        smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_from="avsb@example.test",
+        public_url="http://avsb.example:8008", **FAST_HASH,
+    )  # fmt: skip
+    try:
+        org_id = new_org(server, "Mail Org")
+        admin = join(server, org_id, "admin")
+        sent_by_api = len(smtp.messages)  # the fixture's own invitation (made over the API)
+        email = f"dash-mail-{secrets.token_hex(3)}@example.test"
+        r = admin.post_form(f"/orgs/{org_id}/invitations", {"email": email, "role": "editor"})
+        assert r.status_code == 200, r.text
+        url = _secret(r.text)
+        assert re.fullmatch(r"http://avsb\.example:8008/join/[A-Za-z0-9_-]{40,}", url)
+        assert f"The link was emailed to {email}" in r.text
+        ((sender, rcpts, body),) = smtp.messages[sent_by_api:]
+        assert "avsb@example.test" in sender
+        assert rcpts == [f"<{email}>"]
+        assert "Mail Org" in body
+        assert url in body.replace("=\r\n", "")
+        # The emailed link opens the join page.
+        with browser_client(server) as invited:
+            page = invited.get(url.removeprefix("http://avsb.example:8008"))
+            assert page.status_code == 200
+            assert '<label for="f-password">' in page.text
+        admin.client.close()
+    finally:
+        server.stop()
+
+
+def test_invitation__smtp_down__form_again_and_nothing_kept(servers: ServerFactory) -> None:
+    """An email that cannot be sent: the form again with the reason (503), and no
+    invitation kept that nobody received."""
+    smtp = SmtpReceiver()
+    server = servers.start(smtp_host="127.0.0.1", smtp_port=smtp.port, **FAST_HASH)
+    try:
+        org_id = new_org(server)
+        with smtp:  # up while the admin joins (through an emailed invitation) ...
+            admin = join(server, org_id, "admin")
+        # ... and down now: nothing listens on its port any more.
+        r = admin.post_form(
+            f"/orgs/{org_id}/invitations", {"email": "lost@example.test", "role": "viewer"}
+        )
+        assert r.status_code == 503, r.text
+        assert "The invitation email could not be sent" in main_of(r.text)
+        assert 'value="lost@example.test"' in r.text  # the form keeps what was typed
+        assert 'id="secret"' not in r.text
+        assert "lost@example.test</td>" not in admin.get(f"/orgs/{org_id}/members").text
+        with server.admin() as admin_api:
+            events = admin_api.get(
+                f"/api/orgs/{org_id}/audit", params={"action": "invitation.created"}
+            ).json()["data"]
+        assert [e for e in events if "lost@example.test" in str(e)] == []
+        admin.client.close()
+    finally:
+        server.stop()

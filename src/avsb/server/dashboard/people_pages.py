@@ -152,24 +152,30 @@ def remove(
 def invite(
     org_id: str, viewer: MembersWrite, form: FormDep, session: SessionDep, request: Request
 ) -> Response:
-    settings = runtime_of(request).settings
+    """Invite someone (``people.invitations.invite``, as the API's route does): the link is
+    emailed when SMTP is set, and shown here once either way."""
     try:
         body = validate(InvitationCreate, {k: form.get(k, "") for k in ("email", "role")})
         ctx = change_context(request, viewer.principal, org_id)
-        invitation, raw = invitations.create(
-            session, ctx, viewer.principal, settings, body.email, body.role
-        )
+        sent = invitations.invite(
+            session, ctx, viewer.principal, runtime_of(request).settings, body,
+            str(request.base_url),
+        )  # fmt: skip
     except AvsbError as exc:
         session.rollback()
         state = FormState.failed(form, exc)
         return _members_page(request, viewer, session, state, form_failure(exc))
-    base = (settings.public_url or str(request.base_url)).rstrip("/")
+    invitation = sent.invitation
+    note = "Send this link to the person; it works once."
+    if sent.emailed:
+        note = f"The link was emailed to {invitation.email}; it works once."
     return render(
         request, "secret_created.html", heading="Invitation created",
-        label="Invitation link", secret=f"{base}/join/{raw}",
+        label="Invitation link", secret=sent.url,
         facts=[("Email", invitation.email), ("Role", invitation.role),
-               ("Expires", invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC"))],
-        note="Send this link to the person; it works once.", back=_org(org_id) + "/members",
+               ("Expires", invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")),
+               ("Emailed", "yes" if sent.emailed else "no (no SMTP server is set)")],
+        note=note, back=_org(org_id) + "/members",
     )  # fmt: skip
 
 

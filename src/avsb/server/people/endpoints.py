@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import smtplib
 import threading
 from typing import Annotated
 from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
 from pydantic import ValidationError
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -17,12 +15,12 @@ from avsb.server.auth.principal import Principal
 from avsb.server.auth.sessions import CSRF_COOKIE, SESSION_COOKIE, csrf_token
 from avsb.server.config import Settings
 from avsb.server.deps import SessionDep, change_context, client_ip, get_session, require
-from avsb.server.errors import BadRequest, ServiceUnavailable, ValidationFailed
+from avsb.server.errors import BadRequest, ValidationFailed
 from avsb.server.kit.http import many, one
 from avsb.server.kit.routing import AvsbRouter
 from avsb.server.kit.schemas import ERROR_RESPONSES, Envelope, ListEnvelope
-from avsb.server.models import Organization, User
-from avsb.server.people import invitations, mail, pats, signin, users
+from avsb.server.models import User
+from avsb.server.people import invitations, pats, signin, users
 from avsb.server.people.schemas import (
     InvitationAccept,
     InvitationCreate,
@@ -315,28 +313,17 @@ def create_invitation(
     request: Request,
 ) -> Response:
     """Invite someone by email; the link is answered once (and emailed when SMTP is set)."""
-    settings = runtime_of(request).settings
     ctx = change_context(request, principal, org_id)
-    invitation, raw = invitations.create(session, ctx, principal, settings, body.email, body.role)
-    base = (settings.public_url or str(request.base_url)).rstrip("/")
-    url = f"{base}/join/{raw}"  # the dashboard page; its form joins
-    emailed = False
-    if settings.smtp_host:
-        org = session.scalar(select(Organization.name).where(Organization.id == org_id)) or ""
-        try:
-            mail.send_invitation(settings, invitation.email, org, invitation.role, url)
-        except (OSError, smtplib.SMTPException) as exc:  # nothing is kept: try again later
-            raise ServiceUnavailable(
-                f"The invitation email could not be sent ({type(exc).__name__}).",
-                code="smtp_failed",
-            ) from None
-        emailed = True
+    sent = invitations.invite(
+        session, ctx, principal, runtime_of(request).settings, body,
+        str(request.base_url),
+    )  # fmt: skip
     out = InvitationCreated(
-        id=invitation.id,
-        email=invitation.email,
+        id=sent.invitation.id,
+        email=sent.invitation.email,
         role=body.role,
-        expires_at=invitation.expires_at,
-        emailed=emailed,
-        url=url,
+        expires_at=sent.invitation.expires_at,
+        emailed=sent.emailed,
+        url=sent.url,
     )
     return one(request, out, status_code=201)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import smtplib
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -12,13 +14,14 @@ from avsb.server.auth.passwords import Passwords
 from avsb.server.auth.principal import Principal
 from avsb.server.auth.secrets import hash_token
 from avsb.server.config import Settings
-from avsb.server.errors import Conflict, Forbidden, NotFound, field_error
+from avsb.server.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, field_error
 from avsb.server.kit import audit
 from avsb.server.kit.context import Actor, ChangeContext
 from avsb.server.kit.ids import new_id
-from avsb.server.models import Invitation, User
+from avsb.server.models import Invitation, Organization, User
 from avsb.server.models.base import utcnow
-from avsb.server.people import users
+from avsb.server.people import mail, users
+from avsb.server.people.schemas import InvitationCreate
 
 
 def create(
@@ -49,6 +52,40 @@ def create(
         {"email": {"from": None, "to": email}, "role": {"from": None, "to": role}},
     )  # fmt: skip
     return invitation, raw
+
+
+@dataclass(frozen=True)
+class Sent:
+    """An invitation made by ``invite``: its link (the secret, shown once) and whether it
+    was emailed."""
+
+    invitation: Invitation
+    url: str
+    emailed: bool
+
+
+def invite(
+    session: Session, ctx: ChangeContext, principal: Principal, settings: Settings,
+    body: InvitationCreate, base_url: str,
+) -> Sent:  # fmt: skip
+    """Invite someone (``create``) and, when ``AVSB_SMTP_HOST`` is set, email them the link
+    to the dashboard's ``/join/{token}`` page (``public_url``, else ``base_url``). The API's
+    ``POST /api/orgs/{org}/invitations`` and the dashboard's members page both come here.
+    An email that cannot be sent raises 503 ``smtp_failed``: the caller rolls back, so no
+    invitation is kept that nobody received."""
+    invitation, raw = create(session, ctx, principal, settings, body.email, body.role)
+    url = f"{(settings.public_url or base_url).rstrip('/')}/join/{raw}"
+    if not settings.smtp_host:
+        return Sent(invitation, url, emailed=False)
+    org = session.scalar(select(Organization.name).where(Organization.id == ctx.org_id)) or ""
+    try:
+        mail.send_invitation(settings, invitation.email, org, invitation.role, url)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise ServiceUnavailable(
+            f"The invitation email could not be sent ({type(exc).__name__}).",
+            code="smtp_failed",
+        ) from None
+    return Sent(invitation, url, emailed=True)
 
 
 def accept(

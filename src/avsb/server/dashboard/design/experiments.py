@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import astuple
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Query, Request
 from starlette.responses import Response
 
@@ -172,6 +173,7 @@ def _form_page(  # noqa: PLR0913 - what the form shows
         heading=heading, action=action, cancel=cancel, etag=etag, frozen=frozen,
         project_id=project_id, rows=variant_row_count(values), max_variants=MAX_VARIANTS,
         estimate=estimate, creating=experiment is None,
+        estimate_url=org_url(org_id, "experiments", "estimate"),
         review=review, review_action=action,
         **_choices(request, session, org_id, project_id),
     )  # fmt: skip
@@ -214,6 +216,18 @@ def _estimate(session: SessionDep, org_id: str, form: FormData) -> tuple[Any, di
         return tool_service.sample_size(request), {}
     except AvsbError as exc:
         return None, {"estimate": exc.message}
+
+
+@router.post("/estimate")
+def live_estimate(org_id: str, viewer: Write, form: FormListsDep, session: SessionDep) -> Response:
+    """The form's live estimate (``static/design.js`` posts the whole form here as it is
+    typed): the same parsing and tools service as the "Estimate" button, answered as JSON
+    with 200 either way, ``{"estimate": {...}, "problems": []}`` or ``{"estimate": null,
+    "problems": [{"path", "message"}]}`` (a refused input is an answer, not a failed load)."""
+    result, errors = _estimate(session, org_id, form)
+    problems = [{"path": path, "message": message} for path, message in errors.items()]
+    body = {"estimate": result.model_dump() if result is not None else None, "problems": problems}
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.post("/new")

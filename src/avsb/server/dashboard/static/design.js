@@ -1,5 +1,10 @@
 /* Design pages: the live sample-size estimate of the experiment form (progressive
-   enhancement of its "Estimate" button, which works without this script). */
+   enhancement of its "Estimate" button, which works without this script).
+
+   The whole form is posted to the form's own estimate route (its data-estimate attribute,
+   POST /orgs/{org}/experiments/estimate): the server reads it as the button does and always
+   answers 200, {"estimate": {...}, "problems": []} or {"estimate": null, "problems":
+   [{"path", "message"}]}, so an input the tools refuse is shown, never a failed request. */
 (function () {
   "use strict";
 
@@ -8,56 +13,22 @@
     return field && !field.disabled ? String(field.value).trim() : "";
   }
 
-  function checked(form, name) {
-    var field = form.elements.namedItem(name);
-    return !!(field && field.checked);
-  }
-
-  function primaryType(form) {
-    var selects = form.querySelectorAll("select[data-metric-type]");
-    for (var i = 0; i < selects.length; i++) {
-      if (selects[i].value === "primary") {
-        return selects[i].getAttribute("data-metric-type") === "binary" ? "binary" : "continuous";
-      }
-    }
-    return "binary";
-  }
-
-  function request(form) {
-    var weights = [];
-    for (var i = 0; i < 10; i++) {
-      if (value(form, "variants." + i + ".key")) {
-        weights.push(Number(value(form, "variants." + i + ".weight") || "0"));
-      }
-    }
-    var body = {
-      metric_type: primaryType(form),
-      baseline_value: Number(value(form, "estimate.baseline_value")),
-      mde_pct: Number(value(form, "analysis.mde_pct")),
-      alpha: Number(value(form, "analysis.alpha") || "0.05"),
-      power: Number(value(form, "analysis.power") || "0.8"),
-      two_sided: checked(form, "analysis.two_sided"),
-      audience_share_in_test: Number(value(form, "traffic_percent") || "100") / 100
-    };
-    if (weights.length >= 2) {
-      body.traffic_split = weights;
-      body.variants_count = weights.length;
-    }
-    if (value(form, "estimate.std_dev")) { body.std_dev = Number(value(form, "estimate.std_dev")); }
-    if (value(form, "estimate.expected_daily_traffic")) {
-      body.expected_daily_traffic = Number(value(form, "estimate.expected_daily_traffic"));
-    }
-    return body;
-  }
-
   function show(out, text) { out.textContent = text; }
 
   function fmt(n) { return Number(n).toLocaleString("en"); }
 
+  function problem(p) {
+    var field = document.getElementById("f-" + p.path);
+    var name = field && field.labels && field.labels.length ? field.labels[0].textContent : "";
+    name = name.replace(/\s*\*\s*$/, "").trim();
+    return (name ? name + ": " : "") + p.message;
+  }
+
   function enhance(form) {
     var out = document.getElementById("estimate-result");
+    var url = form.getAttribute("data-estimate");
     var csrf = form.elements.namedItem("csrf_token");
-    if (!out || !csrf) { return; }
+    if (!out || !url || !csrf) { return; }
     var timer = null;
     var seq = 0;
     function run() {
@@ -66,23 +37,22 @@
         return;
       }
       var mine = ++seq;
-      fetch("/api/tools/sample-size", {
+      fetch(url, {
         method: "POST",
         credentials: "same-origin",
-        headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf.value},
-        body: JSON.stringify(request(form))
+        headers: {"Accept": "application/json", "X-CSRF-Token": csrf.value},
+        body: new URLSearchParams(new FormData(form))
       }).then(function (response) {
-        return response.json().then(function (doc) { return {ok: response.ok, doc: doc}; });
-      }).then(function (answer) {
+        if (!response.ok) { throw new Error("status " + response.status); }
+        return response.json();
+      }).then(function (doc) {
         if (mine !== seq) { return; }
-        if (!answer.ok) {
-          var err = answer.doc && answer.doc.error;
-          var fields = err && err.details && err.details.fields;
-          var first = fields && fields.length ? fields[0].path + ": " + fields[0].message : "";
-          show(out, "No estimate: " + (first || (err ? err.message : "the server refused")));
+        var d = doc.estimate;
+        if (!d) {
+          var first = doc.problems && doc.problems[0];
+          show(out, "No estimate: " + (first ? problem(first) : "the server refused"));
           return;
         }
-        var d = answer.doc.data;
         var text = fmt(d.sample_size_per_variant[0]) + " units per variant, " +
           fmt(d.total_sample_size) + " in total";
         if (d.estimated_duration_days !== null) {
