@@ -335,9 +335,9 @@ def test_segment__ids_members_and_rules(team: Team, project: dict[str, Any]) -> 
     assert r.status_code == 303, main_of(r.text)
     url = r.headers["location"]
     assert "<dd>3</dd>" in main_of(editor.get(url).text)
-    r = editor.post_form(url + "/members", {"unit_ids": "u3, u4", "change": "remove"})
-    assert r.status_code == 303
-    assert "<dd>2</dd>" in main_of(editor.get(url).text)
+    r = editor.post_form(url + "/members", {"unit_ids": "u4\nu5", "change": "add"})
+    assert r.status_code == 303  # adding asks nothing
+    assert "<dd>5</dd>" in main_of(editor.get(url).text)
     # A rules segment may not name another segment: said beside the JSON box.
     tree = '{"any": [{"segment": "seg_x"}]}'
     rules = {"project_id": prj, "type": "conditions", "key": "mobile", "name": "Mobile",
@@ -351,6 +351,55 @@ def test_segment__ids_members_and_rules(team: Team, project: dict[str, Any]) -> 
     assert r.status_code == 303, main_of(r.text)
     edit = editor.get(r.headers["location"] + "/edit")
     assert 'value="ios"' in edit.text
+
+
+def _members_confirmation(editor: Person, url: str, typed: str) -> tuple[str, dict[str, str]]:
+    """The page the first "Remove" POST answers with, and what its button posts."""
+    r = editor.post_form(url + "/members", {"unit_ids": typed, "change": "remove"})
+    assert r.status_code == 200, r.headers.get("location")
+    page = main_of(r.text)
+    assert f'action="{url}/members"' in page
+    fields = {name: hidden(page, name) for name in ("unit_ids", "change", "confirmed", "etag")}
+    return page, fields
+
+
+def test_segment__removing_members_asks_first(team: Team, project: dict[str, Any]) -> None:
+    editor = team["editor"]
+    ids = {"project_id": project["project"]["id"], "type": "ids", "key": "beta",
+           "name": "Beta testers", "unit_ids": "u1\nu2\nu3"}  # fmt: skip
+    r = editor.post_form(team.url("/segments/new"), ids)
+    assert r.status_code == 303, main_of(r.text)
+    url = r.headers["location"]
+    # The first POST removes nothing: it says how many of the typed ids go, from which segment.
+    page, fields = _members_confirmation(editor, url, "u2, u3\nu9, u2")
+    assert "Remove 2 member(s) from Beta testers?" in page
+    assert "2 member(s) will be removed from segment &#39;Beta testers&#39; (u2, u3)" in page
+    assert "1 unit id(s) typed are not members" in page
+    assert 'name="csrf_token"' in page
+    assert f'href="{url}"' in page  # cancel
+    assert fields["change"] == "remove"
+    assert "<dd>3</dd>" in main_of(editor.get(url).text)
+    # The confirmed POST removes them.
+    r = editor.post_form(url + "/members", fields)
+    assert r.status_code == 303
+    shown = main_of(editor.get(url).text)
+    assert "<dd>1</dd>" in shown
+    assert "2 unit(s) removed." in shown
+    # A confirmation shown before the segment changed does nothing.
+    _, stale = _members_confirmation(editor, url, "u1")
+    added = editor.post_form(url + "/members", {"unit_ids": "u7", "change": "add"})
+    assert added.status_code == 303
+    r = editor.post_form(url + "/members", stale)
+    assert r.status_code == 303
+    shown = main_of(editor.get(url).text)
+    assert "changed meanwhile" in shown
+    assert "<dd>2</dd>" in shown
+    # Ids none of which is a member: nothing to confirm, nothing removed.
+    r = editor.post_form(url + "/members", {"unit_ids": "u8", "change": "remove"})
+    assert r.status_code == 303
+    shown = main_of(editor.get(url).text)
+    assert "nothing removed" in shown
+    assert "<dd>2</dd>" in shown
 
 
 def test_template__save_an_experiment_and_use_it(team: Team, project: dict[str, Any]) -> None:

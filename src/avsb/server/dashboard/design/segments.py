@@ -204,6 +204,33 @@ def update_segment(
     return see_other(_url(segment), "Segment saved.")
 
 
+def _confirm_removal(
+    request: Request, session: SessionDep, segment: Segment, ids: list[str]
+) -> Response:
+    """The confirmation of removing ``ids``: how many of them are members and will go, with
+    the ids and the segment's version carried to the confirmed POST."""
+    try:
+        members = segment_service.members_among(session, segment, ids)
+    except AvsbError as exc:
+        return see_other(_url(segment), exc.message, "error")
+    unique = list(dict.fromkeys(ids))
+    if not members:
+        message = f"None of the {len(unique)} unit id(s) is a member; nothing removed."
+        return see_other(_url(segment), message, "error")
+    shown = ", ".join(members[:5]) + (", …" if len(members) > 5 else "")
+    skipped = len(unique) - len(members)
+    message = (f"{len(members)} member(s) will be removed from segment {segment.name!r} "
+               f"({shown})" + (f"; {skipped} unit id(s) typed are not members" if skipped else "")
+               + ". This cannot be undone.")  # fmt: skip
+    fields = {"unit_ids": ", ".join(unique), "change": "remove", "confirmed": "yes",
+              "etag": version_tag(segment.id, segment.version)}  # fmt: skip
+    return render(
+        request, "confirm.html", heading=f"Remove {len(members)} member(s) from {segment.name}?",
+        message=message, action=_url(segment) + "/members", button="Remove members",
+        cancel=_url(segment), fields=fields,
+    )  # fmt: skip
+
+
 @router.post("/{segment_id}/members")
 def change_members(
     org_id: str,
@@ -213,12 +240,18 @@ def change_members(
     session: SessionDep,
     request: Request,
 ) -> Response:
-    """Add or remove the ids typed in the members box (``change`` = add / remove)."""
+    """Add or remove the ids typed in the members box (``change`` = add / remove). Removing
+    asks first: without ``confirmed`` the answer is the confirmation page, whose button posts
+    the same ids again with ``confirmed`` and the version it was shown for."""
     segment = get(session, Segment, org_id, segment_id)
     ids = unit_ids(form.get("unit_ids", [""])[0])
     add = text(form, "change") != "remove"
     if not ids:
         return see_other(_url(segment), "Type at least one unit id.", "error")
+    if not add and text(form, "confirmed") != "yes":
+        return _confirm_removal(request, session, segment, ids)
+    if not add and changed_since((form.get("etag") or [""])[0], segment.id, segment.version):
+        return see_other(_url(segment), "The segment changed meanwhile; look again.", "error")
     try:
         ctx = change_context(request, viewer.principal, org_id)
         changed = segment_service.change_members(session, ctx, segment, ids, add=add)
