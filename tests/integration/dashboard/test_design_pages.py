@@ -372,11 +372,13 @@ def test_segment__removing_members_asks_first(team: Team, project: dict[str, Any
     r = editor.post_form(team.url("/segments/new"), ids)
     assert r.status_code == 303, main_of(r.text)
     url = r.headers["location"]
-    # The first POST removes nothing: it says how many of the typed ids go, from which segment.
-    page, fields = _members_confirmation(editor, url, "u2, u3\nu9, u2")
+    # The first POST removes nothing: it says how many of the typed ids go, from which segment
+    # (the members typed after a thousand others are counted too).
+    others = "\n".join(f"x{i}" for i in range(1000))
+    page, fields = _members_confirmation(editor, url, others + "\nu2, u3\nu9, u2")
     assert "Remove 2 member(s) from Beta testers?" in page
     assert "2 member(s) will be removed from segment &#39;Beta testers&#39; (u2, u3)" in page
-    assert "1 unit id(s) typed are not members" in page
+    assert "1001 unit id(s) typed are not members" in page
     assert 'name="csrf_token"' in page
     assert f'href="{url}"' in page  # cancel
     assert fields["change"] == "remove"
