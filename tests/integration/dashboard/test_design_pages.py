@@ -1,9 +1,11 @@
 """The design pages over HTTP: experiments (create, validation beside fields, the estimate,
 edit conflict, lifecycle with confirmation), flags, exclusion groups with their traffic bar,
-audiences with "test this unit", and what a viewer may not do."""
+audiences with "test this unit", segment members (removing asks first), the edit and delete
+steps audiences, segments, groups and metrics share, and what a viewer may not do."""
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 from html.parser import HTMLParser
 from typing import Any
@@ -361,9 +363,9 @@ def test_segment__ids_members_and_rules(team: Team, project: dict[str, Any]) -> 
     assert r.status_code == 303, main_of(r.text)
     url = r.headers["location"]
     assert "<dd>3</dd>" in main_of(editor.get(url).text)
-    r = editor.post_form(url + "/members", {"unit_ids": "u3, u4", "change": "remove"})
-    assert r.status_code == 303
-    assert "<dd>2</dd>" in main_of(editor.get(url).text)
+    r = editor.post_form(url + "/members", {"unit_ids": "u4\nu5", "change": "add"})
+    assert r.status_code == 303  # adding asks nothing
+    assert "<dd>5</dd>" in main_of(editor.get(url).text)
     # A rules segment may not name another segment: said beside the JSON box.
     tree = '{"any": [{"segment": "seg_x"}]}'
     rules = {"project_id": prj, "type": "conditions", "key": "mobile", "name": "Mobile",
@@ -377,6 +379,57 @@ def test_segment__ids_members_and_rules(team: Team, project: dict[str, Any]) -> 
     assert r.status_code == 303, main_of(r.text)
     edit = editor.get(r.headers["location"] + "/edit")
     assert 'value="ios"' in edit.text
+
+
+def _members_confirmation(editor: Person, url: str, typed: str) -> tuple[str, dict[str, str]]:
+    """The page the first "Remove" POST answers with, and what its button posts."""
+    r = editor.post_form(url + "/members", {"unit_ids": typed, "change": "remove"})
+    assert r.status_code == 200, r.headers.get("location")
+    page = main_of(r.text)
+    assert f'action="{url}/members"' in page
+    fields = {name: hidden(page, name) for name in ("unit_ids", "change", "confirmed", "etag")}
+    return page, fields
+
+
+def test_segment__removing_members_asks_first(team: Team, project: dict[str, Any]) -> None:
+    editor = team["editor"]
+    ids = {"project_id": project["project"]["id"], "type": "ids", "key": "beta",
+           "name": "Beta testers", "unit_ids": "u1\nu2\nu3"}  # fmt: skip
+    r = editor.post_form(team.url("/segments/new"), ids)
+    assert r.status_code == 303, main_of(r.text)
+    url = r.headers["location"]
+    # The first POST removes nothing: it says how many of the typed ids go, from which segment
+    # (the members typed after a thousand others are counted too).
+    others = "\n".join(f"x{i}" for i in range(1000))
+    page, fields = _members_confirmation(editor, url, others + "\nu2, u3\nu9, u2")
+    assert "Remove 2 member(s) from Beta testers?" in page
+    assert "2 member(s) will be removed from segment &#39;Beta testers&#39; (u2, u3)" in page
+    assert "1001 unit id(s) typed are not members" in page
+    assert 'name="csrf_token"' in page
+    assert f'href="{url}"' in page  # cancel
+    assert fields["change"] == "remove"
+    assert "<dd>3</dd>" in main_of(editor.get(url).text)
+    # The confirmed POST removes them.
+    r = editor.post_form(url + "/members", fields)
+    assert r.status_code == 303
+    shown = main_of(editor.get(url).text)
+    assert "<dd>1</dd>" in shown
+    assert "2 unit(s) removed." in shown
+    # A confirmation shown before the segment changed does nothing.
+    _, stale = _members_confirmation(editor, url, "u1")
+    added = editor.post_form(url + "/members", {"unit_ids": "u7", "change": "add"})
+    assert added.status_code == 303
+    r = editor.post_form(url + "/members", stale)
+    assert r.status_code == 303
+    shown = main_of(editor.get(url).text)
+    assert "changed meanwhile" in shown
+    assert "<dd>2</dd>" in shown
+    # Ids none of which is a member: nothing to confirm, nothing removed.
+    r = editor.post_form(url + "/members", {"unit_ids": "u8", "change": "remove"})
+    assert r.status_code == 303
+    shown = main_of(editor.get(url).text)
+    assert "nothing removed" in shown
+    assert "<dd>2</dd>" in shown
 
 
 def test_template__save_an_experiment_and_use_it(team: Team, project: dict[str, Any]) -> None:
@@ -494,6 +547,77 @@ def test_conflicts__flag_audience_group_metric_show_both_versions(
         assert "<td>Mine</td>" in body, url
         assert "<td>Theirs</td>" in body, url
         assert "Theirs" in main_of(editor.get(url).text), url  # nothing was overwritten
+
+
+def _flashes(html: str) -> list[str]:
+    """The flash messages a page shows, as text."""
+    return [html_lib.unescape(m) for m in re.findall(r'<p class="flash[^"]*">([^<]*)</p>', html)]
+
+
+def test_audience_segment_group_metric__edit_and_delete_say_what_happened(
+    team: Team, project: dict[str, Any]
+) -> None:
+    """The edit and delete steps the four pages share: saved, a form error beside its field,
+    the delete confirmation, a stale or refused delete (nothing deleted), then deleted."""
+    editor = team["editor"]
+    exp_url = _create_experiment(editor, team, project)  # uses the group, metric and audience
+    ids = {"project_id": project["project"]["id"], "type": "ids", "key": "beta", "name": "Beta",
+           "unit_ids": "u1"}  # fmt: skip
+    r = editor.post_form(team.url("/segments/new"), ids)
+    assert r.status_code == 303, main_of(r.text)
+    rows = {"conditions.mode": "rows", "conditions.combine": "all",
+            "conditions.rows.0.attribute": "country", "conditions.rows.0.operator": "eq",
+            "conditions.rows.0.value": "DE"}  # fmt: skip
+    metric = {"key": "buy", "type": "binary", "event_name": "buy", "test": "welch",
+              "interval": "normal"}  # fmt: skip
+    aud, grp, met = (project[k]["id"] for k in ("audience", "group", "metric"))
+    cases = [  # (url, list, noun, short, the edit form's other fields, used by the experiment)
+        (team.url(f"/audiences/{aud}"), team.url("/audiences"), "audience", "audience",
+         {"key": "eu", **rows}, True),
+        (r.headers["location"], team.url("/segments"), "segment", "segment", {"key": "beta"},
+         False),
+        (team.url(f"/exclusion-groups/{grp}"), team.url("/exclusion-groups"), "exclusion group",
+         "group", {"key": "checkout"}, True),
+        (team.url(f"/metrics/{met}"), team.url("/metrics"), "metric", "metric", metric, True),
+    ]  # fmt: skip
+    for url, _listed, noun, short, fields, used in cases:
+        etag = hidden(editor.get(url + "/edit").text, "etag")
+        r = editor.post_form(url + "/edit", {**fields, "etag": etag, "name": ""})
+        assert r.status_code == 422, url
+        assert 'id="f-name-error"' in main_of(r.text), url
+        r = editor.post_form(url + "/edit", {**fields, "etag": etag, "name": "Gone <soon>"})
+        assert (r.status_code, r.headers["location"]) == (303, url)
+        assert _flashes(editor.get(url).text) == [f"{noun.capitalize()} saved."]
+        r = editor.post_form(url + "/edit", {**fields, "etag": etag, "name": "Mine"})  # stale
+        assert r.status_code == 409, url
+        what = f"{noun.capitalize()} &#39;Gone &lt;soon&gt;&#39; changed while you were editing"
+        assert what in main_of(r.text)
+        assert "<td>Mine</td>" in main_of(r.text)
+        confirm = editor.get(url + "/delete")
+        page = main_of(confirm.text)
+        assert f"<h1>Delete {noun} Gone &lt;soon&gt;?</h1>" in page, url
+        assert f'action="{url}/delete"' in page
+        assert f">Delete {short}</button>" in page
+        assert f'href="{url}"' in page
+        etag = hidden(page, "etag")
+        r = editor.post_form(url + "/delete", {"etag": "stale"})
+        assert (r.status_code, r.headers["location"]) == (303, url)
+        assert _flashes(editor.get(url).text) == [f"The {short} changed meanwhile; look again."]
+        if used:
+            r = editor.post_form(url + "/delete", {"etag": etag})
+            assert (r.status_code, r.headers["location"]) == (303, url)
+            shown = editor.get(url).text
+            assert 'class="flash flash-error"' in shown, url
+            assert exp_url.rsplit("/", 1)[-1] in _flashes(shown)[0], url  # who uses it
+    delete = hidden(editor.get(exp_url + "/delete").text, "etag")
+    assert editor.post_form(exp_url + "/delete", {"etag": delete}).status_code == 303
+    for url, listed, _, short, _, _ in cases:
+        etag = hidden(editor.get(url + "/delete").text, "etag")
+        r = editor.post_form(url + "/delete", {"etag": etag})
+        assert (r.status_code, r.headers["location"]) == (303, listed)
+        shown = editor.get(listed).text
+        assert _flashes(shown) == [f"{short.capitalize()} 'Gone <soon>' deleted."]
+        assert editor.get(url).status_code == 404
 
 
 def test_every_design_detail_page__links_its_history(team: Team, project: dict[str, Any]) -> None:

@@ -47,6 +47,18 @@ def remove_members(session: Session, segment_id: str, unit_ids: Sequence[str]) -
         )
 
 
+def members_among(session: Session, segment_id: str, unit_ids: Sequence[str]) -> list[str]:
+    """Which of ``unit_ids`` are members of the segment (in their order)."""
+    found: set[str] = set()
+    for start in range(0, len(unit_ids), _CHUNK):
+        chunk = unit_ids[start : start + _CHUNK]
+        stmt = select(_members.c.unit_id).where(
+            _members.c.segment_id == segment_id, _members.c.unit_id.in_(chunk)
+        )
+        found.update(session.scalars(stmt))
+    return [u for u in unit_ids if u in found]
+
+
 def count_members(session: Session, segment_id: str) -> int:
     stmt = select(func.count()).select_from(_members).where(_members.c.segment_id == segment_id)
     return int(session.scalar(stmt) or 0)

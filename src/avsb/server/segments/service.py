@@ -110,6 +110,13 @@ def change_members(
     return abs(after - before)
 
 
+def members_among(session: Session, segment: Segment, unit_ids: list[str]) -> list[str]:
+    """Which of ``unit_ids`` (duplicates dropped) are members: what removing them would remove
+    (the dashboard's confirmation says how many)."""
+    _require_ids(segment)
+    return repository.members_among(session, segment.id, list(dict.fromkeys(unit_ids)))
+
+
 def definition_for(session: Session, segment: Segment, unit_id: str) -> SegmentDefinition:
     """What the evaluation core needs to decide ``segment`` for one unit: its rule tree, or
     (an "ids" segment) the unit itself when it is a member (the dashboard's "test this unit")."""

@@ -18,18 +18,15 @@ from avsb.server.dashboard.core import (
     FormListsDep,
     NavItem,
     Viewer,
-    changed_since,
-    next_url,
     page,
-    page_request,
     page_router,
     register_nav,
     render,
     see_other,
-    version_tag,
 )
 from avsb.server.dashboard.design.common import (
-    conflict,
+    CrudPages,
+    Edited,
     form_target,
     get,
     org_url,
@@ -38,9 +35,15 @@ from avsb.server.dashboard.design.common import (
     state,
 )
 from avsb.server.dashboard.forms import rule_tree
-from avsb.server.dashboard.forms.common import Parsed, api_errors, check, payload_of, text
+from avsb.server.dashboard.forms.common import (
+    FormData,
+    Parsed,
+    api_errors,
+    check,
+    payload_of,
+    text,
+)
 from avsb.server.deps import SessionDep, change_context
-from avsb.server.design import listing
 from avsb.server.errors import AvsbError, ValidationFailed
 from avsb.server.models import Audience, Segment
 from avsb.server.segments import service as segment_service
@@ -69,13 +72,7 @@ def list_audiences(
     request: Request,
     project_id: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
-    filters = AudienceFilters(project_id=project_id or None)
-    result = listing.list_page(session, page_request(request), Audience, org_id, filters)
-    return render(
-        request, "design_audiences_list.html", audiences=result.items,
-        next=next_url(request, result), projects=projects(request, session, org_id),
-        base=org_url(org_id, "audiences"), filters={"project_id": project_id},
-    )  # fmt: skip
+    return PAGES.list_page(request, session, org_id, project_id)
 
 
 def _rows(values: dict[str, Any]) -> int:
@@ -102,7 +99,7 @@ def _form_page(  # noqa: PLR0913 - what the form shows
     )  # fmt: skip
 
 
-def _parse(form: FormListsDep, creating: bool) -> tuple[Parsed, list[int]]:
+def _parse(form: FormData, creating: bool) -> tuple[Parsed, list[int]]:
     parsed = Parsed()
     tree, rows = rule_tree.parse_tree(form, PREFIX, parsed)
     payload: dict[str, Any] = {
@@ -159,6 +156,22 @@ def _stored(audience: Audience) -> dict[str, str]:
     return {**values, **rule_tree.tree_values(audience.conditions, PREFIX)}
 
 
+def _read_edit(form: FormData, audience: Audience) -> Edited:
+    parsed, rows = _parse(form, False)
+    if not parsed.ok:
+        return Edited(None, parsed.errors)
+    values = sent(form)
+    return Edited(parsed.payload, refused=lambda exc: _errors(exc, rows, values))
+
+
+PAGES = CrudPages(
+    Audience, collection="audiences", noun="audience", short="audience",
+    filters=AudienceFilters, list_template="design_audiences_list.html", items="audiences",
+    labels=LABELS, stored=_stored, form_page=_form_page, read_edit=_read_edit,
+    update=audience_service.update, delete=audience_service.delete,
+)  # fmt: skip
+
+
 def _segments(session: Session, audience: Audience, unit_id: str) -> dict[str, SegmentDefinition]:
     """The segments the tree names, as the evaluation core needs them for this unit."""
     out: dict[str, SegmentDefinition] = {}
@@ -210,24 +223,7 @@ def update_audience(
     session: SessionDep,
     request: Request,
 ) -> Response:
-    audience = get(session, Audience, org_id, audience_id)
-    values = sent(form)
-    if changed_since((form.get("etag") or [""])[0], audience.id, audience.version):
-        what = f"Audience {audience.name!r}"
-        return conflict(request, what, LABELS, values, _stored(audience), _url(audience), audience)
-    parsed, rows = _parse(form, False)
-    if not parsed.ok:
-        return _form_page(request, session, org_id, values, parsed.errors, 422, audience)
-    try:
-        ctx = change_context(request, viewer.principal, org_id)
-        audience_service.update(session, ctx, audience, parsed.payload)
-    except AvsbError as exc:
-        session.rollback()
-        audience = get(session, Audience, org_id, audience_id)
-        code = 422 if isinstance(exc, ValidationFailed) else exc.status_code
-        errors = _errors(exc, rows, values)
-        return _form_page(request, session, org_id, values, errors, code, audience)
-    return see_other(_url(audience), "Audience saved.")
+    return PAGES.edit_page(request, session, viewer, org_id, audience_id, form)
 
 
 @router.get("/{audience_id}/delete")
@@ -240,11 +236,7 @@ def confirm_delete(
     if users:
         message = (f"It is used by {len(users)} experiment(s) or flag(s) "
                    f"({', '.join(users[:5])}): remove it from them first.")  # fmt: skip
-    return render(
-        request, "confirm.html", heading=f"Delete audience {audience.name}?", message=message,
-        action=_url(audience) + "/delete", button="Delete audience", cancel=_url(audience),
-        fields={"etag": version_tag(audience.id, audience.version)},
-    )  # fmt: skip
+    return PAGES.confirm_delete_page(request, audience, message)
 
 
 @router.post("/{audience_id}/delete")
@@ -256,14 +248,4 @@ def delete_audience(
     session: SessionDep,
     request: Request,
 ) -> Response:
-    audience = get(session, Audience, org_id, audience_id)
-    if changed_since((form.get("etag") or [""])[0], audience.id, audience.version):
-        return see_other(_url(audience), "The audience changed meanwhile; look again.", "error")
-    try:
-        audience_service.delete(
-            session, change_context(request, viewer.principal, org_id), audience
-        )
-    except AvsbError as exc:
-        session.rollback()
-        return see_other(_url(audience), exc.message, "error")
-    return see_other(org_url(org_id, "audiences"), f"Audience {audience.name!r} deleted.")
+    return PAGES.delete_page(request, session, viewer, org_id, audience_id, form)

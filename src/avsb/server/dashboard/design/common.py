@@ -1,26 +1,35 @@
-"""What the design pages share: urls, select options, form states and the conflict page."""
+"""What the design pages share: urls, select options, form states, the conflict page, and the
+list, edit and delete pages of a design resource (``CrudPages``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 from urllib.parse import quote, urlencode
 
 from fastapi import Request
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from avsb.server.dashboard.core import (
     FormState,
+    Viewer,
+    changed_since,
     conflict_rows,
+    next_url,
     page_request,
     render,
+    see_other,
     version_tag,
 )
-from avsb.server.dashboard.forms.common import FormData
+from avsb.server.dashboard.forms.common import FormData, api_errors
+from avsb.server.deps import change_context
 from avsb.server.design import listing
+from avsb.server.errors import AvsbError, ValidationFailed
 from avsb.server.kit import resources
+from avsb.server.kit.context import ChangeContext
 from avsb.server.models.scoped import ProjectScoped
 from avsb.server.projects import service as project_service
 
@@ -115,3 +124,130 @@ def form_target(
     return FormTarget(
         f"Edit {name}", url + "/edit", url, version_tag(resource.id, resource.version)
     )
+
+
+@dataclass
+class Edited:
+    """An edit form as read: the change to save (``spec``), or (``spec`` None) the errors
+    beside its fields; ``refused`` turns the service's refusal into those errors."""
+
+    spec: dict[str, Any] | None
+    errors: dict[str, str] = field(default_factory=dict)
+    refused: Callable[[AvsbError], dict[str, str]] = api_errors
+
+
+FormPage = Callable[
+    [Request, Session, str, dict[str, Any], dict[str, str] | None, int, R | None], Response
+]
+"""A resource's create / edit form page: (request, session, org, values, errors, status,
+the resource edited or None)."""
+
+
+def _etag(form: FormData) -> str:
+    return (form.get("etag") or [""])[0]
+
+
+@dataclass(frozen=True)
+class CrudPages(Generic[R]):
+    """The list, edit (POST) and delete pages of a design resource: the same steps for
+    audiences, segments, exclusion groups and metrics, told apart by their names, templates,
+    form reader and service calls. Each module keeps its routes and calls these."""
+
+    model: type[R]
+    collection: str  # the URL part: "audiences", "exclusion-groups"
+    noun: str  # in headings, conflicts and "saved": "audience", "exclusion group"
+    short: str  # in the delete button and flashes: "audience", "group"
+    filters: type[BaseModel]  # the list's filters (``project_id``)
+    list_template: str
+    items: str  # the list template's name for the rows: "audiences"
+    labels: Sequence[tuple[str, str]]  # (field, label) the conflict page compares
+    stored: Callable[[R], dict[str, str]]  # the form values of the stored resource
+    form_page: FormPage[R]
+    read_edit: Callable[[FormData, R], Edited]
+    update: Callable[[Session, ChangeContext, R, dict[str, Any]], object]  # the service's
+    delete: Callable[[Session, ChangeContext, R], None]  # the service's
+
+    def url(self, resource: R) -> str:
+        return org_url(resource.org_id, self.collection, resource.id)
+
+    def list_page(
+        self,
+        request: Request,
+        session: Session,
+        org_id: str,
+        project_id: str,
+        extra: Callable[[Sequence[R]], Mapping[str, Any]] | None = None,
+    ) -> Response:
+        """One page of the resources (of a project when ``project_id``); ``extra`` adds to
+        the template's context from the rows."""
+        filters = self.filters(project_id=project_id or None)
+        result = listing.list_page(session, page_request(request), self.model, org_id, filters)
+        more = dict(extra(result.items)) if extra is not None else {}
+        return render(
+            request, self.list_template, **{self.items: result.items}, **more,
+            next=next_url(request, result), projects=projects(request, session, org_id),
+            base=org_url(org_id, self.collection), filters={"project_id": project_id},
+        )  # fmt: skip
+
+    def edit_page(
+        self,
+        request: Request,
+        session: Session,
+        viewer: Viewer,
+        org_id: str,
+        resource_id: str,
+        form: FormData,
+    ) -> Response:
+        """Save an edit form: the conflict page when the resource changed since the form was
+        read, the form with its errors (422, or the service's status), or back to the page."""
+        resource = get(session, self.model, org_id, resource_id)
+        values = sent(form)
+        if changed_since(_etag(form), resource.id, resource.version):
+            what = f"{self.noun.capitalize()} {resource.name!r}"
+            stored, url = self.stored(resource), self.url(resource)
+            return conflict(request, what, self.labels, values, stored, url, resource)
+        edited = self.read_edit(form, resource)
+        if edited.spec is None:
+            return self.form_page(request, session, org_id, values, edited.errors, 422, resource)
+        try:
+            ctx = change_context(request, viewer.principal, org_id)
+            self.update(session, ctx, resource, edited.spec)
+        except AvsbError as exc:
+            session.rollback()
+            resource = get(session, self.model, org_id, resource_id)
+            code = 422 if isinstance(exc, ValidationFailed) else exc.status_code
+            errors = edited.refused(exc)
+            return self.form_page(request, session, org_id, values, errors, code, resource)
+        return see_other(self.url(resource), f"{self.noun.capitalize()} saved.")
+
+    def confirm_delete_page(self, request: Request, resource: R, message: str) -> Response:
+        """The delete confirmation, carrying the version it was shown for."""
+        url = self.url(resource)
+        return render(
+            request, "confirm.html", heading=f"Delete {self.noun} {resource.name}?",
+            message=message, action=url + "/delete", button=f"Delete {self.short}", cancel=url,
+            fields={"etag": version_tag(resource.id, resource.version)},
+        )  # fmt: skip
+
+    def delete_page(
+        self,
+        request: Request,
+        session: Session,
+        viewer: Viewer,
+        org_id: str,
+        resource_id: str,
+        form: FormData,
+    ) -> Response:
+        """Delete after the confirmation; nothing when the resource changed since it was shown
+        or the service refuses (said in a flash on the resource's page)."""
+        resource = get(session, self.model, org_id, resource_id)
+        url, name = self.url(resource), resource.name
+        if changed_since(_etag(form), resource.id, resource.version):
+            return see_other(url, f"The {self.short} changed meanwhile; look again.", "error")
+        try:
+            self.delete(session, change_context(request, viewer.principal, org_id), resource)
+        except AvsbError as exc:
+            session.rollback()
+            return see_other(url, exc.message, "error")
+        deleted = f"{self.short.capitalize()} {name!r} deleted."
+        return see_other(org_url(org_id, self.collection), deleted)

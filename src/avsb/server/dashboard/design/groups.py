@@ -3,6 +3,7 @@ traffic is shared among its experiments and what is still free."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import astuple, dataclass
 from typing import Annotated, Any
 
@@ -14,19 +15,16 @@ from avsb.server.dashboard.core import (
     FormListsDep,
     NavItem,
     Viewer,
-    changed_since,
-    next_url,
     page,
-    page_request,
     page_router,
     register_nav,
     render,
     see_other,
     validate,
-    version_tag,
 )
 from avsb.server.dashboard.design.common import (
-    conflict,
+    CrudPages,
+    Edited,
     form_target,
     get,
     org_url,
@@ -34,9 +32,8 @@ from avsb.server.dashboard.design.common import (
     sent,
     state,
 )
-from avsb.server.dashboard.forms.common import api_errors
+from avsb.server.dashboard.forms.common import FormData, api_errors
 from avsb.server.deps import SessionDep, change_context
-from avsb.server.design import listing
 from avsb.server.errors import AvsbError, ValidationFailed
 from avsb.server.exclusion_groups import service as group_service
 from avsb.server.exclusion_groups.schemas import (
@@ -101,14 +98,10 @@ def list_groups(
     request: Request,
     project_id: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
-    filters = ExclusionGroupFilters(project_id=project_id or None)
-    result = listing.list_page(session, page_request(request), ExclusionGroup, org_id, filters)
-    bars = {g.id: shares(session, g) for g in result.items}
-    return render(
-        request, "design_groups_list.html", groups=result.items, bars=bars,
-        next=next_url(request, result), projects=projects(request, session, org_id),
-        base=org_url(org_id, "exclusion-groups"), filters={"project_id": project_id},
-    )  # fmt: skip
+    def bars(groups: Sequence[ExclusionGroup]) -> dict[str, Any]:
+        return {"bars": {g.id: shares(session, g) for g in groups}}
+
+    return PAGES.list_page(request, session, org_id, project_id, bars)
 
 
 def _form_page(  # noqa: PLR0913 - what the form shows
@@ -175,6 +168,23 @@ def _stored(group: ExclusionGroup) -> dict[str, str]:
     return {"name": group.name, "key": group.key, "description": group.description}
 
 
+def _read_edit(form: FormData, group: ExclusionGroup) -> Edited:
+    values = sent(form)
+    try:
+        body = validate(ExclusionGroupPatch, {k: values.get(k, "") for k, _ in LABELS})
+    except AvsbError as exc:
+        return Edited(None, api_errors(exc))
+    return Edited(body.model_dump(exclude_unset=True))
+
+
+PAGES = CrudPages(
+    ExclusionGroup, collection="exclusion-groups", noun="exclusion group", short="group",
+    filters=ExclusionGroupFilters, list_template="design_groups_list.html", items="groups",
+    labels=LABELS, stored=_stored, form_page=_form_page, read_edit=_read_edit,
+    update=group_service.update, delete=group_service.delete,
+)  # fmt: skip
+
+
 @router.get("/{group_id}/edit")
 def edit_group(
     org_id: str, group_id: str, viewer: Write, session: SessionDep, request: Request
@@ -192,21 +202,7 @@ def update_group(
     session: SessionDep,
     request: Request,
 ) -> Response:
-    group = get(session, ExclusionGroup, org_id, group_id)
-    values = sent(form)
-    if changed_since((form.get("etag") or [""])[0], group.id, group.version):
-        what = f"Exclusion group {group.name!r}"
-        return conflict(request, what, LABELS, values, _stored(group), _url(group), group)
-    try:
-        body = validate(ExclusionGroupPatch, {k: values.get(k, "") for k, _ in LABELS})
-        ctx = change_context(request, viewer.principal, org_id)
-        group_service.update(session, ctx, group, body.model_dump(exclude_unset=True))
-    except AvsbError as exc:
-        session.rollback()
-        group = get(session, ExclusionGroup, org_id, group_id)
-        code = 422 if isinstance(exc, ValidationFailed) else exc.status_code
-        return _form_page(request, session, org_id, values, api_errors(exc), code, group)
-    return see_other(_url(group), "Exclusion group saved.")
+    return PAGES.edit_page(request, session, viewer, org_id, group_id, form)
 
 
 @router.get("/{group_id}/delete")
@@ -214,13 +210,9 @@ def confirm_delete(
     org_id: str, group_id: str, viewer: Write, session: SessionDep, request: Request
 ) -> Response:
     group = get(session, ExclusionGroup, org_id, group_id)
-    return render(
-        request, "confirm.html", heading=f"Delete exclusion group {group.name}?",
-        message="Only a group no experiment belongs to (archived ones included) can be deleted. "
-        "This cannot be undone.",
-        action=_url(group) + "/delete", button="Delete group", cancel=_url(group),
-        fields={"etag": version_tag(group.id, group.version)},
-    )  # fmt: skip
+    message = ("Only a group no experiment belongs to (archived ones included) can be deleted. "
+               "This cannot be undone.")  # fmt: skip
+    return PAGES.confirm_delete_page(request, group, message)
 
 
 @router.post("/{group_id}/delete")
@@ -232,12 +224,4 @@ def delete_group(
     session: SessionDep,
     request: Request,
 ) -> Response:
-    group = get(session, ExclusionGroup, org_id, group_id)
-    if changed_since((form.get("etag") or [""])[0], group.id, group.version):
-        return see_other(_url(group), "The group changed meanwhile; look again.", "error")
-    try:
-        group_service.delete(session, change_context(request, viewer.principal, org_id), group)
-    except AvsbError as exc:
-        session.rollback()
-        return see_other(_url(group), exc.message, "error")
-    return see_other(org_url(org_id, "exclusion-groups"), f"Group {group.name!r} deleted.")
+    return PAGES.delete_page(request, session, viewer, org_id, group_id, form)

@@ -12,19 +12,16 @@ from avsb.server.dashboard.core import (
     FormListsDep,
     NavItem,
     Viewer,
-    changed_since,
-    next_url,
     page,
-    page_request,
     page_router,
     register_nav,
     render,
     see_other,
     validate,
-    version_tag,
 )
 from avsb.server.dashboard.design.common import (
-    conflict,
+    CrudPages,
+    Edited,
     form_target,
     get,
     org_url,
@@ -32,9 +29,8 @@ from avsb.server.dashboard.design.common import (
     sent,
     state,
 )
-from avsb.server.dashboard.forms.common import api_errors, number_text
+from avsb.server.dashboard.forms.common import FormData, api_errors, number_text
 from avsb.server.deps import SessionDep, change_context
-from avsb.server.design import listing
 from avsb.server.errors import AvsbError, ValidationFailed
 from avsb.server.metrics import service as metric_service
 from avsb.server.metrics.schemas import MetricCreate, MetricFilters, MetricPatch
@@ -91,13 +87,7 @@ def list_metrics(
     request: Request,
     project_id: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
-    filters = MetricFilters(project_id=project_id or None)
-    result = listing.list_page(session, page_request(request), Metric, org_id, filters)
-    return render(
-        request, "design_metrics_list.html", metrics=result.items,
-        next=next_url(request, result), projects=projects(request, session, org_id),
-        base=org_url(org_id, "metrics"), filters={"project_id": project_id},
-    )  # fmt: skip
+    return PAGES.list_page(request, session, org_id, project_id)
 
 
 def _form_page(  # noqa: PLR0913 - what the form shows
@@ -115,6 +105,23 @@ def _form_page(  # noqa: PLR0913 - what the form shows
         heading=heading, action=action, cancel=cancel, etag=etag, creating=metric is None,
         projects=projects(request, session, org_id), types=[(t, t) for t in TYPES],
     )  # fmt: skip
+
+
+def _read_edit(form: FormData, metric: Metric) -> Edited:
+    try:
+        body = validate(MetricPatch, _fields(sent(form), False))
+    except AvsbError as exc:
+        return Edited(None, api_errors(exc))
+    dumped = body.model_dump()
+    return Edited({name: dumped[name] for name in body.model_fields_set})
+
+
+PAGES = CrudPages(
+    Metric, collection="metrics", noun="metric", short="metric", filters=MetricFilters,
+    list_template="design_metrics_list.html", items="metrics", labels=LABELS,
+    stored=_stored, form_page=_form_page, read_edit=_read_edit,
+    update=metric_service.update, delete=metric_service.delete,
+)  # fmt: skip
 
 
 @router.get("/new")
@@ -174,24 +181,7 @@ def update_metric(
     session: SessionDep,
     request: Request,
 ) -> Response:
-    metric = get(session, Metric, org_id, metric_id)
-    values = sent(form)
-    if changed_since((form.get("etag") or [""])[0], metric.id, metric.version):
-        what = f"Metric {metric.name!r}"
-        return conflict(request, what, LABELS, values, _stored(metric), _url(metric), metric)
-    try:
-        body = validate(MetricPatch, _fields(values, False))
-        dumped = body.model_dump()
-        spec = {name: dumped[name] for name in body.model_fields_set}
-        metric_service.update(
-            session, change_context(request, viewer.principal, org_id), metric, spec
-        )
-    except AvsbError as exc:
-        session.rollback()
-        metric = get(session, Metric, org_id, metric_id)
-        code = 422 if isinstance(exc, ValidationFailed) else exc.status_code
-        return _form_page(request, session, org_id, values, api_errors(exc), code, metric)
-    return see_other(_url(metric), "Metric saved.")
+    return PAGES.edit_page(request, session, viewer, org_id, metric_id, form)
 
 
 @router.get("/{metric_id}/delete")
@@ -199,12 +189,8 @@ def confirm_delete(
     org_id: str, metric_id: str, viewer: Write, session: SessionDep, request: Request
 ) -> Response:
     metric = get(session, Metric, org_id, metric_id)
-    return render(
-        request, "confirm.html", heading=f"Delete metric {metric.name}?",
-        message="A metric an experiment uses cannot be deleted. This cannot be undone.",
-        action=_url(metric) + "/delete", button="Delete metric", cancel=_url(metric),
-        fields={"etag": version_tag(metric.id, metric.version)},
-    )  # fmt: skip
+    message = "A metric an experiment uses cannot be deleted. This cannot be undone."
+    return PAGES.confirm_delete_page(request, metric, message)
 
 
 @router.post("/{metric_id}/delete")
@@ -216,12 +202,4 @@ def delete_metric(
     session: SessionDep,
     request: Request,
 ) -> Response:
-    metric = get(session, Metric, org_id, metric_id)
-    if changed_since((form.get("etag") or [""])[0], metric.id, metric.version):
-        return see_other(_url(metric), "The metric changed meanwhile; look again.", "error")
-    try:
-        metric_service.delete(session, change_context(request, viewer.principal, org_id), metric)
-    except AvsbError as exc:
-        session.rollback()
-        return see_other(_url(metric), exc.message, "error")
-    return see_other(org_url(org_id, "metrics"), f"Metric {metric.name!r} deleted.")
+    return PAGES.delete_page(request, session, viewer, org_id, metric_id, form)

@@ -14,9 +14,7 @@ from avsb.server.dashboard.core import (
     NavItem,
     Viewer,
     changed_since,
-    next_url,
     page,
-    page_request,
     page_router,
     register_nav,
     render,
@@ -24,7 +22,8 @@ from avsb.server.dashboard.core import (
     version_tag,
 )
 from avsb.server.dashboard.design.common import (
-    conflict,
+    CrudPages,
+    Edited,
     form_target,
     get,
     org_url,
@@ -33,9 +32,15 @@ from avsb.server.dashboard.design.common import (
     state,
 )
 from avsb.server.dashboard.forms import rule_tree
-from avsb.server.dashboard.forms.common import Parsed, api_errors, check, payload_of, text
+from avsb.server.dashboard.forms.common import (
+    FormData,
+    Parsed,
+    api_errors,
+    check,
+    payload_of,
+    text,
+)
 from avsb.server.deps import SessionDep, change_context
-from avsb.server.design import listing
 from avsb.server.errors import AvsbError, ValidationFailed
 from avsb.server.models import Segment
 from avsb.server.segments import service as segment_service
@@ -69,13 +74,7 @@ def list_segments(
     request: Request,
     project_id: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
-    filters = SegmentFilters(project_id=project_id or None)
-    result = listing.list_page(session, page_request(request), Segment, org_id, filters)
-    return render(
-        request, "design_segments_list.html", segments=result.items,
-        next=next_url(request, result), projects=projects(request, session, org_id),
-        base=org_url(org_id, "segments"), filters={"project_id": project_id},
-    )  # fmt: skip
+    return PAGES.list_page(request, session, org_id, project_id)
 
 
 def _form_page(  # noqa: PLR0913 - what the form shows
@@ -95,7 +94,7 @@ def _form_page(  # noqa: PLR0913 - what the form shows
     )  # fmt: skip
 
 
-def _parse(form: FormListsDep, segment: Segment | None) -> tuple[Parsed, list[int]]:
+def _parse(form: FormData, segment: Segment | None) -> tuple[Parsed, list[int]]:
     parsed = Parsed()
     kind = segment.type if segment is not None else text(form, "type", "ids")
     payload: dict[str, Any] = {
@@ -156,6 +155,22 @@ def _stored(segment: Segment) -> dict[str, str]:
     return {**values, **rule_tree.tree_values(segment.conditions, PREFIX)}
 
 
+def _read_edit(form: FormData, segment: Segment) -> Edited:
+    parsed, rows = _parse(form, segment)
+    if not parsed.ok:
+        return Edited(None, parsed.errors)
+    values = sent(form)
+    return Edited(parsed.payload, refused=lambda exc: _errors(exc, rows, values))
+
+
+PAGES = CrudPages(
+    Segment, collection="segments", noun="segment", short="segment", filters=SegmentFilters,
+    list_template="design_segments_list.html", items="segments", labels=LABELS,
+    stored=_stored, form_page=_form_page, read_edit=_read_edit,
+    update=segment_service.update, delete=segment_service.delete,
+)  # fmt: skip
+
+
 @router.get("/{segment_id}")
 def show_segment(
     org_id: str, segment_id: str, viewer: Read, session: SessionDep, request: Request
@@ -184,24 +199,34 @@ def update_segment(
     session: SessionDep,
     request: Request,
 ) -> Response:
-    segment = get(session, Segment, org_id, segment_id)
-    values = sent(form)
-    if changed_since((form.get("etag") or [""])[0], segment.id, segment.version):
-        what = f"Segment {segment.name!r}"
-        return conflict(request, what, LABELS, values, _stored(segment), _url(segment), segment)
-    parsed, rows = _parse(form, segment)
-    if not parsed.ok:
-        return _form_page(request, session, org_id, values, parsed.errors, 422, segment)
+    return PAGES.edit_page(request, session, viewer, org_id, segment_id, form)
+
+
+def _confirm_removal(
+    request: Request, session: SessionDep, segment: Segment, ids: list[str]
+) -> Response:
+    """The confirmation of removing ``ids``: how many of them are members and will go, with
+    the ids and the segment's version carried to the confirmed POST."""
     try:
-        ctx = change_context(request, viewer.principal, org_id)
-        segment_service.update(session, ctx, segment, parsed.payload)
+        members = segment_service.members_among(session, segment, ids)
     except AvsbError as exc:
-        session.rollback()
-        segment = get(session, Segment, org_id, segment_id)
-        code = 422 if isinstance(exc, ValidationFailed) else exc.status_code
-        errors = _errors(exc, rows, values)
-        return _form_page(request, session, org_id, values, errors, code, segment)
-    return see_other(_url(segment), "Segment saved.")
+        return see_other(_url(segment), exc.message, "error")
+    unique = list(dict.fromkeys(ids))
+    if not members:
+        message = f"None of the {len(unique)} unit id(s) is a member; nothing removed."
+        return see_other(_url(segment), message, "error")
+    shown = ", ".join(members[:5]) + (", …" if len(members) > 5 else "")
+    skipped = len(unique) - len(members)
+    message = (f"{len(members)} member(s) will be removed from segment {segment.name!r} "
+               f"({shown})" + (f"; {skipped} unit id(s) typed are not members" if skipped else "")
+               + ". This cannot be undone.")  # fmt: skip
+    fields = {"unit_ids": ", ".join(unique), "change": "remove", "confirmed": "yes",
+              "etag": version_tag(segment.id, segment.version)}  # fmt: skip
+    return render(
+        request, "confirm.html", heading=f"Remove {len(members)} member(s) from {segment.name}?",
+        message=message, action=_url(segment) + "/members", button="Remove members",
+        cancel=_url(segment), fields=fields,
+    )  # fmt: skip
 
 
 @router.post("/{segment_id}/members")
@@ -213,12 +238,18 @@ def change_members(
     session: SessionDep,
     request: Request,
 ) -> Response:
-    """Add or remove the ids typed in the members box (``change`` = add / remove)."""
+    """Add or remove the ids typed in the members box (``change`` = add / remove). Removing
+    asks first: without ``confirmed`` the answer is the confirmation page, whose button posts
+    the same ids again with ``confirmed`` and the version it was shown for."""
     segment = get(session, Segment, org_id, segment_id)
     ids = unit_ids(form.get("unit_ids", [""])[0])
     add = text(form, "change") != "remove"
     if not ids:
         return see_other(_url(segment), "Type at least one unit id.", "error")
+    if not add and text(form, "confirmed") != "yes":
+        return _confirm_removal(request, session, segment, ids)
+    if not add and changed_since((form.get("etag") or [""])[0], segment.id, segment.version):
+        return see_other(_url(segment), "The segment changed meanwhile; look again.", "error")
     try:
         ctx = change_context(request, viewer.principal, org_id)
         changed = segment_service.change_members(session, ctx, segment, ids, add=add)
@@ -238,11 +269,7 @@ def confirm_delete(
     if users:
         message = (f"It is used by {len(users)} audience(s) or flag(s) "
                    f"({', '.join(users[:5])}): remove it from them first.")  # fmt: skip
-    return render(
-        request, "confirm.html", heading=f"Delete segment {segment.name}?", message=message,
-        action=_url(segment) + "/delete", button="Delete segment", cancel=_url(segment),
-        fields={"etag": version_tag(segment.id, segment.version)},
-    )  # fmt: skip
+    return PAGES.confirm_delete_page(request, segment, message)
 
 
 @router.post("/{segment_id}/delete")
@@ -254,12 +281,4 @@ def delete_segment(
     session: SessionDep,
     request: Request,
 ) -> Response:
-    segment = get(session, Segment, org_id, segment_id)
-    if changed_since((form.get("etag") or [""])[0], segment.id, segment.version):
-        return see_other(_url(segment), "The segment changed meanwhile; look again.", "error")
-    try:
-        segment_service.delete(session, change_context(request, viewer.principal, org_id), segment)
-    except AvsbError as exc:
-        session.rollback()
-        return see_other(_url(segment), exc.message, "error")
-    return see_other(org_url(org_id, "segments"), f"Segment {segment.name!r} deleted.")
+    return PAGES.delete_page(request, session, viewer, org_id, segment_id, form)
