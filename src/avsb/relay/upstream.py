@@ -191,7 +191,7 @@ class Upstream:
         try:
             headers = {"Content-Type": "application/json"}
             response = self._forwarder.post(EXPOSURES_PATH, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: closed at shutdown
             raise self._unavailable(f"could not reach it: {type(exc).__name__}") from None
         try:
             answer = response.json()
