@@ -1,5 +1,6 @@
-"""The relay's ASGI app: the server's evaluation handlers (OFREP, ABC, SDK config and
-evaluate, event streams) inside the server's hot-path envelope, on a `RelayRuntime`."""
+"""The relay's ASGI app: the server's evaluation handlers (OFREP, ABC, SDK config, evaluate
+and exposures, event streams) inside the server's hot-path envelope, on a `RelayRuntime`;
+an SDK's exposures are forwarded to the upstream rather than stored."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from avsb.server.config import Settings
 from avsb.server.evaluation_api.abc_routes import ANSWERS, AbcEndpoint
 from avsb.server.evaluation_api.asgi import respond
 from avsb.server.evaluation_api.ofrep_routes import OfrepBulk, OfrepFlag
-from avsb.server.evaluation_api.sdk_routes import SdkConfig, SdkEvaluate
+from avsb.server.evaluation_api.sdk_routes import SdkConfig, SdkEvaluate, SdkExposures
 from avsb.server.evaluation_api.streams import build_hub, stream_handlers
 from avsb.server.hotpath.envelope import Envelope, Handler
 from avsb.server.hotpath.server import OFREP_FLAG_PREFIX, OFREP_FLAG_ROUTE, health
@@ -36,8 +37,9 @@ class RelayApp:
         self.runtime = RelayRuntime(settings, sdk_key, self.metrics, self._post)
         ev = self.runtime
         self.hub = build_hub(ev, CursorSigner(secrets.token_bytes(32)), settings)
-        self.upstream = Upstream(upstream_url, sdk_key, ev.config, self.metrics,
-                                 settings.relay_poll_seconds, self.hub.changed)  # fmt: skip
+        upstream = Upstream(upstream_url, sdk_key, ev.config, self.metrics,
+                            settings.relay_poll_seconds, self.hub.changed)  # fmt: skip
+        self.upstream = upstream
         config = SdkConfig(ev)
         self.routes: dict[tuple[str, str], tuple[str, Handler]] = {
             ("GET", "/health"): ("/health", health),
@@ -46,6 +48,8 @@ class RelayApp:
             ("GET", "/api/sdk/config"): ("/api/sdk/config", config),
             ("HEAD", "/api/sdk/config"): ("/api/sdk/config", config),
             ("POST", "/api/sdk/evaluate"): ("/api/sdk/evaluate", SdkEvaluate(ev)),
+            ("POST", "/api/sdk/exposures"):
+                ("/api/sdk/exposures", SdkExposures(ev, upstream.forward_exposures)),
             **{("POST", f"/abc/{name}"): (f"/abc/{name}", AbcEndpoint(ev, answer))
                for name, answer in ANSWERS.items()},
             **stream_handlers(ev, self.hub),

@@ -1,6 +1,8 @@
 """The relay's link to its upstream AvsB server: the config arrives on the upstream's event
 stream (`GET /api/sdk/config/stream?include=config`), with a poll of `GET /api/sdk/config`
-(ETag, 304) as a fallback, and exposures go back in batches to its event ingestion."""
+(ETag, 304) as a fallback; the relay's own exposures go back in batches to its event
+ingestion, and an SDK's `POST /api/sdk/exposures` to the relay is forwarded as it came, its
+answer (or the failure to get one) passed back to the SDK."""
 
 from __future__ import annotations
 
@@ -8,11 +10,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import orjson
 
 from avsb.relay.state import RelayConfig, UpstreamError
+from avsb.server.errors import AvsbError, ServiceUnavailable
 from avsb.server.kit.metrics import Metrics
 
 log = logging.getLogger("avsb.relay")
@@ -25,6 +30,45 @@ DOWN_POLL_SECONDS = 2.0
 """How often the config is polled while the event stream is down."""
 STREAM_READ_TIMEOUT = 60.0
 """A stream silent this long (no event, no heartbeat) is taken as broken and reopened."""
+FORWARD_TIMEOUT = httpx.Timeout(8.0, connect=3.0)
+"""A forwarded SDK batch fails (503 to the SDK, which retries) rather than outwait the
+SDK's own 10 s timeout."""
+PASSED_HEADERS = ("retry-after", "x-ratelimit-limit", "x-ratelimit-remaining",
+                  "x-ratelimit-reset")  # fmt: skip
+"""Headers of an upstream error answer that the relay passes on."""
+
+
+class UpstreamUnavailable(ServiceUnavailable):
+    """503 `upstream_unavailable`: a forwarded request got no usable answer."""
+
+    code = "upstream_unavailable"
+
+
+class UpstreamRefused(AvsbError):  # noqa: N818 (named by meaning, as avsb.server.errors)
+    """An error answer of the upstream to a forwarded request, passed on as it came."""
+
+    def __init__(self, status: int, error: dict[str, Any], headers: dict[str, str]) -> None:
+        details = error.get("details")
+        super().__init__(str(error.get("message", "")), code=str(error["code"]),
+                         details=details if isinstance(details, dict) else None,
+                         headers=headers)  # fmt: skip
+        self.status_code = status
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedItem:
+    index: int
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Forwarded:
+    """The upstream's answer to a forwarded `POST /api/sdk/exposures`."""
+
+    accepted: int
+    duplicates: int
+    rejected: tuple[RejectedItem, ...]
 
 
 class Upstream:
@@ -41,6 +85,8 @@ class Upstream:
         self._tasks: list[asyncio.Task[None]] = []
         self._client: httpx.AsyncClient | None = None
         self._sender = httpx.Client(base_url=self.url, headers=self._headers, timeout=30.0)
+        self._forwarder = httpx.Client(base_url=self.url, headers=self._headers,
+                                       timeout=FORWARD_TIMEOUT)  # fmt: skip
         metrics.gauge("avsb_relay_stream_connected", lambda: float(self.streaming),
                       "1 while the upstream event stream is open.")  # fmt: skip
 
@@ -59,6 +105,7 @@ class Upstream:
         if self._client is not None:
             await self._client.aclose()
         self._sender.close()
+        self._forwarder.close()
 
     async def _take(self, org_id: str, config: object, etag: str) -> None:
         self.org_id = org_id
@@ -133,3 +180,42 @@ class Upstream:
         log.error("upstream refused %d exposures: %s", len(events), response.text[:500])
         self._metrics.inc("avsb_exposures_dropped_total", (("reason", "upstream_refused"),),
                           float(len(events)))  # fmt: skip
+
+    def forward_exposures(self, org_id: str, project_id: str, body: bytes) -> Forwarded:
+        """Forward an SDK's `POST /api/sdk/exposures` body, unread, with the relay's SDK key
+        (the one the caller presented: the relay admits no other) and return the upstream's
+        counts; its error answers are raised as they came (`UpstreamRefused`), no answer as
+        503 `upstream_unavailable`. Blocking; nothing is kept: the SDK keeps its batch until
+        it gets a 200 and retries a 503, and event ids make a resent batch count once."""
+        del org_id, project_id  # the SDK key names its project, upstream as here
+        try:
+            headers = {"Content-Type": "application/json"}
+            response = self._forwarder.post(EXPOSURES_PATH, content=body, headers=headers)
+        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: closed at shutdown
+            raise self._unavailable(f"could not reach it: {type(exc).__name__}") from None
+        try:
+            answer = response.json()
+            if response.status_code == 200:
+                data = answer["data"]
+                rejected = tuple(RejectedItem(int(r["index"]), str(r["code"]), str(r["message"]))
+                                 for r in data["rejected"])  # fmt: skip
+                return Forwarded(int(data["accepted"]), int(data["duplicates"]), rejected)
+            error = answer["error"]
+            if not isinstance(error, dict) or not isinstance(error["code"], str):
+                raise TypeError("no error code")
+        except (ValueError, KeyError, TypeError):
+            raise self._unavailable(f"it answered {response.status_code} unreadably") from None
+        passed = {name: response.headers[name] for name in PASSED_HEADERS
+                  if name in response.headers}  # fmt: skip
+        raise UpstreamRefused(response.status_code, error, passed)
+
+    def _unavailable(self, why: str) -> UpstreamUnavailable:
+        log.warning("an SDK's exposures were not forwarded: the upstream %s", why)
+        self._metrics.inc(
+            "avsb_relay_forward_failures_total",
+            doc="SDK exposure batches the upstream did not answer (503 to the SDK).",
+        )
+        return UpstreamUnavailable(
+            f"The relay's upstream {why}. The exposures are not known to be stored: send "
+            "them again (event ids make a resent batch count once)."
+        )

@@ -1,6 +1,7 @@
 """`avsb relay` as its own process against a live server: the same answers as the upstream,
-edits within 1 s, exposures forwarded, an upstream down at start, and the PyPI OFREP
-provider evaluating through it."""
+edits within 1 s, its own exposures forwarded, an SDK's exposures relayed (once, with the
+relay's key only, 503 while the upstream is down), an upstream down at start, and the PyPI
+OFREP provider evaluating through it."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from openfeature import api as openfeature
 from openfeature.contrib.provider.ofrep import OFREPProvider
 from openfeature.evaluation_context import EvaluationContext
 
+from avsb_sdk import Client, Exposure, ExposureOptions
 from tests.integration.design import factories as f
 from tests.integration.evaluation_api.support import (
     SdkKey,
@@ -39,6 +41,8 @@ from tests.support.servers import (
 )
 
 UNITS = [f"user-{i}" for i in range(25)]
+EXPOSURES = "/api/sdk/exposures"
+AT = "2026-11-22T10:00:00Z"
 
 
 @contextlib.contextmanager
@@ -215,6 +219,141 @@ def test_exposures_are_forwarded_upstream(
     assert assigned
 
 
+def _batch(experiment: dict[str, Any], units: list[str]) -> dict[str, Any]:
+    variants = [v["key"] for v in experiment["variants"]]
+    return {"exposures": [{"experiment": experiment["key"], "variant": variants[i % 2],
+                           "unit_id": unit, "timestamp": AT}
+                          for i, unit in enumerate(units)]}  # fmt: skip
+
+
+def _stored(upstream: LiveServer, project_id: str, units: list[str]) -> dict[str, int]:
+    """Exposure rows per unit in the upstream's event store (of `units`)."""
+    store = runtime(upstream).events.get()
+    listed = ", ".join(f"'{u}'" for u in units)  # test-made ids: letters, digits, dashes
+    rows = store.query(
+        "SELECT unit_id, count(*) FROM ev_exposure "
+        f"WHERE project_id = '{project_id}' AND unit_id IN ({listed}) GROUP BY unit_id"
+    )
+    return {str(unit): int(str(count)) for unit, count in rows}
+
+
+def _units(prefix: str, n: int) -> list[str]:
+    return [f"{prefix}-{uuid.uuid4().hex[:8]}-{i}" for i in range(n)]
+
+
+def test_an_sdk_pointed_at_the_relay_delivers_its_exposures(
+    upstream: LiveServer, relay: str, project: dict[str, Any]
+) -> None:
+    """The SDK assigns in process; its exposures reach the upstream only through the
+    relay's `POST /api/sdk/exposures` (the relay never evaluates these units)."""
+    key: SdkKey = project["key"]
+    experiment = project["half"]["key"]
+    units = _units("sdk", 40)
+    client = Client(relay, key.secret, stream=False, exposures=ExposureOptions(flush_interval=0.1))
+    try:
+        assert client.wait_until_ready(10)
+        assigned = {u for u in units if client.assign(experiment, u).assigned}
+    finally:
+        client.close()  # sends what is queued
+    assert assigned
+    assert client.exposures.sent == len(assigned)
+    assert client.exposures.dropped == {"queue_full": 0, "rejected": 0, "failed": 0}
+    assert _stored(upstream, key.project_id, units) == dict.fromkeys(assigned, 1)
+
+
+def test_a_relayed_batch_sent_twice_counts_once(
+    upstream: LiveServer, relay: str, project: dict[str, Any]
+) -> None:
+    key: SdkKey = project["key"]
+    units = _units("twice", 12)
+    body = _batch(project["half"], units)
+    first = httpx.post(relay + EXPOSURES, headers=bearer(key), json=body)
+    assert first.status_code == 200, first.text
+    assert first.json() == {"data": {"accepted": 12, "duplicates": 0, "rejected": []}}
+    assert first.headers["x-ratelimit-limit"]  # the relay's evaluation rate limit
+    again = httpx.post(relay + EXPOSURES, headers=bearer(key), json=body)
+    assert again.json() == {"data": {"accepted": 0, "duplicates": 12, "rejected": []}}
+    assert _stored(upstream, key.project_id, units) == dict.fromkeys(units, 1)
+
+
+def test_relayed_exposures_answer_as_the_upstream(
+    upstream: LiveServer, relay: str, project: dict[str, Any]
+) -> None:
+    """Items and bodies the upstream refuses get its very answer (status, code, details),
+    under the relay's own request id."""
+    key: SdkKey = project["key"]
+    good = _batch(project["half"], _units("same", 2))["exposures"]
+    unknown = {**good[0], "experiment": "no_such_experiment"}
+    metric = {"type": "metric", "event_name": "buy", "unit_id": "m", "value": 1, "timestamp": AT}
+    bodies: list[bytes] = [
+        b'{"exposures": [',
+        b"[]",
+        b'{"exposures": "all of them"}',
+        httpx.Request("POST", "/", json={"exposures": [unknown, metric, good[1]]}).read(),
+        httpx.Request("POST", "/", json={"exposures": good * 501}).read(),  # 1,002 items
+    ]
+    for body in bodies:
+        headers = {**bearer(key), "Content-Type": "application/json"}
+        ours, theirs = (httpx.post(u + EXPOSURES, headers=headers, content=body)
+                        for u in (relay, upstream.url))  # fmt: skip
+        assert ours.status_code == theirs.status_code, (body[:60], ours.text)
+        if ours.status_code == 200:  # the relay's post went first: the upstream's are repeats
+            mine, its = ours.json()["data"], theirs.json()["data"]
+            assert (mine["accepted"], its["duplicates"]) == (1, 1)
+            assert mine["rejected"] == its["rejected"]
+            assert [r["code"] for r in mine["rejected"]] == ["unknown_experiment",
+                                                              "exposures_only"]  # fmt: skip
+            continue
+        mine, its = ours.json()["error"], theirs.json()["error"]
+        assert mine["request_id"] == ours.headers["x-request-id"]
+        assert mine.pop("request_id") != its.pop("request_id")
+        assert mine == its
+        assert ours.headers["x-error-code"] == mine["code"]
+
+
+def test_relayed_exposures_need_the_relays_key(
+    upstream: LiveServer, relay: str, org: ApiClient, project: dict[str, Any]
+) -> None:
+    """Only the relay's own SDK key may write through it; a caller's other key, valid
+    upstream for the same project, is refused before anything is forwarded."""
+    other = create_sdk_key(org, project["pid"], name="not-the-relays-either")
+    units = _units("nokey", 3)
+    body = _batch(project["half"], units)
+    for headers in ({}, bearer(other), {"Authorization": "Bearer avsb_sdk_guess"},
+                    {"X-API-Key": other.secret}):  # fmt: skip
+        r = httpx.post(relay + EXPOSURES, headers=headers, json=body)
+        assert r.status_code == 401, r.text
+        assert r.json()["error"]["code"] == "unauthorized"
+    assert _stored(upstream, project["pid"], units) == {}
+
+
+def test_ofrep_and_abc_evaluations_log_their_exposures_upstream(
+    upstream: LiveServer, relay: str, project: dict[str, Any]
+) -> None:
+    """OFREP (a flag bound to the experiment) and ABC answers log the relay's exposures as
+    `/api/sdk/evaluate` does: its buffer forwards them, one row per assigned unit."""
+    key: SdkKey = project["key"]
+    ofrep_units, abc_units = _units("ofrep", 15), _units("abc", 15)
+    flag = project["bound"]["key"]
+    for unit in ofrep_units:
+        r = httpx.post(relay + f"/ofrep/v1/evaluate/flags/{flag}", headers=bearer(key),
+                       json={"context": {"targetingKey": unit}})  # fmt: skip
+        assert r.status_code == 200, r.text
+    for unit in abc_units:
+        body = {"project_id": key.project_id, "unit_id": unit}
+        r = httpx.post(relay + "/abc/get_experiments", headers=signed(key), json=body)
+        assert r.json()["ret_code"] == 100, r.text
+    # Which units the experiment takes: the SDK's own evaluation, sending nothing.
+    with Client(relay, key.secret, stream=False, exposures=ExposureOptions(send=False)) as sdk:
+        assert sdk.wait_until_ready(10)
+        assigned = {u for u in ofrep_units + abc_units
+                    if sdk.assign(project["half"]["key"], u).assigned}  # fmt: skip
+    assert assigned & set(ofrep_units)
+    assert assigned & set(abc_units)
+    expected = dict.fromkeys(assigned, 1)
+    _until(lambda: _stored(upstream, key.project_id, ofrep_units + abc_units) == expected, 10)
+
+
 def test_the_pypi_ofrep_provider_evaluates_through_the_relay(
     relay: str, project: dict[str, Any]
 ) -> None:
@@ -275,3 +414,50 @@ def test_upstream_down_at_start__503_then_recovers(
                 proc.stderr.close()
         # Upstream down later: the relay keeps answering from its copy.
         assert served()
+
+
+def test_upstream_down__relayed_exposures_503__the_sdk_retries_and_delivers(
+    servers: ServerFactory, org: ApiClient, tmp_path: Path
+) -> None:
+    """The relay keeps nothing: while its upstream is down it answers an SDK's batch 503
+    `upstream_unavailable` (the SDK keeps the batch and retries), and once the upstream is
+    back the retried batch is stored, once."""
+    pid = f.create_project(org)["id"]
+    experiment = f.create_experiment(org, pid)
+    f.act(org, experiment["id"], "start")
+    key = create_sdk_key(org, pid)
+    port = free_port()
+    env = {"AVSB_EVENTS_URL": str(tmp_path / "events.duckdb"), "AVSB_SHUTDOWN_GRACE_SECONDS": "1"}
+    with contextlib.ExitStack() as stack:
+        with servers.process_on(port, **env) as up:
+            relay = stack.enter_context(relay_process(up.url, key, tmp_path / "relay"))
+        # The upstream has stopped; the relay serves on from its last config.
+        units = _units("down", 3)
+        r = httpx.post(relay + EXPOSURES, headers=bearer(key), json=_batch(experiment, units))
+        assert r.status_code == 503, r.text
+        error = r.json()["error"]
+        assert (error["code"], r.headers["retry-after"]) == ("upstream_unavailable", "1")
+        assert "send them again" in error["message"]
+        assert error["request_id"] == r.headers["x-request-id"]
+
+        logged: list[Exposure] = []
+        options = ExposureOptions(flush_interval=0.1, retry_base=0.2, max_attempts=12,
+                                  on_exposure=logged.append)  # fmt: skip
+        client = Client(relay, key.secret, stream=False, exposures=options)
+        try:
+            assert client.wait_until_ready(10)
+            assigned = [
+                u for u in _units("retry", 20) if client.assign(experiment["key"], u).assigned
+            ]
+            _until(lambda: len(client.exposures) == 0, 10)  # taken: in flight, failing
+            time.sleep(0.5)
+            assert client.exposures.sent == 0
+            with servers.process_on(port, **env):
+                _until(lambda: client.exposures.sent == len(assigned), 60)
+                assert client.exposures.dropped == {"queue_full": 0, "rejected": 0, "failed": 0}
+                sent = {"exposures": [e.as_event() for e in logged]}  # the SDK's batch
+                again = httpx.post(relay + EXPOSURES, headers=bearer(key), json=sent)
+                assert again.json()["data"] == {"accepted": 0, "duplicates": len(assigned),
+                                                "rejected": []}  # fmt: skip
+        finally:
+            client.close()
