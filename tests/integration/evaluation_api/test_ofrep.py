@@ -61,7 +61,7 @@ def _client(url: str, key: SdkKey) -> Iterator[tuple[OpenFeatureClient, OFREPPro
     """An OpenFeature client on its own domain, served by the OFREP provider."""
     domain = f"avsb-{uuid.uuid4().hex[:8]}"
     provider = OFREPProvider(url, headers_factory=lambda: bearer(key))
-    openfeature.set_provider(provider, domain)
+    openfeature.set_provider_and_wait(provider, domain)
     try:
         yield openfeature.get_client(domain), provider
     finally:

@@ -81,7 +81,7 @@ def test_python_provider__every_type(project: Json, live_server: LiveServer) -> 
     key: SdkKey = project["key"]
     domain = f"avsb-{uuid.uuid4().hex[:8]}"
     provider = OFREPProvider(live_server.url, headers_factory=lambda: bearer(key))
-    openfeature.set_provider(provider, domain)
+    openfeature.set_provider_and_wait(provider, domain)
     try:
         client = openfeature.get_client(domain)
         context = EvaluationContext(targeting_key="user_1", attributes={"country": "US"})
@@ -192,7 +192,7 @@ def test_python_provider__sees_an_edit_within_1s(org: ApiClient, live_server: Li
     settle(live_server)
     domain = f"avsb-{uuid.uuid4().hex[:8]}"
     provider = OFREPProvider(live_server.url, headers_factory=lambda: bearer(key))
-    openfeature.set_provider(provider, domain)
+    openfeature.set_provider_and_wait(provider, domain)
     try:
         client = openfeature.get_client(domain)
         context = EvaluationContext(targeting_key="user_1")

@@ -360,7 +360,7 @@ def test_the_pypi_ofrep_provider_evaluates_through_the_relay(
     key: SdkKey = project["key"]
     domain = f"relay-{uuid.uuid4().hex[:8]}"
     provider = OFREPProvider(relay, headers_factory=lambda: bearer(key))
-    openfeature.set_provider(provider, domain)
+    openfeature.set_provider_and_wait(provider, domain)
     try:
         client = openfeature.get_client(domain)
         number = client.get_float_details(project["number"]["key"], 0.0,

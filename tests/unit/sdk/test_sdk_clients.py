@@ -335,7 +335,7 @@ class TestAsyncClient:
 class TestOpenFeature:
     def test_provider__typed_values_reasons_errors(self) -> None:
         client = _client(ConfigServer())
-        openfeature_api.set_provider(AvsbProvider(client))
+        openfeature_api.set_provider_and_wait(AvsbProvider(client))
         try:
             flags = openfeature_api.get_client()
             pro = EvaluationContext("u1", {"plan": "pro"})

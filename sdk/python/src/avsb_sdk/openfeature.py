@@ -6,7 +6,9 @@
     from avsb_sdk import Client
     from avsb_sdk.openfeature import AvsbProvider
 
-    api.set_provider(AvsbProvider(Client("https://avsb.example.com", "avsb_sdk_...")))
+    # set_provider_and_wait: set_provider initialises in a background thread, and until
+    # the first config arrives every evaluation answers its default (PROVIDER_NOT_READY)
+    api.set_provider_and_wait(AvsbProvider(Client("https://avsb.example.com", "avsb_sdk_...")))
     flags = api.get_client()
     flags.get_boolean_value("new_checkout", False, EvaluationContext("user_1", {"plan": "pro"}))
 
