@@ -114,31 +114,28 @@ class _Scale:
         return self.start + (value - self.lo) / (self.hi - self.lo) * (self.end - self.start)
 
 
-def _coordinates(points: Iterable[tuple[float, float]], x_scale: _Scale, y_scale: _Scale) -> str:
-    """``x,y x,y ...`` in pixels: ``_num(x_scale(x))`` and ``_num(y_scale(y))`` per point, with
-    the scales' arithmetic inlined (the same operations in the same order, so the same
-    numbers), for the thousands of points of a page's charts."""
+def _coordinates(
+    points: Sequence[tuple[float, float]],
+    x_scale: _Scale,
+    y_scale: _Scale,
+    x_text: dict[float, str],
+) -> str:
+    """``x,y x,y ...`` in pixels: ``_num(x_scale(x))`` and ``_num(y_scale(y))`` per point, for
+    the thousands of points of a page's charts: the scales' arithmetic inlined (the same
+    operations in the same order, so the same numbers), and each x's text made once in
+    ``x_text`` (a chart's lines and band share their x values, e.g. days)."""
     num = _num
-    x_lo, x_span, x_start, x_width = (
-        x_scale.lo,
-        x_scale.hi - x_scale.lo,
-        x_scale.start,
-        (x_scale.end - x_scale.start),
-    )
-    y_lo, y_span, y_start, y_height = (
-        y_scale.lo,
-        y_scale.hi - y_scale.lo,
-        y_scale.start,
-        (y_scale.end - y_scale.start),
-    )
+    x_lo, x_span = x_scale.lo, x_scale.hi - x_scale.lo
+    x_start, x_width = x_scale.start, x_scale.end - x_scale.start
+    y_lo, y_span = y_scale.lo, y_scale.hi - y_scale.lo
+    y_start, y_height = y_scale.start, y_scale.end - y_scale.start
     if x_span == 0 or y_span == 0:  # a flat scale maps everything to its middle
         return " ".join(f"{num(x_scale(x))},{num(y_scale(y))}" for x, y in points)
+    for x, _ in points:
+        if x not in x_text:
+            x_text[x] = num(x_start + (x - x_lo) / x_span * x_width)
     return " ".join(
-        [
-            f"{num(x_start + (x - x_lo) / x_span * x_width)},"
-            f"{num(y_start + (y - y_lo) / y_span * y_height)}"
-            for x, y in points
-        ]
+        [f"{x_text[x]},{num(y_start + (y - y_lo) / y_span * y_height)}" for x, y in points]
     )
 
 
@@ -255,7 +252,12 @@ def line_chart(
     """Lines of ``(x, y)`` points over an optional band of ``(x, low, high)``."""
     lines = [(s.name, sorted(_finite_points(s.points))) for s in series]
     lines = [(name, points) for name, points in lines if points]
-    shade = sorted((x, *sorted((a, b))) for x, a, b in band if _finite(x, a, b))
+    shade = sorted(  # (x, low, high): ``_finite(x, a, b)`` and ``sorted((a, b))``, inlined
+        (x, a, b) if a <= b else (x, b, a)
+        for x, a, b in band
+        if isinstance(x, _NUMBER) and isinstance(a, _NUMBER) and isinstance(b, _NUMBER)
+        and _isfinite(x) and _isfinite(a) and _isfinite(b)
+    )  # fmt: skip
     xs = [x for _, pts in lines for x, _ in pts] + [x for x, _, _ in shade]
     ys = [y for _, pts in lines for _, y in pts] + [v for _, a, b in shade for v in (a, b)]
     if not xs:
@@ -278,14 +280,15 @@ def line_chart(
                 f'<text x="{_num(x_scale(tick))}" y="{bottom + 18}" text-anchor="middle">'
                 f"{escape(label_number(tick))}</text>"
             )
+    x_text: dict[float, str] = {}
     if len(shade) >= 2:
-        upper = _coordinates([(x, h) for x, _, h in shade], x_scale, y_scale)
-        lower = _coordinates([(x, lo) for x, lo, _ in reversed(shade)], x_scale, y_scale)
+        upper = _coordinates([(x, h) for x, _, h in shade], x_scale, y_scale, x_text)
+        lower = _coordinates([(x, lo) for x, lo, _ in reversed(shade)], x_scale, y_scale, x_text)
         body.append(f'<polygon class="band" points="{upper} {lower}"/>')
     body.append(f'<line class="axis" x1="{left}" y1="{bottom}" x2="{width - PAD}" y2="{bottom}"/>')
     body.append(f'<line class="axis" x1="{left}" y1="{PAD}" x2="{left}" y2="{bottom}"/>')
     for i, (name, points) in enumerate(lines):
-        path = _coordinates(points, x_scale, y_scale)
+        path = _coordinates(points, x_scale, y_scale, x_text)
         body.append(
             f'<polyline class="line series-{i}" points="{path}"><title>{escape(name)}</title>'
             "</polyline>"
