@@ -80,7 +80,7 @@ def latest_snapshot_series_text(
     """The newest snapshot without its series, and the series as JSON text (None when there is
     none): a reader that wants only part of the series decodes only that part."""
     stmt = (
-        select(ResultsSnapshot, cast(ResultsSnapshot.series, Text))
+        select(ResultsSnapshot, cast(ResultsSnapshot.series, Text).label("series_json"))
         .options(defer(ResultsSnapshot.series, raiseload=True))
         .where(ResultsSnapshot.experiment_id == experiment_id, ResultsSnapshot.segment == segment)
         .order_by(ResultsSnapshot.id.desc())
