@@ -175,6 +175,23 @@ def test_user_text__escaped(api: ApiClient, team: Team) -> None:
     assert str(escape(XSS)) in html
 
 
+def test_metric_renamed_after_the_refresh__chart_and_plan_name_it_as_now(
+    api: ApiClient, team: Team
+) -> None:
+    lab = make_lab(api)
+    lab.send(population("exp", 200, (0.1, 0.2)))
+    page = Page(team, lab.experiment["id"])
+    page.refresh()
+    r = api.patch(api.org(f"/metrics/{lab.conversion['id']}"), json={"name": "Checkout rate"},
+                  headers={"If-Match": "*"})  # fmt: skip
+    assert r.status_code == 200, r.text
+
+    html = main_of(page.get())
+
+    assert "Cumulative lift of Checkout rate by day" in html  # the stored series, named now
+    assert "<dt>primary metrics</dt><dd>Checkout rate</dd>" in html
+
+
 def test_exports__links_to_every_report_format(api: ApiClient, team: Team) -> None:
     lab = make_lab(api)
     html = Page(team, lab.experiment["id"]).get()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
+
+import msgspec
+import pytest
 
 from avsb.server.dashboard import charts_results
 from avsb.server.dashboard.views import results_view as rv
-from avsb.server.results.schemas import MetricSeries, TimePoint
+from avsb.server.results.schemas import MetricSeries, TimePoint, TimeseriesOut
 from avsb.server.tools.schemas import ComparisonResult
 
 
@@ -64,3 +67,28 @@ def test_daily_units__differences_of_the_cumulative_counts() -> None:
     assert days == ["2026-11-01", "2026-11-02", "2026-11-03"]
     assert daily == {"control": [100, 100, 100], "treatment": [90, 90, 90]}
     assert "<svg" in str(charts_results.traffic(days, daily))
+
+
+def _stored_json(series: MetricSeries) -> str:
+    """A snapshot's stored series, as the refresh stores it (``TimeseriesOut`` as JSON)."""
+    out = TimeseriesOut(experiment_id="exp_1", computed_at=datetime(2026, 11, 3, tzinfo=UTC),
+                        segment=None, metrics=[series])  # fmt: skip
+    return out.model_dump_json()
+
+
+def test_decode_series__the_charts_of_the_stored_json_equal_the_models() -> None:
+    model = _series()
+
+    decoded = rv.decode_series(_stored_json(model))
+
+    assert decoded is not None
+    assert [(s.metric_id, s.key, s.role) for s in decoded] == [("met_1", "conversion", "primary")]
+    assert rv.lift_series(decoded[0]) == rv.lift_series(model)
+    assert rv.daily_units(decoded) == rv.daily_units([model])
+
+
+def test_decode_series__null_is_none__malformed_refused() -> None:
+    assert rv.decode_series("null") is None
+    broken = _stored_json(_series()).replace('"estimate":0.3', '"estimate":"high"')
+    with pytest.raises(msgspec.ValidationError, match="estimate"):
+        rv.decode_series(broken)

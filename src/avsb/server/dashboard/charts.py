@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -42,13 +42,30 @@ class Series:
     points: Sequence[tuple[float, float]]
 
 
+_NUMBER = (int, float)
+_isfinite = math.isfinite
+
+
 def _finite(*values: float) -> bool:
-    return all(isinstance(v, int | float) and math.isfinite(v) for v in values)
+    return all(isinstance(v, _NUMBER) and _isfinite(v) for v in values)
+
+
+def _finite_points(points: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The points whose coordinates are both finite numbers (``_finite(x, y)``, inlined: a
+    chart has thousands of points)."""
+    return [
+        (x, y)
+        for x, y in points
+        if isinstance(x, _NUMBER) and isinstance(y, _NUMBER) and _isfinite(x) and _isfinite(y)
+    ]
 
 
 def _num(value: float) -> str:
     """A coordinate: two decimals, no trailing zeros."""
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    text = f"{value:.2f}"
+    if text[-1] != "0":  # most coordinates: nothing to strip
+        return text
+    text = text.rstrip("0").rstrip(".")
     return "0" if text in ("-0", "") else text
 
 
@@ -95,6 +112,31 @@ class _Scale:
         if self.hi == self.lo:
             return (self.start + self.end) / 2
         return self.start + (value - self.lo) / (self.hi - self.lo) * (self.end - self.start)
+
+
+def _coordinates(
+    points: Sequence[tuple[float, float]],
+    x_scale: _Scale,
+    y_scale: _Scale,
+    x_text: dict[float, str],
+) -> str:
+    """``x,y x,y ...`` in pixels: ``_num(x_scale(x))`` and ``_num(y_scale(y))`` per point, for
+    the thousands of points of a page's charts: the scales' arithmetic inlined (the same
+    operations in the same order, so the same numbers), and each x's text made once in
+    ``x_text`` (a chart's lines and band share their x values, e.g. days)."""
+    num = _num
+    x_lo, x_span = x_scale.lo, x_scale.hi - x_scale.lo
+    x_start, x_width = x_scale.start, x_scale.end - x_scale.start
+    y_lo, y_span = y_scale.lo, y_scale.hi - y_scale.lo
+    y_start, y_height = y_scale.start, y_scale.end - y_scale.start
+    if x_span == 0 or y_span == 0:  # a flat scale maps everything to its middle
+        return " ".join(f"{num(x_scale(x))},{num(y_scale(y))}" for x, y in points)
+    for x, _ in points:
+        if x not in x_text:
+            x_text[x] = num(x_start + (x - x_lo) / x_span * x_width)
+    return " ".join(
+        [f"{x_text[x]},{num(y_start + (y - y_lo) / y_span * y_height)}" for x, y in points]
+    )
 
 
 def _svg(width: int, height: int, title: str, desc: str, body: list[str]) -> Markup:
@@ -208,11 +250,14 @@ def line_chart(
     unit: str = "",
 ) -> Markup:
     """Lines of ``(x, y)`` points over an optional band of ``(x, low, high)``."""
-    lines = [
-        (s.name, [(x, y) for x, y in s.points if _finite(x, y)]) for s in series
-    ]  # fmt: skip
-    lines = [(name, sorted(points)) for name, points in lines if points]
-    shade = sorted((x, *sorted((a, b))) for x, a, b in band if _finite(x, a, b))
+    lines = [(s.name, sorted(_finite_points(s.points))) for s in series]
+    lines = [(name, points) for name, points in lines if points]
+    shade = sorted(  # (x, low, high): ``_finite(x, a, b)`` and ``sorted((a, b))``, inlined
+        (x, a, b) if a <= b else (x, b, a)
+        for x, a, b in band
+        if isinstance(x, _NUMBER) and isinstance(a, _NUMBER) and isinstance(b, _NUMBER)
+        and _isfinite(x) and _isfinite(a) and _isfinite(b)
+    )  # fmt: skip
     xs = [x for _, pts in lines for x, _ in pts] + [x for x, _, _ in shade]
     ys = [y for _, pts in lines for _, y in pts] + [v for _, a, b in shade for v in (a, b)]
     if not xs:
@@ -235,14 +280,15 @@ def line_chart(
                 f'<text x="{_num(x_scale(tick))}" y="{bottom + 18}" text-anchor="middle">'
                 f"{escape(label_number(tick))}</text>"
             )
+    x_text: dict[float, str] = {}
     if len(shade) >= 2:
-        upper = [f"{_num(x_scale(x))},{_num(y_scale(h))}" for x, _, h in shade]
-        lower = [f"{_num(x_scale(x))},{_num(y_scale(lo))}" for x, lo, _ in reversed(shade)]
-        body.append(f'<polygon class="band" points="{" ".join(upper + lower)}"/>')
+        upper = _coordinates([(x, h) for x, _, h in shade], x_scale, y_scale, x_text)
+        lower = _coordinates([(x, lo) for x, lo, _ in reversed(shade)], x_scale, y_scale, x_text)
+        body.append(f'<polygon class="band" points="{upper} {lower}"/>')
     body.append(f'<line class="axis" x1="{left}" y1="{bottom}" x2="{width - PAD}" y2="{bottom}"/>')
     body.append(f'<line class="axis" x1="{left}" y1="{PAD}" x2="{left}" y2="{bottom}"/>')
     for i, (name, points) in enumerate(lines):
-        path = " ".join(f"{_num(x_scale(x))},{_num(y_scale(y))}" for x, y in points)
+        path = _coordinates(points, x_scale, y_scale, x_text)
         body.append(
             f'<polyline class="line series-{i}" points="{path}"><title>{escape(name)}</title>'
             "</polyline>"

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, Text, cast, select, update
+from sqlalchemy.orm import Session, defer
 
 from avsb.server.analysis import ExperimentScope
 from avsb.server.events.dialects import fragment, render
@@ -72,6 +72,22 @@ def latest_snapshot(session: Session, experiment_id: str, segment: str) -> Resul
         .limit(1)
     )
     return session.scalars(stmt).first()
+
+
+def latest_snapshot_series_text(
+    session: Session, experiment_id: str, segment: str
+) -> tuple[ResultsSnapshot, str | None] | None:
+    """The newest snapshot without its series, and the series as JSON text (None when there is
+    none): a reader that wants only part of the series decodes only that part."""
+    stmt = (
+        select(ResultsSnapshot, cast(ResultsSnapshot.series, Text).label("series_json"))
+        .options(defer(ResultsSnapshot.series, raiseload=True))
+        .where(ResultsSnapshot.experiment_id == experiment_id, ResultsSnapshot.segment == segment)
+        .order_by(ResultsSnapshot.id.desc())
+        .limit(1)
+    )
+    row = session.execute(stmt).first()
+    return None if row is None else (row[0], row[1])
 
 
 def snapshots_stmt(experiment_id: str, segment: str) -> Select[ResultsSnapshot]:

@@ -119,6 +119,14 @@ def load_design(session: Session, org_id: str, experiment_id: str, segment: str 
     )
 
 
+def metric_names(session: Session, pinned: dict[str, Any]) -> dict[str, str]:
+    """The names of a plan's metrics by id: the metrics ``load_design`` analyses (those of
+    the known roles that still exist), in one query, for a page that only names them."""
+    roles: dict[str, list[str]] = pinned.get("metrics") or {}
+    ids = {metric_id for role in _ROLES for metric_id in roles.get(role, [])}
+    return metric_repository.names(session, ids)
+
+
 def unit_rules(store: EventStore, design: Design, config: Settings) -> UnitRules:
     """The read-time rules: exclusions, the bot rule, the slice. The bots are found once
     (``BotsPlan``) and handed to every later query instead of each one finding them again;

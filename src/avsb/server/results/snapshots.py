@@ -115,3 +115,11 @@ def present(snapshot: ResultsSnapshot) -> schemas.SnapshotOut:
 def latest(session: Session, experiment_id: str, segment: str | None) -> ResultsSnapshot | None:
     """The newest stored answer of an experiment (and slice), or None."""
     return repository.latest_snapshot(session, experiment_id, segment or "")
+
+
+def latest_with_series_text(
+    session: Session, experiment_id: str, segment: str | None
+) -> tuple[ResultsSnapshot, str | None] | None:
+    """The newest stored answer (its ``series`` not loaded) and its series as JSON text, not
+    decoded (``null`` or None when it has none), or None without a snapshot."""
+    return repository.latest_snapshot_series_text(session, experiment_id, segment or "")

@@ -4,6 +4,7 @@ lift over time, traffic per day, slices, holdout, data health, the pinned plan a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import quote, urlencode
@@ -28,7 +29,7 @@ from avsb.server.experiments import plans
 from avsb.server.experiments import service as experiment_service
 from avsb.server.results import schedule, snapshots
 from avsb.server.results import service as results_service
-from avsb.server.results.schemas import ResultsOut, TimeseriesOut
+from avsb.server.results.schemas import MetricSeries, ResultsOut
 from avsb.server.runtime import runtime_of
 
 router = page_router(prefix="/orgs/{org_id}/experiments/{experiment_id}")
@@ -67,7 +68,11 @@ def results_page(
 ) -> Response:
     experiment = experiment_service.get(session, org_id, experiment_id)
     rt = runtime_of(request)
-    stored = snapshots.latest(session, experiment.id, segment or None)
+    latest = snapshots.latest_with_series_text(session, experiment.id, segment or None)
+    stored, series_text = latest if latest is not None else (None, None)
+    # The series the refresh job or button stored with the snapshot, decoded only as far as
+    # the charts read it (None: a snapshot of an API read, its series computed below).
+    stored_series = rv.decode_series(series_text) if series_text is not None else None
     variants = [str(v["key"]) for v in experiment.variants]
     view = None
     if stored is not None:
@@ -76,15 +81,21 @@ def results_page(
         )
     plan = plans.current(session, experiment)
     pinned = plan.plan if plan is not None else plans.build(experiment)
-    design = results_service.load_design(session, org_id, experiment.id, segment or None)
-    names = {m.id: m.name for m in design.metrics}
+    # The metrics' names are all the page needs of the design, unless the series has to be
+    # computed, or a slice is asked for (the design checks it: a bad one is an error page).
+    names = results_service.metric_names(session, pinned)
+    design = None
+    if segment or (stored is not None and stored_series is None):
+        design = results_service.load_design(session, org_id, experiment.id, segment or None)
     session.commit()  # nothing more to write: no transaction held while computing
     charts: dict[str, Markup] = {}
     traffic = None
     if view is not None and stored is not None:
-        if stored.series is not None:  # stored by the refresh job or button
-            series = TimeseriesOut.model_validate(stored.series).metrics
+        series: Sequence[MetricSeries | rv.StoredSeries]
+        if stored_series is not None:
+            series = stored_series
         else:  # a snapshot of an API read: compute the series now
+            assert design is not None  # loaded above for this case
             series = results_service.timeseries(rt.events.get(), design, rt.settings).metrics
         for s in series:
             found = rv.lift_series(s)
