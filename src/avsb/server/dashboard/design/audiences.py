@@ -31,6 +31,7 @@ from avsb.server.dashboard.design.common import (
     get,
     org_url,
     projects,
+    rule_tree_edit,
     sent,
     state,
 )
@@ -38,7 +39,6 @@ from avsb.server.dashboard.forms import rule_tree
 from avsb.server.dashboard.forms.common import (
     FormData,
     Parsed,
-    api_errors,
     check,
     payload_of,
     text,
@@ -114,11 +114,6 @@ def _parse(form: FormData, creating: bool) -> tuple[Parsed, list[int]]:
     return parsed, rows
 
 
-def _errors(exc: AvsbError, rows: list[int], values: dict[str, str]) -> dict[str, str]:
-    mode = values.get(f"{PREFIX}.mode", "rows")
-    return rule_tree.map_tree_errors(api_errors(exc), PREFIX, rows, mode)
-
-
 @router.get("/new")
 def new_audience(
     org_id: str,
@@ -147,21 +142,19 @@ def create_audience(
     except AvsbError as exc:
         session.rollback()
         code = 422 if isinstance(exc, ValidationFailed) else exc.status_code
-        return _form_page(request, session, org_id, values, _errors(exc, rows, values), code)
+        errors = rule_tree.refused_errors(exc, PREFIX, rows, values)
+        return _form_page(request, session, org_id, values, errors, code)
     return see_other(_url(audience), f"Audience {audience.name!r} created.")
 
 
 def _stored(audience: Audience) -> dict[str, str]:
-    values = {"name": audience.name, "key": audience.key, "description": audience.description}
-    return {**values, **rule_tree.tree_values(audience.conditions, PREFIX)}
+    return rule_tree.named_values(
+        audience.name, audience.key, audience.description, audience.conditions, PREFIX
+    )
 
 
 def _read_edit(form: FormData, audience: Audience) -> Edited:
-    parsed, rows = _parse(form, False)
-    if not parsed.ok:
-        return Edited(None, parsed.errors)
-    values = sent(form)
-    return Edited(parsed.payload, refused=lambda exc: _errors(exc, rows, values))
+    return rule_tree_edit(*_parse(form, False), form, PREFIX)
 
 
 PAGES = CrudPages(

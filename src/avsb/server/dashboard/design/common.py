@@ -24,7 +24,8 @@ from avsb.server.dashboard.core import (
     see_other,
     version_tag,
 )
-from avsb.server.dashboard.forms.common import FormData, api_errors
+from avsb.server.dashboard.forms import rule_tree
+from avsb.server.dashboard.forms.common import FormData, Parsed, api_errors
 from avsb.server.deps import change_context
 from avsb.server.design import listing
 from avsb.server.errors import AvsbError, ValidationFailed
@@ -134,6 +135,17 @@ class Edited:
     spec: dict[str, Any] | None
     errors: dict[str, str] = field(default_factory=dict)
     refused: Callable[[AvsbError], dict[str, str]] = api_errors
+
+
+def rule_tree_edit(parsed: Parsed, rows: list[int], form: FormData, prefix: str) -> Edited:
+    """An edit form holding the rule tree of ``prefix`` (audience, segment) as read: a
+    refusal by the service is shown beside the tree's rows or JSON box."""
+    if not parsed.ok:
+        return Edited(None, parsed.errors)
+    values = sent(form)
+    return Edited(
+        parsed.payload, refused=lambda exc: rule_tree.refused_errors(exc, prefix, rows, values)
+    )
 
 
 FormPage = Callable[

@@ -28,6 +28,7 @@ from avsb.server.dashboard.design.common import (
     get,
     org_url,
     projects,
+    rule_tree_edit,
     sent,
     state,
 )
@@ -35,7 +36,6 @@ from avsb.server.dashboard.forms import rule_tree
 from avsb.server.dashboard.forms.common import (
     FormData,
     Parsed,
-    api_errors,
     check,
     payload_of,
     text,
@@ -114,11 +114,6 @@ def _parse(form: FormData, segment: Segment | None) -> tuple[Parsed, list[int]]:
     return parsed, rows
 
 
-def _errors(exc: AvsbError, rows: list[int], values: dict[str, str]) -> dict[str, str]:
-    mode = values.get(f"{PREFIX}.mode", "rows")
-    return rule_tree.map_tree_errors(api_errors(exc), PREFIX, rows, mode)
-
-
 @router.get("/new")
 def new_segment(
     org_id: str,
@@ -146,21 +141,19 @@ def create_segment(
     except AvsbError as exc:
         session.rollback()
         code = 422 if isinstance(exc, ValidationFailed) else exc.status_code
-        return _form_page(request, session, org_id, values, _errors(exc, rows, values), code)
+        errors = rule_tree.refused_errors(exc, PREFIX, rows, values)
+        return _form_page(request, session, org_id, values, errors, code)
     return see_other(_url(segment), f"Segment {segment.name!r} created.")
 
 
 def _stored(segment: Segment) -> dict[str, str]:
-    values = {"name": segment.name, "key": segment.key, "description": segment.description}
-    return {**values, **rule_tree.tree_values(segment.conditions, PREFIX)}
+    return rule_tree.named_values(
+        segment.name, segment.key, segment.description, segment.conditions, PREFIX
+    )
 
 
 def _read_edit(form: FormData, segment: Segment) -> Edited:
-    parsed, rows = _parse(form, segment)
-    if not parsed.ok:
-        return Edited(None, parsed.errors)
-    values = sent(form)
-    return Edited(parsed.payload, refused=lambda exc: _errors(exc, rows, values))
+    return rule_tree_edit(*_parse(form, segment), form, PREFIX)
 
 
 PAGES = CrudPages(

@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from avsb.server.dashboard.forms.common import FormData, Parsed, checked, text
+from avsb.server.dashboard.forms.common import FormData, Parsed, api_errors, checked, text
+from avsb.server.errors import AvsbError
 from avsb_sdk.evaluation.conditions import (
     NUMERIC_OPERATORS,
     OPERATORS,
@@ -156,6 +157,20 @@ def map_tree_errors(
             path = f"{prefix}.json" if mode == "json" else row_path(path, prefix, rows)
         out.setdefault(path, message)
     return out
+
+
+def refused_errors(
+    exc: AvsbError, prefix: str, rows: list[int], values: Mapping[str, str]
+) -> dict[str, str]:
+    """The service's refusal of a form holding the tree of ``prefix``, beside its fields (the
+    rows, or the JSON box when that is what was sent)."""
+    return map_tree_errors(api_errors(exc), prefix, rows, values.get(f"{prefix}.mode", "rows"))
+
+
+def named_values(name: str, key: str, description: str, tree: Mapping[str, Any] | None,
+                 prefix: str) -> dict[str, str]:  # fmt: skip
+    """The form values of a named resource defined by a rule tree (audience, segment)."""
+    return {"name": name, "key": key, "description": description, **tree_values(tree, prefix)}
 
 
 def _value_text(node: Mapping[str, Any]) -> str:
