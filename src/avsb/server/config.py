@@ -200,7 +200,16 @@ class Settings(BaseSettings):
     )
     oidc_default_role: Literal["viewer", "editor", "admin"] = Field(
         default="viewer",
-        description="The role of a person's first SSO sign-in (in the oldest organisation)",
+        description="The role of a person's first SSO sign-in (in the organisation it joins: "
+        "AVSB_OIDC_ORG)",
+    )
+    oidc_org: str | None = Field(
+        default=None,
+        pattern=r"^org_[0-9A-Za-z]+$",
+        max_length=40,
+        description="The organisation (its id, org_...) a person's first SSO sign-in joins; "
+        "unset: the oldest organisation (the one bootstrap made). Naming no organisation "
+        "refuses first sign-ins (409 sso_org_not_found)",
     )
 
     @model_validator(mode="after")

@@ -2,12 +2,16 @@
 loopback): the authorisation-code flow with PKCE, state and nonce through AvsB's
 ``/auth/oidc/login`` and ``/auth/oidc/callback``, the provider's own sign-in pages walked with
 httpx, and the refusals (tampered, replayed or foreign state, unverified e-mail, disallowed
-domain, provider down), on SQLite and PostgreSQL."""
+domain, provider down), and the organisation AVSB_OIDC_ORG makes first sign-ins join (people
+signed in for real), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import logging
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,12 +22,16 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from pydantic import SecretStr, ValidationError
+from sqlalchemy import func, select
 
 from avsb.server.config import Settings
+from avsb.server.db import Database
+from avsb.server.models import User, UserIdentity
 from avsb.server.people.sso_sign_in import Client
 from avsb.server.sso.errors import ProviderError, SignInRefused
 from avsb.server.sso.oidc import OidcClient, OidcConfig, Pending
 from avsb.server.sso.service import STATE_COOKIE, sso_of
+from tests.integration.people.conftest import FAST_HASH, new_org
 from tests.support.oidc import OidcProvider, oidc_provider, sign_in_at_provider
 from tests.support.servers import LiveServer, ServerFactory, free_port
 
@@ -246,6 +254,125 @@ def test_callback_on_another_server__works_once_across_servers(
         assert _error(elsewhere.get(path))["code"] == "sso_invalid_state"
     assert _error(browser.get(callback))["code"] == "sso_invalid_state"
     assert [c["email"] for c in target.calls] == ["ada@example.com"]
+
+
+@contextlib.contextmanager
+def _sso_server(servers: ServerFactory, **overrides: Any) -> Iterator[Sso]:
+    """A server of its own (same database) with SSO and ``overrides``, its own provider, and
+    the people package signing people in for real."""
+    port = free_port()
+    public_url = f"http://127.0.0.1:{port}"
+    with oidc_provider(public_url + "/auth/oidc/callback") as provider:
+        settings = {**_oidc_settings(provider, public_url), **FAST_HASH, **overrides}
+        server = servers.start(port, **settings)
+        try:
+            yield Sso(server, provider)
+        finally:
+            server.stop()
+
+
+def _sso_sign_in(sso: Sso, login: str) -> tuple[httpx.Response, httpx.Client]:
+    client = httpx.Client(base_url=sso.server.url, follow_redirects=False, timeout=30)
+    location, _ = _start(client)
+    return client.get(sign_in_at_provider(client, location, login)), client
+
+
+def _users_and_identities(database: Database, email: str) -> tuple[int, int]:
+    """How many users have ``email``, and identities its subject (the provider's sub is the
+    login)."""
+    with database.transaction() as session:
+        users = session.scalar(select(func.count()).select_from(User).where(User.email == email))
+        identities = session.scalar(
+            select(func.count()).select_from(UserIdentity).where(UserIdentity.subject == email)
+        )
+    return users or 0, identities or 0
+
+
+def test_oidc_org__first_sign_in_joins_that_organisation_only(
+    servers: ServerFactory, live_server: LiveServer
+) -> None:
+    """AVSB_OIDC_ORG names a newer organisation than the bootstrapped (oldest) one: a first
+    sign-in makes the person a member of it alone, with AVSB_OIDC_DEFAULT_ROLE."""
+    chosen = new_org(live_server)  # same database, newer than the default organisation
+    assert chosen != live_server.default_org
+    with _sso_server(servers, oidc_org=chosen, oidc_default_role="editor") as sso:
+        email = f"joiner-{secrets.token_hex(4)}@example.com"
+        answer, client = _sso_sign_in(sso, email)
+        with contextlib.closing(client):
+            assert answer.status_code == 303, answer.text
+            client.headers["X-CSRF-Token"] = client.cookies["avsb_csrf"]
+            me = client.get("/api/me").json()["data"]
+            assert me["user"]["email"] == email
+            assert (me["org_id"], me["role"]) == (chosen, "editor")
+            orgs = client.get("/api/orgs")
+            assert orgs.status_code == 200, orgs.text
+            assert [o["id"] for o in orgs.json()["data"]] == [chosen]
+        with sso.server.admin() as admin:
+            members = admin.get(f"/api/orgs/{chosen}/members").json()["data"]
+            assert [(m["email"], m["role"]) for m in members if m["email"] == email] == [
+                (email, "editor")
+            ]
+            oldest = admin.get(f"/api/orgs/{sso.server.default_org}/members").json()["data"]
+            assert email not in {m["email"] for m in oldest}
+            events = admin.get(
+                f"/api/orgs/{chosen}/audit", params={"resource_id": me["user"]["id"]}
+            ).json()["data"]
+            assert sorted(e["action"] for e in events) == [
+                "member.added",
+                "user.created",
+                "user.signed_in",
+            ]
+
+
+def test_oidc_org__naming_no_organisation_refuses_first_sign_in(
+    servers: ServerFactory, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = "org_" + "0" * 26
+    with (
+        caplog.at_level(logging.WARNING, logger="avsb.server.people.sso_sign_in"),
+        _sso_server(servers, oidc_org=missing) as sso,
+    ):
+        assert any(
+            "AVSB_OIDC_ORG" in r.getMessage() and missing in r.getMessage() for r in caplog.records
+        ), "a warning at start"
+        email = f"stranger-{secrets.token_hex(4)}@example.com"
+        answer, client = _sso_sign_in(sso, email)
+        with contextlib.closing(client):
+            assert answer.status_code == 409, answer.text
+            error = _error(answer)
+            assert error["code"] == "sso_org_not_found"
+            assert "AVSB_OIDC_ORG" in error["message"]
+            assert "avsb_session" not in client.cookies
+            assert client.get("/api/me").status_code == 401
+        assert _users_and_identities(database, email) == (0, 0)
+
+        # People who already have an account still sign in: only creating one needs the
+        # organisation.
+        with sso.server.admin() as admin:
+            known = f"known-{secrets.token_hex(4)}@example.com"
+            invited = admin.post(
+                f"/api/orgs/{sso.server.default_org}/invitations",
+                json={"email": known, "role": "viewer"},
+            )
+            assert invited.status_code == 201, invited.text
+        token = invited.json()["data"]["url"].rsplit("/", 1)[-1]
+        with httpx.Client(base_url=sso.server.url, timeout=30) as person:
+            accepted = person.post(
+                f"/auth/invitations/{token}/accept",
+                json={"name": "Known", "password": "pw-" + secrets.token_urlsafe(12)},
+            )
+            assert accepted.status_code == 200, accepted.text
+        answer, client = _sso_sign_in(sso, known)
+        with contextlib.closing(client):
+            assert answer.status_code == 303, answer.text
+            assert client.get("/api/me").json()["data"]["user"]["email"] == known
+
+
+def test_oidc_org__must_look_like_an_organisation_id() -> None:
+    with pytest.raises(ValidationError, match="oidc_org"):
+        Settings(oidc_org="Acme Inc")
+    assert Settings(oidc_org="org_01jabc").oidc_org == "org_01jabc"
+    assert Settings().oidc_org is None
 
 
 def test_forged_code__400_code_rejected(browser: httpx.Client) -> None:

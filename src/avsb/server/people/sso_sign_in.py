@@ -2,8 +2,10 @@
 
 A verified identity (issuer, subject) finds its user through ``user_identities``; else the
 user with the same e-mail (the provider verified it) is linked to it; else a user is created
-without a password (no password sign-in until one is set) and made a member of the oldest
-organisation (the one bootstrap created) with ``AVSB_OIDC_DEFAULT_ROLE``. A disabled user is
+without a password (no password sign-in until one is set) and made a member, with
+``AVSB_OIDC_DEFAULT_ROLE``, of the organisation ``AVSB_OIDC_ORG`` names (409
+``sso_org_not_found`` and no user made when it names none), or when that is unset of the
+oldest organisation (the one bootstrap created). A disabled user is
 refused (403 ``user_disabled``, no session). Then a session starts as for a password sign-in
 (a new id; any session the browser held ends). Audited in each organisation of the user:
 ``user.signed_in`` (method ``sso``, source ``dashboard``), and on the first sign-in
@@ -12,6 +14,7 @@ refused (403 ``user_disabled``, no session). Then a session starts as for a pass
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -28,6 +31,8 @@ from avsb.server.kit.ids import new_id
 from avsb.server.models import Membership, Organization, User, UserIdentity
 from avsb.server.people import signin, users
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Client:
@@ -39,7 +44,18 @@ class Client:
     previous_session: str | None  # the session cookie it held before, if any
 
 
-def _default_org(session: Session) -> str:
+def _first_sign_in_org(session: Session, chosen: str | None) -> str:
+    """The organisation a first SSO sign-in joins: ``chosen`` (``AVSB_OIDC_ORG``) when set,
+    else the oldest."""
+    if chosen is not None:
+        if session.get(Organization, chosen) is None:
+            raise Conflict(
+                "Single sign-on is set to add new people to an organisation that does not "
+                "exist on this server (AVSB_OIDC_ORG); ask the administrator to fix it.",
+                code="sso_org_not_found",
+                details={"setting": "AVSB_OIDC_ORG"},
+            )
+        return chosen
     org_id = session.scalar(
         select(Organization.id).order_by(Organization.created_at, Organization.id).limit(1)
     )
@@ -61,6 +77,22 @@ class PeopleSignIn:
         self._passwords = Passwords(
             settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
         )
+
+    def check_org(self) -> bool:
+        """False, with a warning logged, when ``AVSB_OIDC_ORG`` names no organisation (first
+        sign-ins would be refused); for the server's start."""
+        chosen = self._settings.oidc_org
+        if chosen is None:
+            return True
+        with self._db.transaction() as session:
+            found = session.get(Organization, chosen) is not None
+        if not found:
+            log.warning(
+                "AVSB_OIDC_ORG=%s names no organisation: first single sign-ins will be "
+                "refused (sso_org_not_found) until it does",
+                chosen,
+            )
+        return found
 
     def sign_in_sso(
         self,
@@ -96,7 +128,7 @@ class PeopleSignIn:
             if user is None:
                 user = users.by_email(session, email)
                 if user is None:
-                    org_id = _default_org(session)
+                    org_id = _first_sign_in_org(session, self._settings.oidc_org)
                     user = users.create(session, self._passwords, email, name[:200], None)
                     created = True
                 linked = not created

@@ -105,7 +105,9 @@ class SsoService:
         config = OidcConfig.from_settings(settings)
         if config is None:
             return None
-        return cls(config, db, settings, PeopleSignIn(db, settings))
+        target = PeopleSignIn(db, settings)
+        target.check_org()  # a warning at start when AVSB_OIDC_ORG names no organisation
+        return cls(config, db, settings, target)
 
     def start_sign_in(self) -> Response:
         """302 to the provider's authorisation endpoint; the state cookie set."""
