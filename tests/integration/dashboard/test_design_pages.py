@@ -444,6 +444,15 @@ def test_template__save_an_experiment_and_use_it(team: Team, project: dict[str, 
     page = main_of(editor.get(url).text)
     assert "Use template" in page
     assert "steps=1" not in page  # params are in the JSON design, not the summary
+    # Its edit form shows the saved design in the experiment form's fields.
+    edit = main_of(editor.get(url + "/edit").text)
+    assert ">steps=1</textarea>" in edit
+    for name, chosen in (("audience_id", project["audience"]["id"]),
+                         ("exclusion_group_id", project["group"]["id"]),
+                         (f"metric_role.{project['metric']['id']}", "primary")):  # fmt: skip
+        select = re.search(rf'name="{re.escape(name)}"[^>]*>(.*?)</select>', edit, re.S)
+        assert select is not None, name
+        assert f'<option value="{chosen}" selected' in select.group(1), name
     prj = project["project"]["id"]
     r = editor.post_form(url + "/use", {"project_id": prj, "key": "bad key", "name": "Again"})
     assert r.status_code == 422
@@ -504,6 +513,11 @@ def test_every_design_page__has_a_title_and_labelled_fields(
         f"/metrics/{met}/edit", "/flags", f"/flags/new?project_id={prj}&experiment_id={exp}",
         "/segments", "/segments/new", "/templates", f"/templates/new?experiment_id={exp}",
     ]  # fmt: skip
+    data = {"experiment_id": exp, "key": "labelled", "name": "Labelled"}
+    saved = editor.post_form(team.url("/templates/new"), data)
+    assert saved.status_code == 303, main_of(saved.text)
+    tpl = saved.headers["location"].rsplit("/", 1)[-1]
+    pages += [f"/templates/{tpl}", f"/templates/{tpl}/edit", f"/templates/{tpl}/edit?as=json"]
     for path in pages:
         r = editor.get(team.url(path))
         assert r.status_code == 200, (path, r.status_code)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from avsb.server.dashboard.forms.experiment_form import (
+    design_values,
     experiment_values,
     new_values,
+    parse_design,
     parse_experiment,
     parse_params,
 )
-from avsb.server.experiments.schemas import ExperimentCreate
+from avsb.server.experiments.schemas import ExperimentCreate, ExperimentDesign
 
 
 def _form(**fields: str) -> dict[str, list[str]]:
@@ -88,3 +90,43 @@ def test_values_round_trip__stored_experiment_reads_back_to_the_same_payload() -
     assert again.payload == first.payload
     assert values["analysis.cuped"] == ""
     assert values["analysis.stopping_rule"] == "sequential"
+
+
+def test_design__a_templates_body_from_the_same_fields_and_back() -> None:
+    form = _form(**{
+        "variants.0.key": "", "variants.0.weight": "",
+        "variants.1.key": "a", "variants.1.weight": "30", "variants.1.params": "x=1",
+        "variants.2.key": "b", "variants.2.weight": "70",
+        "metric_role.met_a": "primary", "hypothesis": "B wins", "traffic_percent": "25",
+        "analysis.cuped": "",
+    })  # fmt: skip
+    parsed, rows, roles = parse_design(form)
+    assert parsed.errors == {}
+    design = ExperimentDesign.model_validate(parsed.payload)  # no project, key or name
+    assert set(parsed.payload) == set(ExperimentDesign.model_fields)
+    assert [(v.key, v.weight, v.params) for v in design.variants] == [
+        ("a", 30.0, {"x": "1"}), ("b", 70.0, {}),
+    ]  # fmt: skip
+    assert design.metrics.primary == ["met_a"]
+    assert (design.hypothesis, design.traffic_percent, design.analysis.cuped) == (
+        "B wins", 25.0, False,
+    )  # fmt: skip
+    assert (rows, roles["primary"]) == ([1, 2], ["met_a"])
+    values = design_values(parsed.payload)
+    assert "key" not in values
+    assert "name" not in values
+    again, _, _ = parse_design({k: [v] for k, v in values.items()})
+    assert again.payload == parsed.payload
+
+
+def test_design__errors_beside_the_row_sent() -> None:
+    form = _form(**{
+        "variants.0.key": "", "variants.0.weight": "",
+        "variants.1.key": "a", "variants.1.weight": "50",
+        "variants.2.key": "b", "variants.2.weight": "-3",
+    })  # fmt: skip
+    parsed, _, _ = parse_design(form)
+    assert "variants.2.weight" in parsed.errors
+    assert parsed.payload == {}
+    one, _, _ = parse_design(_form(**{"variants.1.key": "", "variants.1.weight": ""}))
+    assert "variants" in one.errors  # a design needs two variants

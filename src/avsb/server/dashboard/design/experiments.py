@@ -101,7 +101,9 @@ def _url(experiment: Experiment) -> str:
     return org_url(experiment.org_id, "experiments", experiment.id)
 
 
-def _choices(request: Request, session: SessionDep, org_id: str, project_id: str) -> dict[str, Any]:
+def design_choices(
+    request: Request, session: SessionDep, org_id: str, project_id: str
+) -> dict[str, Any]:
     """The select options of the form: the project's layers, audiences and metrics."""
     metrics = listing.options(session, Metric, org_id, project_id)
     return {
@@ -175,7 +177,7 @@ def _form_page(  # noqa: PLR0913 - what the form shows
         estimate=estimate, creating=experiment is None,
         estimate_url=org_url(org_id, "experiments", "estimate"),
         review=review, review_action=action,
-        **_choices(request, session, org_id, project_id),
+        **design_choices(request, session, org_id, project_id),
     )  # fmt: skip
 
 

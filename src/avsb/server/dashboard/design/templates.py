@@ -1,6 +1,7 @@
 """Experiment templates: list, save an experiment's design as a template, use a template
-(a new draft experiment with its design), edit its name, description and design (JSON, with the
-edit-conflict flow) and delete (after confirmation)."""
+(a new draft experiment with its design), edit its name, description and design (the experiment
+form's design fields, parsed by the experiment form's codec; or, as an advanced alternative,
+the design as JSON), with the edit-conflict flow, and delete (after confirmation)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,16 @@ from avsb.server.dashboard.core import (
     version_tag,
 )
 from avsb.server.dashboard.design.common import conflict, get, org_url, projects, sent, state
+from avsb.server.dashboard.design.experiments import LABELS as EXPERIMENT_LABELS
+from avsb.server.dashboard.design.experiments import design_choices
 from avsb.server.dashboard.forms.common import api_errors
+from avsb.server.dashboard.forms.experiment_form import (
+    MAX_VARIANTS,
+    design_values,
+    map_errors,
+    parse_design,
+    variant_row_count,
+)
 from avsb.server.deps import SessionDep, change_context
 from avsb.server.design import listing
 from avsb.server.design.crud import changes_of
@@ -47,6 +57,14 @@ Write = Annotated[Viewer, Depends(page("templates:write"))]
 UseIt = Annotated[Viewer, Depends(page("experiments:write"))]
 register_nav(NavItem("Templates", "/orgs/{org_id}/templates", "templates:read", "Design", 60))
 LABELS = (("name", "Name"), ("description", "Description"), ("body", "Design (JSON)"))
+"""What the conflict page compares after an edit as JSON."""
+FORM_LABELS = (
+    ("name", "Name"),
+    ("description", "Description"),
+    *[(n, label) for n, label in EXPERIMENT_LABELS if n not in ("name", "key", "description")],
+)
+"""What the conflict page compares after an edit with the design form (the variants, params and
+metric roles follow, named by their fields)."""
 
 
 def _url(template: Template) -> str:
@@ -148,26 +166,44 @@ def show_template(
 
 
 def _stored(template: Template) -> dict[str, str]:
+    """The JSON edit's fields showing the stored template."""
     return {"name": template.name, "description": template.description,
             "body": json.dumps(template.body, indent=2)}  # fmt: skip
 
 
+def _form_values(template: Template) -> dict[str, str]:
+    """The design form's fields showing the stored template (its body with the schema's
+    defaults filled in, as the API would answer it)."""
+    try:
+        design = ExperimentDesign.model_validate(template.body).model_dump()
+    except ValueError:  # an old body the schema no longer takes: show what is there
+        design = dict(template.body)
+    return {"name": template.name, "description": template.description,
+            **design_values(design)}  # fmt: skip
+
+
 def _edit_form(
     request: Request,
+    session: SessionDep,
     template: Template,
     values: dict[str, Any],
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
+    """The edit page: the design form, or the JSON box when ``values`` carry a ``body``."""
+    as_json = "body" in values
+    choices = {} if as_json else design_choices(request, session, template.org_id,
+                                                template.project_id)  # fmt: skip
     return render(
         request, "design_template_form.html", status, form=state(values, errors),
         template=template, action=_url(template) + "/edit", cancel=_url(template),
-        etag=version_tag(template.id, template.version),
+        etag=version_tag(template.id, template.version), as_json=as_json, frozen=False,
+        rows=variant_row_count(values), max_variants=MAX_VARIANTS, **choices,
     )  # fmt: skip
 
 
 def _field_errors(exc: AvsbError) -> dict[str, str]:
-    """The service's errors beside the form's fields: any path inside the design (e.g.
+    """The service's errors beside the JSON edit's fields: any path inside the design (e.g.
     ``body.variants.0.weight`` or a metric of another project) beside the JSON box."""
     out: dict[str, str] = {}
     for path, message in api_errors(exc).items():
@@ -179,12 +215,40 @@ def _field_errors(exc: AvsbError) -> dict[str, str]:
     return out
 
 
+def _design_errors(exc: AvsbError, rows: list[int], roles: dict[str, list[str]]) -> dict[str, str]:
+    """The service's errors beside the design form's fields: ``body.variants.1.weight`` is
+    the weight of the second variant row sent, ``body.audience_id`` the audience select."""
+    paths: dict[str, str] = {}
+    for path, message in api_errors(exc).items():
+        where = path.removeprefix("body.")
+        paths.setdefault("_" if where == "body" else where, message)
+    return map_errors(paths, rows, roles)
+
+
 @router.get("/{template_id}/edit")
 def edit_template(
-    org_id: str, template_id: str, viewer: Write, session: SessionDep, request: Request
+    org_id: str,
+    template_id: str,
+    viewer: Write,
+    session: SessionDep,
+    request: Request,
+    view: Annotated[str, Query(alias="as", pattern="^(json|form|)$")] = "",
 ) -> Response:
+    """The design form; ``?as=json`` the advanced alternative, the design as one JSON box."""
     template = get(session, Template, org_id, template_id)
-    return _edit_form(request, template, _stored(template))
+    values = _stored(template) if view == "json" else _form_values(template)
+    return _edit_form(request, session, template, values)
+
+
+def _json_design(values: dict[str, str]) -> tuple[Any, dict[str, str]]:
+    """The JSON box's design, or the error beside it."""
+    try:
+        design = json.loads(values.get("body", ""))
+    except json.JSONDecodeError as exc:
+        return None, {"body": f"Not valid JSON: {exc}"}
+    if not isinstance(design, dict):
+        return None, {"body": "The design must be a JSON object (variants, traffic share, ...)."}
+    return design, {}
 
 
 @router.post("/{template_id}/edit")
@@ -196,20 +260,31 @@ def update_template(
     session: SessionDep,
     request: Request,
 ) -> Response:
+    """Save the design form (or the JSON box, when the form sent a ``body``); a form read
+    before the template's last save gets the conflict page and changes nothing."""
     template = get(session, Template, org_id, template_id)
     values = sent(form)
+    as_json = "body" in form
     if changed_since((form.get("etag") or [""])[0], template.id, template.version):
         what = f"Template {template.name!r}"
-        return conflict(request, what, LABELS, values, _stored(template), _url(template), template)
-    try:
-        design = json.loads(values.get("body", ""))
-    except json.JSONDecodeError as exc:
-        return _edit_form(request, template, values, {"body": f"Not valid JSON: {exc}"}, 422)
-    if not isinstance(design, dict):
-        errors = {"body": "The design must be a JSON object (variants, traffic share, ...)."}
-        return _edit_form(request, template, values, errors, 422)
+        labels, current = (LABELS, _stored(template)) if as_json else (
+            FORM_LABELS, _form_values(template))  # fmt: skip
+        return conflict(request, what, labels, values, current, _url(template), template)
+    rows: list[int] = []
+    roles: dict[str, list[str]] = {}
+    if as_json:
+        design, errors = _json_design(values)
+    else:
+        parsed, rows, roles = parse_design(form)
+        design, errors = parsed.payload, parsed.errors
     fields = {"name": values.get("name", ""), "description": values.get("description", ""),
               "body": design}  # fmt: skip
+    if errors:  # the name's errors too, beside the design's
+        try:
+            validate(TemplatePatch, {**fields, "body": None})
+        except AvsbError as exc:
+            errors = {**_field_errors(exc), **errors}
+        return _edit_form(request, session, template, values, errors, 422)
     try:
         spec = changes_of(validate(TemplatePatch, fields))
         ctx = change_context(request, viewer.principal, org_id)
@@ -218,7 +293,8 @@ def update_template(
         session.rollback()
         template = get(session, Template, org_id, template_id)
         code = 422 if isinstance(exc, ValidationFailed) else exc.status_code
-        return _edit_form(request, template, values, _field_errors(exc), code)
+        found = _field_errors(exc) if as_json else _design_errors(exc, rows, roles)
+        return _edit_form(request, session, template, values, found, code)
     return see_other(_url(template), f"Template {template.name!r} saved.")
 
 

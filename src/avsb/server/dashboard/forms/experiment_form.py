@@ -1,5 +1,7 @@
 """The experiment form: variants with weights and params, targeting, layer, metric roles and
 analysis settings, read into ``ExperimentCreate`` / ``ExperimentPatch`` payloads and back.
+The same design fields (without project, key and name) edit a template's ``ExperimentDesign``
+(``parse_design`` / ``design_values``).
 
 Field names are the API's paths: ``variants.0.key``, ``variants.0.weight``,
 ``variants.0.params`` (one ``name=value`` per line), ``traffic_percent``, ``analysis.alpha``;
@@ -23,7 +25,7 @@ from avsb.server.dashboard.forms.common import (
     payload_of,
     text,
 )
-from avsb.server.experiments.schemas import ExperimentCreate, ExperimentPatch
+from avsb.server.experiments.schemas import ExperimentCreate, ExperimentDesign, ExperimentPatch
 
 MAX_VARIANTS = 10
 ROLES = ("primary", "secondary", "guardrail")
@@ -127,6 +129,27 @@ def map_errors(
     return out
 
 
+def _targeting(form: FormData, parsed: Parsed) -> tuple[dict[str, Any], list[int]]:
+    """What assigns units (variants, layer, audience): fixed once an experiment has started."""
+    variants, rows = _variants(form, parsed)
+    payload = {
+        "variants": variants,
+        "exclusion_group_id": optional(form, "exclusion_group_id"),
+        "audience_id": optional(form, "audience_id"),
+    }
+    return payload, rows
+
+
+def _design_rest(form: FormData) -> dict[str, Any]:
+    """The rest of the design: hypothesis, traffic share, metric roles and analysis."""
+    return {
+        "hypothesis": text(form, "hypothesis"),
+        "traffic_percent": text(form, "traffic_percent") or "100",
+        "metrics": metric_roles(form),
+        "analysis": _analysis(form),
+    }
+
+
 def parse_experiment(
     form: FormData, *, creating: bool, frozen: bool = False
 ) -> tuple[Parsed, list[int], dict[str, list[str]]]:
@@ -138,18 +161,13 @@ def parse_experiment(
     payload: dict[str, Any] = {
         "name": text(form, "name"),
         "description": text(form, "description"),
-        "hypothesis": text(form, "hypothesis"),
-        "traffic_percent": text(form, "traffic_percent") or "100",
-        "metrics": metric_roles(form),
-        "analysis": _analysis(form),
+        **_design_rest(form),
     }
     rows: list[int] = []
     if not frozen:
-        variants, rows = _variants(form, parsed)
-        payload["variants"] = variants
+        targeting, rows = _targeting(form, parsed)
+        payload.update(targeting)
         payload["key"] = text(form, "key")
-        payload["exclusion_group_id"] = optional(form, "exclusion_group_id")
-        payload["audience_id"] = optional(form, "audience_id")
     if creating:
         payload["project_id"] = text(form, "project_id")
         if optional(form, "salt"):
@@ -162,6 +180,21 @@ def parse_experiment(
     return parsed, rows, roles
 
 
+def parse_design(form: FormData) -> tuple[Parsed, list[int], dict[str, list[str]]]:
+    """A template's ``ExperimentDesign`` from the experiment form's design fields (no project,
+    key or name), checked by the API's schema, plus the variant rows and metric roles (to map
+    service errors back with ``map_errors``)."""
+    parsed = Parsed()
+    targeting, rows = _targeting(form, parsed)
+    payload = {**_design_rest(form), **targeting}
+    roles = payload["metrics"]
+    body = check(ExperimentDesign, payload, parsed)
+    if body is not None and parsed.ok:
+        parsed.payload = body.model_dump()
+    parsed.errors = map_errors(parsed.errors, rows, roles)
+    return parsed, rows, roles
+
+
 def experiment_values(experiment: Any) -> dict[str, str]:
     """The form fields showing a stored experiment (an ``Experiment`` or ``ExperimentOut``)."""
     values: dict[str, str] = {
@@ -169,20 +202,29 @@ def experiment_values(experiment: Any) -> dict[str, str]:
         "key": experiment.key,
         "name": experiment.name,
         "description": experiment.description,
-        "hypothesis": experiment.hypothesis,
-        "traffic_percent": number_text(experiment.traffic_percent),
-        "exclusion_group_id": experiment.exclusion_group_id or "",
-        "audience_id": experiment.audience_id or "",
     }
-    for i, variant in enumerate(_plain(experiment.variants)):
+    design = {name: getattr(experiment, name) for name in ExperimentDesign.model_fields}
+    return {**values, **design_values(design)}
+
+
+def design_values(design: Mapping[str, Any]) -> dict[str, str]:
+    """The form's design fields showing an ``ExperimentDesign`` (a dict such as a template's
+    body, or an experiment's attributes)."""
+    values: dict[str, str] = {
+        "hypothesis": design.get("hypothesis") or "",
+        "traffic_percent": number_text(design.get("traffic_percent", 100)),
+        "exclusion_group_id": design.get("exclusion_group_id") or "",
+        "audience_id": design.get("audience_id") or "",
+    }
+    for i, variant in enumerate(_plain(design.get("variants") or [])):
         values[f"variants.{i}.key"] = variant["key"]
         values[f"variants.{i}.weight"] = number_text(variant["weight"])
-        values[f"variants.{i}.params"] = params_text(variant["params"])
-    metrics = _plain(experiment.metrics)
+        values[f"variants.{i}.params"] = params_text(variant.get("params") or {})
+    metrics = _plain(design.get("metrics")) or {}
     for role in ROLES:
         for metric_id in metrics.get(role, []):
             values[f"metric_role.{metric_id}"] = role
-    analysis = _plain(experiment.analysis)
+    analysis = _plain(design.get("analysis")) or {}
     for name in ANALYSIS_TEXT:
         values[f"analysis.{name}"] = str(analysis.get(name) or "")
     values["analysis.stopping_rule"] = str(analysis.get("stopping_rule") or "")
