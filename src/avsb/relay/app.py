@@ -12,7 +12,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from avsb.relay.state import RelayRuntime
-from avsb.relay.upstream import Upstream
+from avsb.relay.upstream import FORWARDED_REQUEST_ID, Upstream
 from avsb.server.config import Settings
 from avsb.server.evaluation_api.abc_routes import ANSWERS, AbcEndpoint
 from avsb.server.evaluation_api.asgi import respond
@@ -48,18 +48,26 @@ class RelayApp:
             ("GET", "/api/sdk/config"): ("/api/sdk/config", config),
             ("HEAD", "/api/sdk/config"): ("/api/sdk/config", config),
             ("POST", "/api/sdk/evaluate"): ("/api/sdk/evaluate", SdkEvaluate(ev)),
-            ("POST", "/api/sdk/exposures"):
-                ("/api/sdk/exposures", SdkExposures(ev, upstream.forward_exposures)),
+            ("POST", "/api/sdk/exposures"): ("/api/sdk/exposures", self._exposures),
             **{("POST", f"/abc/{name}"): (f"/abc/{name}", AbcEndpoint(ev, answer))
                for name, answer in ANSWERS.items()},
             **stream_handlers(ev, self.hub),
         }  # fmt: skip
+        self._forward: Handler = SdkExposures(ev, upstream.forward_exposures)
         self._ofrep_flag: Handler = OfrepFlag(ev)
         self._envelope = Envelope(max_body_bytes=settings.max_body_bytes, metrics=self.metrics)
 
     def _post(self, org_id: str, project_id: str, events: list[object]) -> None:
         assert self.upstream is not None
         self.upstream.post_exposures(org_id, project_id, events)
+
+    async def _exposures(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`POST /api/sdk/exposures`, forwarded upstream under this request's id."""
+        token = FORWARDED_REQUEST_ID.set(scope["state"]["request_id"])
+        try:
+            await self._forward(scope, receive, send)
+        finally:
+            FORWARDED_REQUEST_ID.reset(token)
 
     async def _ready(self, _scope: Scope, _receive: Receive, send: Send) -> None:
         """`GET /ready`: 200 once the relay holds the project's config, else 503."""

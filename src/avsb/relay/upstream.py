@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,10 @@ SDK's own 10 s timeout."""
 PASSED_HEADERS = ("retry-after", "x-ratelimit-limit", "x-ratelimit-remaining",
                   "x-ratelimit-reset")  # fmt: skip
 """Headers of an upstream error answer that the relay passes on."""
+FORWARDED_REQUEST_ID: ContextVar[str | None] = ContextVar("avsb_relay_request_id", default=None)
+"""The request id of the SDK request being forwarded (set by the relay's exposures route;
+the worker thread that forwards it runs in a copy of the request's context), sent upstream
+as `X-Request-Id` so that the two servers' logs of one batch can be matched."""
 
 
 class UpstreamUnavailable(ServiceUnavailable):
@@ -183,13 +188,17 @@ class Upstream:
 
     def forward_exposures(self, org_id: str, project_id: str, body: bytes) -> Forwarded:
         """Forward an SDK's `POST /api/sdk/exposures` body, unread, with the relay's SDK key
-        (the one the caller presented: the relay admits no other) and return the upstream's
+        (the one the caller presented: the relay admits no other) and the request's id
+        (`FORWARDED_REQUEST_ID`, as `X-Request-Id`), and return the upstream's
         counts; its error answers are raised as they came (`UpstreamRefused`), no answer as
         503 `upstream_unavailable`. Blocking; nothing is kept: the SDK keeps its batch until
         it gets a 200 and retries a 503, and event ids make a resent batch count once."""
         del org_id, project_id  # the SDK key names its project, upstream as here
         try:
             headers = {"Content-Type": "application/json"}
+            request_id = FORWARDED_REQUEST_ID.get()
+            if request_id is not None:  # the envelope's: sane, so the upstream takes it
+                headers["X-Request-Id"] = request_id
             response = self._forwarder.post(EXPOSURES_PATH, content=body, headers=headers)
         except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: closed at shutdown
             raise self._unavailable(f"could not reach it: {type(exc).__name__}") from None

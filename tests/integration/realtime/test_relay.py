@@ -9,6 +9,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from openfeature import api as openfeature
 from openfeature.contrib.provider.ofrep import OFREPProvider
 from openfeature.evaluation_context import EvaluationContext
@@ -461,3 +463,171 @@ def test_upstream_down__relayed_exposures_503__the_sdk_retries_and_delivers(
                                                 "rejected": []}  # fmt: skip
         finally:
             client.close()
+
+
+HTML_502 = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+
+
+class Front:
+    """A reverse proxy on loopback in front of a real upstream, as a load balancer would
+    stand: everything passes through (the config stream too, streamed), except that
+    `POST /api/sdk/exposures` is answered with `answer` (status, content type, body) when
+    one is set. It records the `X-Request-Id` of each exposures request it receives and of
+    the upstream's answer to it."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.answer: tuple[int, bytes, bytes] | None = None
+        self.request_ids: list[tuple[str | None, str | None]] = []  # (sent, answered)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = [(k, v) for k, v in scope["headers"] if k not in (b"host", b"content-length")]
+        exposures = scope["method"] == "POST" and scope["path"] == EXPOSURES
+        if exposures and self.answer is not None:
+            sent = dict(headers).get(b"x-request-id")
+            self.request_ids.append((sent.decode() if sent else None, None))
+            status, kind, page = self.answer
+            await send({"type": "http.response.start", "status": status,
+                        "headers": [(b"content-type", kind)]})  # fmt: skip
+            await send({"type": "http.response.body", "body": page})
+            return
+        url = self.upstream + scope["path"]
+        if scope["query_string"]:
+            url += "?" + scope["query_string"].decode()
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None)) as client:
+            request = client.build_request(scope["method"], url, headers=headers, content=body)
+            response = await client.send(request, stream=True)
+            try:
+                if exposures:
+                    sent = request.headers.get("x-request-id")
+                    self.request_ids.append((sent, response.headers.get("x-request-id")))
+                passed = [(k, v) for k, v in response.headers.raw
+                          if k.lower() not in (b"content-length", b"transfer-encoding",
+                                               b"connection")]  # fmt: skip
+                await send({"type": "http.response.start", "status": response.status_code,
+                            "headers": passed})  # fmt: skip
+                async for chunk in response.aiter_raw():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+            finally:
+                await response.aclose()
+
+
+@contextlib.contextmanager
+def front_of(upstream: str) -> Iterator[tuple[str, Front]]:
+    """A `Front` of `upstream` under uvicorn in a thread; its URL and the proxy."""
+    front = Front(upstream)
+    port = free_port()
+    config = uvicorn.Config(front, host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="off", timeout_graceful_shutdown=1)  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    _until(lambda: server.started, 30)
+    try:
+        yield f"http://127.0.0.1:{port}", front
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def test_the_relays_request_id_reaches_the_upstream__an_unreadable_answer_is_503(
+    upstream: LiveServer, org: ApiClient, tmp_path: Path
+) -> None:
+    """Behind a proxy: a forwarded batch carries the relay's request id upstream (the
+    upstream's answer echoes it); a proxy's HTML 502 page, or any answer the relay cannot
+    read, is 503 `upstream_unavailable` with Retry-After in the error envelope, never a 500."""
+    pid = f.create_project(org)["id"]
+    experiment = f.create_experiment(org, pid)
+    f.act(org, experiment["id"], "start")
+    key = create_sdk_key(org, pid)
+    settle(upstream)
+    with front_of(upstream.url) as (url, front), relay_process(url, key, tmp_path) as relay:
+        units = _units("front", 4)
+        r = httpx.post(relay + EXPOSURES, headers=bearer(key), json=_batch(experiment, units))
+        assert r.status_code == 200, r.text
+        assert r.json()["data"]["accepted"] == 4
+        rid = r.headers["x-request-id"]
+        assert front.request_ids == [(rid, rid)]  # sent upstream, echoed by its answer
+        assert _stored(upstream, key.project_id, units) == dict.fromkeys(units, 1)
+        asked = "relay-test-" + uuid.uuid4().hex  # a caller's own id travels end to end
+        headers = {**bearer(key), "X-Request-Id": asked}
+        r = httpx.post(relay + EXPOSURES, headers=headers, json=_batch(experiment, units))
+        assert r.json()["data"]["duplicates"] == 4
+        assert front.request_ids[-1] == (asked, asked)
+        assert r.headers["x-request-id"] == asked
+
+        unreadable = [
+            (502, b"text/html", HTML_502),
+            (200, b"text/html", b"<html>maintenance</html>"),
+            (503, b"application/json", b'{"error": "down"}'),
+            (429, b"application/json", b'{"error": {"message": "no code"}}'),
+            (200, b"application/json", b'{"data": {"accepted": "many"}}'),
+        ]
+        for answer in unreadable:
+            front.answer = answer
+            sent = _units("unreadable", 2)
+            r = httpx.post(relay + EXPOSURES, headers=bearer(key), json=_batch(experiment, sent))
+            assert r.status_code == 503, (answer, r.text)
+            error = r.json()["error"]
+            assert error["code"] == "upstream_unavailable"
+            assert f"answered {answer[0]} unreadably" in error["message"]
+            assert error["request_id"] == r.headers["x-request-id"]
+            assert r.headers["retry-after"] == "1"
+            assert r.headers["x-error-code"] == "upstream_unavailable"
+            got, answered = front.request_ids[-1]
+            assert (got, answered is None) == (r.headers["x-request-id"], True)  # a page: no id
+        front.answer = None  # the proxy recovers: the SDK's retry goes through
+        r = httpx.post(relay + EXPOSURES, headers=bearer(key), json=_batch(experiment, sent))
+        assert r.status_code == 200, r.text
+        assert _stored(upstream, key.project_id, sent) == dict.fromkeys(sent, 1)
+
+
+def test_an_upstream_429_reaches_the_sdk_as_it_came(
+    servers: ServerFactory, org: ApiClient, tmp_path: Path
+) -> None:
+    """An upstream whose evaluation rate limit is nearly nil: once the key's bucket is
+    spent, the relay answers the upstream's 429 with its code, message and Retry-After
+    (the relay's own limit is far from spent)."""
+    limited = servers.start(events_url=str(tmp_path / "events.duckdb"),
+                            evaluation_rate_limit_per_minute=0.5,
+                            evaluation_rate_limit_burst=4)  # fmt: skip
+    try:
+        pid = f.create_project(org)["id"]
+        experiment = f.create_experiment(org, pid)
+        f.act(org, experiment["id"], "start")
+        key = create_sdk_key(org, pid)
+        settle(limited)
+        with relay_process(limited.url, key, tmp_path / "relay") as relay:  # the stream: 1
+            answers = []
+            for _ in range(6):
+                answers.append(httpx.post(relay + EXPOSURES, headers=bearer(key),
+                                          json=_batch(experiment, _units("limit", 2))))  # fmt: skip
+                if answers[-1].status_code != 200:
+                    break
+            r = answers[-1]
+            assert [a.status_code for a in answers[:-1]] == [200] * (len(answers) - 1)
+            assert len(answers) > 1  # some went through before the bucket ran out
+            assert r.status_code == 429, r.text
+            theirs = httpx.post(limited.url + EXPOSURES, headers=bearer(key),
+                                json=_batch(experiment, _units("limit", 2)))  # fmt: skip
+            assert theirs.status_code == 429
+            mine, its = r.json()["error"], theirs.json()["error"]
+            assert mine["code"] == its["code"] == "rate_limited"
+            assert r.headers["x-error-code"] == "rate_limited"
+            assert mine["message"] == its["message"]
+            assert mine["request_id"] == r.headers["x-request-id"]
+            # About two minutes until a token (0.5 a minute): the upstream's, not a relay's 1 s.
+            assert 60 <= int(r.headers["retry-after"]) <= 121
+            assert abs(int(r.headers["retry-after"]) - int(theirs.headers["retry-after"])) <= 1
+            assert r.headers["x-ratelimit-limit"] == theirs.headers["x-ratelimit-limit"]
+    finally:
+        limited.stop()
