@@ -615,7 +615,6 @@ def test_an_upstream_429_reaches_the_sdk_as_it_came(
                     break
             r = answers[-1]
             assert [a.status_code for a in answers[:-1]] == [200] * (len(answers) - 1)
-            assert len(answers) > 1  # some went through before the bucket ran out
             assert r.status_code == 429, r.text
             theirs = httpx.post(limited.url + EXPOSURES, headers=bearer(key),
                                 json=_batch(experiment, _units("limit", 2)))  # fmt: skip
