@@ -237,6 +237,34 @@ def test_provider_error_answer__400(browser: httpx.Client) -> None:
     assert _error(again)["code"] == "sso_invalid_state"
 
 
+def test_browser_refusals__back_to_the_sign_in_page_with_the_message(
+    browser: httpx.Client, target: RecordingTarget
+) -> None:
+    """A browser is not shown a JSON error: it lands on the sign-in page, which says why."""
+    html = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    _, query = _start(browser)
+    denied = browser.get(
+        "/auth/oidc/callback",
+        params={"error": "Call +1 555 0100 to unlock", "state": query["state"][0]},
+        headers=html,
+    )
+    assert denied.status_code == 303, denied.text
+    assert denied.headers["location"] == "/login"
+    page = browser.get("/login", headers=html)
+    assert page.status_code == 200
+    assert "The sign-in provider did not sign you in." in page.text
+    assert "555" not in page.text  # the query string's words are never shown
+    assert "avsb_flash" in page.headers.get("set-cookie", "")  # shown once, then cleared
+    assert "did not sign you in" not in browser.get("/login", headers=html).text
+
+    location, _ = _start(browser)
+    callback = sign_in_at_provider(browser, location, "eve@evil.test")
+    refused = browser.get(callback, headers=html)
+    assert refused.status_code == 303
+    assert "E-mail addresses of evil.test may not sign in here." in browser.get("/login").text
+    assert target.calls == []
+
+
 def test_callback_on_another_server__works_once_across_servers(
     sso: Sso, servers: ServerFactory, browser: httpx.Client, target: RecordingTarget
 ) -> None:
