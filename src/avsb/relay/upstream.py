@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -170,19 +171,25 @@ class Upstream:
             self._post_exposures(events[start : start + EXPOSURES_PER_REQUEST])
 
     def _post_exposures(self, events: list[object]) -> None:
+        """One request of the relay's own exposures, under a request id of its own
+        (`relay_<24 hex>`, named in the relay's log lines and the upstream's)."""
+        request_id = f"relay_{secrets.token_hex(12)}"
+        headers = {"Content-Type": "application/json", "X-Request-Id": request_id}
         response = self._sender.post(EXPOSURES_PATH, content=orjson.dumps({"exposures": events}),
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+                                     headers=headers)  # fmt: skip
         if response.status_code == 200:
             rejected = response.json()["data"]["rejected"]
             if rejected:  # e.g. an experiment deleted upstream since the relay's config
-                log.warning("upstream rejected %d exposures: %s", len(rejected), rejected[:3])
+                log.warning("upstream rejected %d exposures (request %s): %s", len(rejected),
+                            request_id, rejected[:3])  # fmt: skip
                 self._metrics.inc("avsb_exposures_dropped_total", (("reason", "upstream_refused"),),
                                   float(len(rejected)))  # fmt: skip
             return
         if response.status_code in (408, 429) or response.status_code >= 500:
-            raise UpstreamError(f"upstream answered {response.status_code}")
+            raise UpstreamError(f"upstream answered {response.status_code} (request {request_id})")
         # Refused for good (the key revoked): retrying cannot help.
-        log.error("upstream refused %d exposures: %s", len(events), response.text[:500])
+        log.error("upstream refused %d exposures (request %s): %s", len(events), request_id,
+                  response.text[:500])  # fmt: skip
         self._metrics.inc("avsb_exposures_dropped_total", (("reason", "upstream_refused"),),
                           float(len(events)))  # fmt: skip
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -564,6 +565,17 @@ def test_the_relays_request_id_reaches_the_upstream__an_unreadable_answer_is_503
         assert r.json()["data"]["duplicates"] == 4
         assert front.request_ids[-1] == (asked, asked)
         assert r.headers["x-request-id"] == asked
+        # The relay's own exposures (an ABC answer's) go up under a request id of its own.
+        before = len(front.request_ids)
+        body = {"project_id": key.project_id, "unit_id": "front-abc"}
+        abc = httpx.post(relay + "/abc/get_experiments", headers=signed(key), json=body)
+        assert abc.json()["ret_code"] == 100, abc.text
+        _until(lambda: len(front.request_ids) > before, 10)
+        own, echoed = front.request_ids[before]
+        assert own is not None
+        assert re.fullmatch(r"relay_[0-9a-f]{24}", own), own
+        assert echoed == own
+        assert _stored(upstream, key.project_id, ["front-abc"]) == {"front-abc": 1}
 
         unreadable = [
             (502, b"text/html", HTML_502),
