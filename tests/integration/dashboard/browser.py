@@ -51,6 +51,18 @@ def wait_for(check: Callable[[], bool], timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
+def loaded(driver: webdriver.Chrome) -> None:
+    """Until the current page has loaded."""
+    wait_for(lambda: driver.execute_script("return document.readyState") == "complete")
+
+
+def type_into(driver: webdriver.Chrome, field_id: str, text: str) -> None:
+    """Replace the text of the field whose id is ``field_id``."""
+    element = driver.find_element(By.ID, field_id)
+    element.clear()
+    element.send_keys(text)
+
+
 def shot(driver: webdriver.Chrome, name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"

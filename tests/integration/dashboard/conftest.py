@@ -133,6 +133,18 @@ def api_token(server: LiveServer, org_id: str) -> httpx.Client:
     return server.client(r.json()["data"]["token"])
 
 
+def shop_with_buys(api: httpx.Client, org_id: str) -> tuple[str, str]:
+    """A project ``shop`` with a binary metric ``buy`` ("Buys"): their ids."""
+    r = api.post(f"/api/orgs/{org_id}/projects", json={"key": "shop", "name": "Shop"})
+    assert r.status_code == 201, r.text
+    project = str(r.json()["data"]["id"])
+    r = api.post(f"/api/orgs/{org_id}/metrics", json={
+        "project_id": project, "key": "buy", "name": "Buys", "type": "binary",
+        "event_name": "buy"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    return project, str(r.json()["data"]["id"])
+
+
 def hidden(html: str, name: str) -> str:
     """The value of the (first) hidden input ``name`` of a page."""
     found = re.search(rf'<input type="hidden" name="{re.escape(name)}" value="([^"]*)"', html)

@@ -9,21 +9,18 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.integration.dashboard.browser import clean, module_driver, shot, wait_for
-from tests.integration.dashboard.conftest import api_token, join, new_org
+from tests.integration.dashboard.browser import (
+    clean,
+    loaded,
+    module_driver,
+    shot,
+    type_into,
+    wait_for,
+)
+from tests.integration.dashboard.conftest import api_token, join, new_org, shop_with_buys
 from tests.support.servers import LiveServer
 
 __all__ = ["module_driver"]
-
-
-def _loaded(driver: webdriver.Chrome) -> None:
-    wait_for(lambda: driver.execute_script("return document.readyState") == "complete")
-
-
-def _type(driver: webdriver.Chrome, field_id: str, text: str) -> None:
-    element = driver.find_element(By.ID, field_id)
-    element.clear()
-    element.send_keys(text)
 
 
 def test_template_design_form__weights_and_metric_saved_error_beside_variants(
@@ -32,14 +29,7 @@ def test_template_design_form__weights_and_metric_saved_error_beside_variants(
     driver, base = module_driver, dash_server.url
     org = new_org(dash_server)
     with api_token(dash_server, org) as api:
-        r = api.post(f"/api/orgs/{org}/projects", json={"key": "shop", "name": "Shop"})
-        assert r.status_code == 201, r.text
-        project = r.json()["data"]["id"]
-        r = api.post(f"/api/orgs/{org}/metrics", json={
-            "project_id": project, "key": "buy", "name": "Buys", "type": "binary",
-            "event_name": "buy"})  # fmt: skip
-        assert r.status_code == 201, r.text
-        metric = r.json()["data"]["id"]
+        project, metric = shop_with_buys(api, org)
         variants = [{"key": "control", "weight": 50}, {"key": "treatment", "weight": 50}]
         r = api.post(f"/api/orgs/{org}/templates", json={
             "project_id": project, "key": "base", "name": "Base",
@@ -49,30 +39,30 @@ def test_template_design_form__weights_and_metric_saved_error_beside_variants(
     editor = join(dash_server, org, "editor")
     editor.client.close()
     driver.get(base + "/login")
-    _loaded(driver)
-    _type(driver, "f-email", editor.email)
-    _type(driver, "f-password", editor.password)
+    loaded(driver)
+    type_into(driver, "f-email", editor.email)
+    type_into(driver, "f-password", editor.password)
     driver.find_element(By.ID, "sign-in").click()
     wait_for(lambda: driver.current_url.endswith("/projects"))
     url = f"{base}/orgs/{org}/templates/{template}"
 
     driver.get(url + "/edit")
-    _loaded(driver)
-    _type(driver, "f-variants.0.weight", "30")
-    _type(driver, "f-variants.1.weight", "60")  # sums to 90
+    loaded(driver)
+    type_into(driver, "f-variants.0.weight", "30")
+    type_into(driver, "f-variants.1.weight", "60")  # sums to 90
     driver.find_element(By.XPATH, "//button[text()='Save template']").click()
     wait_for(lambda: bool(driver.find_elements(By.ID, "f-variants-error")))
-    _loaded(driver)
+    loaded(driver)
     assert "sum to 100" in driver.find_element(By.ID, "f-variants-error").text
     shot(driver, "design-template-form-error")
     assert clean(driver, 422) == []
 
-    _type(driver, "f-variants.1.weight", "70")
-    _type(driver, "f-variants.1.params", "steps=1")
+    type_into(driver, "f-variants.1.weight", "70")
+    type_into(driver, "f-variants.1.params", "steps=1")
     Select(driver.find_element(By.ID, f"f-metric_role.{metric}")).select_by_value("guardrail")
     driver.find_element(By.XPATH, "//button[text()='Save template']").click()
     wait_for(lambda: driver.current_url == url)
-    _loaded(driver)
+    loaded(driver)
     assert clean(driver) == []
     with api_token(dash_server, org) as api:
         body = api.get(f"/api/orgs/{org}/templates/{template}").json()["data"]["body"]

@@ -16,8 +16,10 @@ from selenium.webdriver.support.ui import Select
 from tests.integration.dashboard.browser import (
     clean,
     fits_width,
+    loaded,
     module_driver,
     shot,
+    type_into,
     wait_for,
 )
 from tests.integration.dashboard.conftest import XSS, api_token, join, new_org
@@ -26,19 +28,9 @@ from tests.support.servers import LiveServer
 __all__ = ["module_driver"]
 
 
-def _loaded(driver: webdriver.Chrome) -> None:
-    wait_for(lambda: driver.execute_script("return document.readyState") == "complete")
-
-
 def _open(driver: webdriver.Chrome, url: str) -> None:
     driver.get(url)
-    _loaded(driver)
-
-
-def _type(driver: webdriver.Chrome, field_id: str, text: str) -> None:
-    element = driver.find_element(By.ID, field_id)
-    element.clear()
-    element.send_keys(text)
+    loaded(driver)
 
 
 def _choose(driver: webdriver.Chrome, field_id: str, value: str) -> None:
@@ -53,7 +45,7 @@ def _press(driver: webdriver.Chrome, label: str) -> None:
              "[not(contains(@class, 'visually-hidden'))]")  # fmt: skip
     driver.find_element(By.XPATH, xpath).click()
     wait_for(lambda: driver.current_url != before or _stale(old))
-    _loaded(driver)
+    loaded(driver)
 
 
 def _stale(element: webdriver.remote.webelement.WebElement) -> bool:
@@ -78,7 +70,7 @@ def _sign_in(driver: webdriver.Chrome, base: str, email: str, password: str) -> 
     driver.switch_to.active_element.send_keys(email, Keys.TAB)
     driver.switch_to.active_element.send_keys(password, Keys.ENTER)
     wait_for(lambda: driver.current_url.endswith("/projects"))
-    _loaded(driver)
+    loaded(driver)
 
 
 def _heading(driver: webdriver.Chrome) -> str:
@@ -96,39 +88,39 @@ def test_design_journey(module_driver: webdriver.Chrome, dash_server: LiveServer
 
     # A project (the skeleton's page), then an exclusion group, an audience and a metric.
     _open(driver, f"{orgs}/projects/new")
-    _type(driver, "f-name", "Shop")
-    _type(driver, "f-key", "shop")
+    type_into(driver, "f-name", "Shop")
+    type_into(driver, "f-key", "shop")
     _press(driver, "Create project")
     project = _created_id(driver, "projects")
 
     _open(driver, f"{orgs}/exclusion-groups/new?project_id={project}")
-    _type(driver, "f-name", "Checkout layer")
-    _type(driver, "f-key", "checkout")
+    type_into(driver, "f-name", "Checkout layer")
+    type_into(driver, "f-key", "checkout")
     _press(driver, "Create group")
     group = _created_id(driver, "exclusion-groups")
 
     _open(driver, f"{orgs}/audiences/new?project_id={project}")
-    _type(driver, "f-name", "EU buyers")
-    _type(driver, "f-key", "eu")
-    _type(driver, "f-description", XSS)
-    _type(driver, "f-conditions.rows.0.attribute", "country")
+    type_into(driver, "f-name", "EU buyers")
+    type_into(driver, "f-key", "eu")
+    type_into(driver, "f-description", XSS)
+    type_into(driver, "f-conditions.rows.0.attribute", "country")
     _choose(driver, "f-conditions.rows.0.operator", "in")
-    _type(driver, "f-conditions.rows.0.value", "DE, FR")
+    type_into(driver, "f-conditions.rows.0.value", "DE, FR")
     shot(driver, "design-audience-form")
     _press(driver, "Create audience")
     audience = _created_id(driver, "audiences")
     assert XSS in driver.find_element(By.TAG_NAME, "main").text  # shown as text
-    _type(driver, "f-unit_id", "u1")
-    _type(driver, "f-attributes", "country=FR")
+    type_into(driver, "f-unit_id", "u1")
+    type_into(driver, "f-attributes", "country=FR")
     _press(driver, "Test")
     assert "In the audience" in driver.find_element(By.CSS_SELECTOR, ".verdict").text
     shot(driver, "design-audience-test-unit")
     assert clean(driver) == []
 
     _open(driver, f"{orgs}/metrics/new?project_id={project}")
-    _type(driver, "f-name", "Purchases")
-    _type(driver, "f-key", "purchase")
-    _type(driver, "f-event_name", "purchase")
+    type_into(driver, "f-name", "Purchases")
+    type_into(driver, "f-key", "purchase")
+    type_into(driver, "f-event_name", "purchase")
     _press(driver, "Create metric")
     metric = _created_id(driver, "metrics")
     assert clean(driver) == []
@@ -136,17 +128,17 @@ def test_design_journey(module_driver: webdriver.Chrome, dash_server: LiveServer
     # The experiment: variants, targeting, metric role; the live estimate; Enter saves.
     _open(driver, f"{orgs}/experiments/new?project_id={project}")
     assert driver.title == "New experiment · AvsB"
-    _type(driver, "f-name", "Shorter checkout")
-    _type(driver, "f-key", "short-checkout")
+    type_into(driver, "f-name", "Shorter checkout")
+    type_into(driver, "f-key", "short-checkout")
     _choose(driver, "f-exclusion_group_id", group)
     _choose(driver, "f-audience_id", audience)
-    _type(driver, "f-traffic_percent", "40")
-    _type(driver, "f-variants.0.params", "steps=3")
-    _type(driver, "f-variants.1.params", "steps=1")
+    type_into(driver, "f-traffic_percent", "40")
+    type_into(driver, "f-variants.0.params", "steps=3")
+    type_into(driver, "f-variants.1.params", "steps=1")
     _choose(driver, f"f-metric_role.{metric}", "primary")
-    _type(driver, "f-analysis.mde_pct", "10")
-    _type(driver, "f-estimate.expected_daily_traffic", "5000")
-    _type(driver, "f-estimate.baseline_value", "0.1")
+    type_into(driver, "f-analysis.mde_pct", "10")
+    type_into(driver, "f-estimate.expected_daily_traffic", "5000")
+    type_into(driver, "f-estimate.baseline_value", "0.1")
     result = driver.find_element(By.ID, "estimate-result")
     wait_for(lambda: "units per variant" in result.text)
     assert "days" in result.text
@@ -154,7 +146,7 @@ def test_design_journey(module_driver: webdriver.Chrome, dash_server: LiveServer
     assert fits_width(driver)  # wide tables scroll in their own box, not the page
     driver.find_element(By.ID, "f-name").send_keys(Keys.ENTER)
     wait_for(lambda: "/new" not in driver.current_url)
-    _loaded(driver)
+    loaded(driver)
     experiment = _created_id(driver, "experiments")
     assert "draft" in _heading(driver)
     assert clean(driver) == []
@@ -179,8 +171,8 @@ def test_design_journey(module_driver: webdriver.Chrome, dash_server: LiveServer
         == experiment
     )
     _choose(driver, "f-type", "number")
-    _type(driver, "f-default_value", "3")
-    _type(driver, "f-key", "checkout-steps")
+    type_into(driver, "f-default_value", "3")
+    type_into(driver, "f-key", "checkout-steps")
     _press(driver, "Create flag")
     flag = _created_id(driver, "flags")
     assert "Shorter checkout" in driver.find_element(By.TAG_NAME, "main").text
@@ -188,17 +180,17 @@ def test_design_journey(module_driver: webdriver.Chrome, dash_server: LiveServer
 
     # The flag edited, then its first revision restored from its history.
     _press(driver, "Edit")
-    _type(driver, "f-default_value", "5")
+    type_into(driver, "f-default_value", "5")
     _press(driver, "Save")
     assert "5" in driver.find_element(By.TAG_NAME, "main").text
     driver.find_element(By.PARTIAL_LINK_TEXT, "History").click()
     wait_for(lambda: "/revisions/flag/" in driver.current_url)
-    _loaded(driver)
+    loaded(driver)
     shot(driver, "design-flag-history")
     history = driver.current_url
     driver.find_element(By.CSS_SELECTOR, "main a[href$='/1/restore']").click()  # revision 1
     wait_for(lambda: driver.current_url == history + "/1/restore")
-    _loaded(driver)
+    loaded(driver)
     _press(driver, "Restore revision 1")
     assert "Revision 1 restored." in driver.find_element(By.CSS_SELECTOR, ".flashes").text
     with api_token(dash_server, org) as api:
@@ -213,7 +205,7 @@ def test_design_journey(module_driver: webdriver.Chrome, dash_server: LiveServer
         etag = api.get(url).headers["etag"]
         r = api.patch(url, json={"name": "Renamed by the API"}, headers={"If-Match": etag})
         assert r.status_code == 200, r.text
-    _type(driver, "f-name", "Renamed in the browser")
+    type_into(driver, "f-name", "Renamed in the browser")
     _press(driver, "Save")
     page = driver.find_element(By.TAG_NAME, "main").text
     assert "changed while you were editing" in page
@@ -245,4 +237,4 @@ def test_design_journey(module_driver: webdriver.Chrome, dash_server: LiveServer
 def _press_sign_out(driver: webdriver.Chrome) -> None:
     driver.find_element(By.XPATH, "//form[@class='logout']//button").click()
     wait_for(lambda: "/login" in driver.current_url)
-    _loaded(driver)
+    loaded(driver)
