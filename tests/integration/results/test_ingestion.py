@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import select, update
 
+from avsb.server.db import Database
+from avsb.server.ingestion.repository import CountDelta
+from avsb.server.ingestion.service import CountBuffer
+from avsb.server.models.results import IngestionCounter
 from tests.integration.design.factories import create_experiment, create_project
 from tests.support.servers import ApiClient
 
@@ -167,3 +174,35 @@ class TestPerExperimentRoutes:
             api.org(f"/experiments/{experiment['id']}/exposures"), json={"events": [event]}
         )
         assert r.json()["data"]["rejected"][0]["code"] == "unknown_field"
+
+
+def test_count_flush__waits_for_a_flush_in_flight(api: ApiClient, database: Database) -> None:
+    """A flush that finds nothing to take (the summary route's) returns only once a flush
+    already writing has committed: else the summary read right after it misses those counts
+    (the background flush, every second, took them a moment before)."""
+    project_id = create_project(api)["id"]
+    buffer = CountBuffer(database)
+    delta = CountDelta("exp", "exposure", received=1, accepted=1, duplicates=0, rejected=0)
+    buffer.add(api.org_id, project_id, [delta], {})
+    buffer.flush()  # the counter row exists
+    row = (IngestionCounter.project_id == project_id) & (IngestionCounter.kind == "exposure")
+    blocker = database.session(write=True)  # holds the row (PostgreSQL) or the file (SQLite)
+    blocker.execute(update(IngestionCounter).where(row).values(rejected=0))
+    try:
+        again = CountDelta("exp", "exposure", received=1, accepted=0, duplicates=1, rejected=0)
+        buffer.add(api.org_id, project_id, [again], {})
+        in_flight = threading.Thread(target=buffer.flush)
+        in_flight.start()
+        time.sleep(0.5)  # it took the counts and waits for the blocker
+        empty = threading.Thread(target=buffer.flush)
+        empty.start()
+        empty.join(timeout=1.0)
+        assert empty.is_alive(), "an empty flush returned while another was still writing"
+    finally:
+        blocker.rollback()
+        blocker.close()
+    in_flight.join(timeout=30)
+    empty.join(timeout=30)
+    with database.transaction() as session:
+        counted = session.scalar(select(IngestionCounter.duplicates).where(row))
+    assert counted == 1

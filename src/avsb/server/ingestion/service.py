@@ -143,11 +143,16 @@ def _deltas(intake: Intake, result: AppendResult) -> list[repository.CountDelta]
 class CountBuffer:
     """Counter deltas merged in memory and written in one transaction by ``flush``: every
     second, before an ingestion summary is read, and at shutdown. A crash loses at most the
-    last second of counts (never events); a batch retried after it counts as duplicates."""
+    last second of counts (never events); a batch retried after it counts as duplicates.
+
+    Flushes run one at a time (``_flushing``): a flush that finds nothing to take must not
+    return while another one is still writing what it took, or a summary read right after it
+    would miss counts that are on their way to the database."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
         self._counts: dict[tuple[str, str, str, str], list[int]] = {}
         self._keys: dict[tuple[str, str, str], set[str]] = {}
 
@@ -163,6 +168,10 @@ class CountBuffer:
                 self._keys.setdefault((org_id, project_id, experiment), set()).update(new)
 
     def flush(self) -> None:
+        with self._flushing:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             counts, self._counts = self._counts, {}
             keys, self._keys = self._keys, {}
