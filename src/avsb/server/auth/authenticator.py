@@ -13,6 +13,7 @@ database only one writes the event.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -43,38 +44,57 @@ class _Cached:
 
 
 class FailureThrottle:
-    """Failed authentications per client address: a fixed one-minute window.
+    """Failed authentications per key (a client address, an account): a bucket of
+    ``per_minute`` failures refilled at ``per_minute`` a minute.
 
-    Only failures are throttled: once an address failed ``per_minute`` times in the current
-    minute its further failures answer 429 instead of 401, while a valid token from the same
-    address (another user behind the same proxy or NAT) is admitted as always.
+    Only failures are throttled: once a key has spent its bucket, its further failures answer
+    429 instead of 401, while a valid token from the same address (another user behind the
+    same proxy or NAT) is admitted as always. A bucket, not a per-minute window: a window
+    counted afresh at every minute boundary would let twice the limit through across one,
+    and a burst spent just before it would be forgotten just after.
     """
 
+    MAX_KEYS = 100_000
+
     def __init__(self, per_minute: int) -> None:
-        self._limit = per_minute
-        self._windows: dict[str, tuple[int, int]] = {}
+        self._capacity = float(per_minute)
+        self._rate = per_minute / 60.0  # failures refilled per second
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at monotonic)
         self._lock = threading.Lock()
 
-    def check(self, ip: str) -> None:
-        """429 when ``ip`` is over its failure limit this minute (call it on a failure only)."""
-        seen = self._windows.get(ip)  # one dict read: atomic, no lock needed
+    def _tokens(self, key: str, now: float) -> float:
+        seen = self._buckets.get(key)  # one dict read: atomic, no lock needed
         if seen is None:
-            return
-        start, count = seen
-        if start == int(time.time() // 60) and count >= self._limit:
-            retry = str(60 - int(time.time() % 60))
+            return self._capacity
+        tokens, at = seen
+        return min(self._capacity, tokens + (now - at) * self._rate)
+
+    def check(self, key: str) -> None:
+        """429 when ``key`` has no failure left in its bucket (call it on a failure only)."""
+        tokens = self._tokens(key, time.monotonic())
+        if tokens < 1.0:
+            retry = max(1, math.ceil((1.0 - tokens) / self._rate))
             raise RateLimited(
                 "Too many failed authentication attempts from this address.",
-                headers={"Retry-After": retry},
+                headers={"Retry-After": str(retry)},
             )
 
-    def fail(self, ip: str) -> None:
-        window = int(time.time() // 60)
+    def fail(self, key: str) -> None:
+        now = time.monotonic()
         with self._lock:
-            start, count = self._windows.get(ip, (window, 0))
-            self._windows[ip] = (window, count + 1 if start == window else 1)
-            if len(self._windows) > 100_000:
-                self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
+            tokens = max(0.0, self._tokens(key, now) - 1.0)
+            self._buckets.pop(key, None)  # re-inserted last: the dict is in order of failure
+            self._buckets[key] = (tokens, now)
+            if len(self._buckets) > self.MAX_KEYS:
+                self._forget(now)
+
+    def _forget(self, now: float) -> None:
+        """Bound the memory: drop the full buckets, then, if still more than half the bound
+        remain (failures from very many addresses), the least recently failed ones. A prune
+        leaves at most half the bound, so one happens at most every ``MAX_KEYS / 2``
+        failures."""
+        kept = [(k, v) for k, v in self._buckets.items() if self._tokens(k, now) < self._capacity]
+        self._buckets = dict(kept[-(self.MAX_KEYS // 2) :])
 
     def refuse(self, ip: str, message: str) -> Unauthorized:
         """A failed authentication from ``ip``: counted, then the 401 to raise (or 429 raised
