@@ -15,7 +15,14 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from avsb.server.db import Database, migrate, normalize_url
-from tests.support.servers import ApiClient, LiveServer, ServerFactory, new_org_client
+from tests.support.servers import (
+    ApiClient,
+    LiveServer,
+    ServerFactory,
+    new_org_client,
+    started_count,
+    stop_started_since,
+)
 from tests.support.smtp import SmtpReceiver
 
 
@@ -56,6 +63,23 @@ def servers(
     factory = ServerFactory(database.url, Path(tmp_path_factory.mktemp("data")))
     yield factory
     factory.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_servers_stop() -> Iterator[None]:
+    """Servers a module's fixtures started stop when the module is done (pytest sets up
+    session fixtures first, so the session's shared servers are not among them)."""
+    mark = started_count()
+    yield
+    stop_started_since(mark)
+
+
+@pytest.fixture(autouse=True)
+def _test_servers_stop() -> Iterator[None]:
+    """Servers a test (or its function fixtures) started stop when the test is done."""
+    mark = started_count()
+    yield
+    stop_started_since(mark)
 
 
 @pytest.fixture(scope="session")

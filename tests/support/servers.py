@@ -59,9 +59,29 @@ class LiveServer:
         return self.client(self.admin_token)
 
     def stop(self) -> None:
+        """Shut the server down (its lifespan ends: background jobs stop, pools close); a
+        second call does nothing."""
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=15)
+            self._server, self._thread = None, None
+
+
+# Every in-process server started by any factory, oldest first. A server runs background
+# jobs (config-change polls, outbox workers, buffer flushes) on the test process's event
+# loop threads and holds a connection pool: `stop_started_since` ends those a test or a
+# module started, so a worker does not carry dozens of idle servers to the end of the run.
+_RUNNING: list[LiveServer] = []
+
+
+def started_count() -> int:
+    return len(_RUNNING)
+
+
+def stop_started_since(mark: int) -> None:
+    """Stop the servers started after ``started_count()`` returned ``mark``, newest first."""
+    while len(_RUNNING) > mark:
+        _RUNNING.pop().stop()
 
 
 @dataclass
@@ -111,6 +131,7 @@ class ServerFactory:
             server, thread,
         )  # fmt: skip
         self._started.append(live)
+        _RUNNING.append(live)
         return live
 
     def process(self, *args: str, **env: str) -> contextlib.AbstractContextManager[LiveServer]:

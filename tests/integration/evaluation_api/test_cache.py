@@ -27,10 +27,12 @@ def test_config_refused_by_the_core__last_good_one_still_served(
     def refuse(*_args: object) -> None:
         raise ConfigError("experiments[0]", "made up for the test")
 
+    # Refused until the test ends: the change watcher may rebuild the project again (its next
+    # poll sees the new version), and a rebuild after the refusal ended would rightly compile
+    # the changed flag.
     monkeypatch.setattr(compiler, "read_project_config", refuse)
     org.patch(org.org(f"/flags/{flag['id']}"), json={"default_value": "changed"})
     settle(live_server)
-    monkeypatch.undo()
     r = org.post(f"/ofrep/v1/evaluate/flags/{flag['key']}", headers=bearer(key),
                  json={"context": {"targetingKey": "u1"}})  # fmt: skip
     assert r.json()["value"] == "good"
