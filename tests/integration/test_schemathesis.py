@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.servers import ServerFactory, new_org_client
@@ -42,6 +43,9 @@ def test_schemathesis__no_server_errors_and_schema_conformance(
     # A fuzzed webhook URL may name a host whose lookup or connection hangs: the test delivery
     # then waits the whole attempt timeout, which must end well before schemathesis gives up.
     live = servers.start(webhook_timeout_seconds=3.0)
+    # The document is built on first request and then kept: build it here, where a loaded box
+    # may take its time, not under schemathesis's 10 s limit for loading it (CI hit that).
+    assert httpx.get(f"{live.url}/openapi.json", timeout=120).status_code == 200
     examples = int(os.environ.get("AVSB_SCHEMATHESIS_EXAMPLES", "25"))
     seed = os.environ.get("AVSB_SCHEMATHESIS_SEED", "20261122")
     config = tmp_path / "schemathesis.toml"

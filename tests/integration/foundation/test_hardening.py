@@ -28,6 +28,7 @@ SDK_RIGHTS = [
     "events:write",
 ]
 PUBLIC_URL = "https://93.184.215.14/hooks/avsb"
+JSON = {"Content-Type": "application/json"}
 
 
 def _token(api: ApiClient, scopes: list[str], **body: Any) -> dict[str, Any]:
@@ -516,3 +517,37 @@ def test_foreign_key_violations__named_as_such(api: ApiClient, database: Databas
         assert missing.value.code == "reference_missing"
         session.rollback()
     assert api.get(api.org(f"/metrics/{metric['id']}")).status_code == 200
+
+
+class TestLoneSurrogates:
+    """JSON may spell a lone UTF-16 surrogate (``"\\ud9a7"``); no UTF-8 text can hold it. It is
+    refused as malformed JSON (422) before anything is written, where it used to reach the
+    database and end in a 500 (schemathesis found it on PATCH /flags/{id})."""
+
+    def test_create_and_patch__422_json_invalid_nothing_written(self, api: ApiClient) -> None:
+        pid = f.create_project(api)["id"]
+        flag = f.create_flag(api, pid, default_value="kept")
+        path = api.org(f"/flags/{flag['id']}")
+        created = api.post(api.org("/projects"), headers=JSON,
+                           content=b'{"key": "lone", "name": "a\\ud9a7b"}')  # fmt: skip
+        lone_low = b'{"description": "x\\udc75", "default_value": "new"}'
+        patched = api.patch(path, headers=JSON, content=lone_low)
+        in_key = api.patch(path, headers=JSON, content=b'{"default_value": {"\\ud800": 1}}')
+
+        for r in (created, patched, in_key):
+            assert r.status_code == 422, r.text
+            error = r.json()["error"]
+            assert error["code"] == "validation_error"
+            assert [d["type"] for d in error["details"]["fields"]] == ["json_invalid"]
+        projects = api.get(api.org("/projects"), params={"limit": 100}).json()["data"]
+        assert [p["id"] for p in projects] == [pid]  # a new organisation: only its own
+        after = api.get(api.org(f"/flags/{flag['id']}")).json()["data"]
+        assert after["default_value"] == "kept"
+
+    def test_surrogate_pair_and_escaped_backslash__accepted(self, api: ApiClient) -> None:
+        """A pair escapes one character beyond the BMP; ``\\\\ud800`` is a backslash and text."""
+        body = b'{"key": "pair", "name": "\\ud83d\\ude00 and \\\\ud800"}'
+        r = api.post(api.org("/projects"), headers=JSON, content=body)
+
+        assert r.status_code == 201, r.text
+        assert r.json()["data"]["name"] == "\U0001f600 and \\ud800"

@@ -92,7 +92,7 @@ class TestSignature:
         other = workspace.senv.env.factory.start(port, **slack_settings(workspace.slack, port))
         body = _help_body(workspace)
         headers = {"content-type": FORM, **slack_headers(SECRET, body)}
-        with httpx.Client() as client:
+        with httpx.Client(timeout=30.0) as client:  # a loaded box: the first answer may lag
             first = client.post(f"{workspace.server.url}/api/slack/commands", content=body,
                                 headers=headers)  # fmt: skip
             again = client.post(f"{other.url}/api/slack/commands", content=body, headers=headers)
@@ -261,7 +261,7 @@ def test_server_without_slack__signed_routes_404(slack_env: SlackEnv, tmp_path: 
         server = env.factory.start()
         body = b"team_id=T1&text=help"
         headers = {"content-type": FORM, **slack_headers(SECRET, body)}
-        with httpx.Client(base_url=server.url) as client:
+        with server.client() as client:  # its 30 s timeout: a loaded box may lag
             r = client.post("/api/slack/commands", content=body, headers=headers)
         server.stop()
 

@@ -6,6 +6,8 @@ one transaction after the answer is built, so a failure anywhere leaves nothing 
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -22,6 +24,31 @@ from avsb.server.responses import response_for_exception
 from avsb.server.runtime import runtime_of
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+class StrictJsonRequest(Request):
+    """A request whose JSON body may not hold a lone surrogate escape (``"\\ud800"``).
+
+    The standard library's parser accepts one and makes a string no UTF-8 text can hold, so
+    the request failed later, when the database or a webhook encoded it (a 500). Refused as
+    malformed JSON instead: FastAPI answers its ``json_invalid`` validation error, our 422."""
+
+    async def json(self) -> Any:
+        body = await self.body()
+        data = json.loads(body)
+        found = _SURROGATE_ESCAPE.search(body)
+        if found is not None:  # rare: a check of the parsed strings only when one may hide
+            try:
+                json.dumps(data, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                text = body.decode("utf-8", "replace")
+                raise json.JSONDecodeError(
+                    "A lone surrogate escape: strings must be valid Unicode text",
+                    text, found.start(),
+                ) from None  # fmt: skip
+        return data
 
 
 def _finish_ok(request: Request, response: Response, secret: bool) -> Response:
@@ -75,7 +102,7 @@ class AvsbRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             try:
-                response = await inner(request)
+                response = await inner(StrictJsonRequest(request.scope, request.receive))
             except Exception as exc:
                 response = response_for_exception(request, exc)
                 await run_in_threadpool(_finish_error, request)
