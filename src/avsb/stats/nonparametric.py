@@ -26,7 +26,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as scipy_stats
 
 from avsb.stats import _dist
 from avsb.stats.errors import require
@@ -85,8 +84,12 @@ def rank_sums(control: Values, treatment: Values) -> RankSums:
     require(t.ndim == 1 and t.size >= 1, "treatment", "need at least 1 value")
     pooled = np.concatenate([t, c])
     require(bool(np.all(np.isfinite(pooled))), "values", "values must be finite")
-    ranks = scipy_stats.rankdata(pooled)
-    _, counts = np.unique(pooled, return_counts=True)
+    # Average ranks with numpy alone (importing scipy.stats would add ~0.7 s to every server
+    # start): the values tied at a distinct value of sorted position p..q (1-based) share the
+    # rank (p + q) / 2 = q - (count - 1) / 2.
+    _, group, counts = np.unique(pooled, return_inverse=True, return_counts=True)
+    shared = np.cumsum(counts) - (counts - 1) / 2.0
+    ranks = shared[group]
     ties = float(np.sum(counts.astype(np.float64) ** 3 - counts))
     return RankSums(int(c.size), int(t.size), float(ranks[: t.size].sum()), ties)
 
