@@ -26,8 +26,8 @@ from tests.support.servers import (
 from tests.support.smtp import SmtpReceiver
 
 # The files that take minutes (measured with --durations on both halves), run first: pytest-xdist
-# hands a worker a whole file at a time in collection order, so a long file collected last ran
-# alone at the end while the other worker sat idle (the schemathesis run: 5-7 min).
+# hands a worker a whole file at a time in collection order, so a long file collected late ran
+# at the end of the run (the schemathesis file: 5-7 min).
 LONGEST_FIRST = (
     "tests/integration/test_schemathesis.py",
     "tests/integration/sdk/test_sdk_distribution.py",

@@ -70,7 +70,7 @@ class LiveServer:
 # Every in-process server started by any factory, oldest first. A server runs background
 # jobs (config-change polls, outbox workers, buffer flushes) on the test process's event
 # loop threads and holds a connection pool: `stop_started_since` ends those a test or a
-# module started, so a worker does not carry dozens of idle servers to the end of the run.
+# module started, so a worker does not carry every server it started to the end of the run.
 _RUNNING: list[LiveServer] = []
 
 
