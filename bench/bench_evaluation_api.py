@@ -9,8 +9,10 @@ groups (5 experiments, 2 with audiences), 2 experiments in their own layers, a s
 flags. ABC requests carry the signature (a fixed X-Et: the allowed clock skew is raised).
 Each round measures the baseline, then every target; a target's ratio in a round is its
 requests/s over that round's baseline. Printed: median and range of the ratios over the
-rounds, median p99, the server's CPU time per request (from /proc; on a busy shared box the
-steadier figure), and the load average before each round. A second reference, the "floor",
+rounds, median p99, the server's CPU time per request (from /proc, counted until the server
+is idle again, so a "new" run pays for the exposure writes it caused and the next run starts
+on an idle server; on a busy shared box the steadier figure), and the load average before
+each round. A second reference, the "floor",
 is the ABC request answered by `bench/_floor_app.py` (plain ASGI: reads the body, sends a fixed
 answer of the same size with the same headers): what the server software alone costs for that
 request and answer; a target's CPU above the floor is AvsB's own work.
@@ -177,10 +179,26 @@ class Run:
     cpu_us: float
 
 
+def _settle(pid: int, limit: float = 15.0) -> None:
+    """Wait until the server is idle (under 8% of a core over 0.25 s): work a run left
+    behind, such as buffered exposures still being written, belongs to that run, not to the
+    next one."""
+    deadline = time.monotonic() + limit
+    last = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = cpu_seconds(pid)
+        if now - last < 0.02:
+            return
+        last = now
+
+
 def _run(pid: int, url: str, seconds: int, connections: int, script: str | None = None) -> Run:
-    """One wrk run, with the server's CPU time per answered request."""
+    """One wrk run, with the server's CPU time per answered request, counted until the
+    server is idle again (so it includes the exposure writes the run caused)."""
     before = cpu_seconds(pid)
     result = wrk(url, seconds=seconds, connections=connections, script=script)
+    _settle(pid)
     return Run(result, 1e6 * (cpu_seconds(pid) - before) / max(result.requests, 1))
 
 

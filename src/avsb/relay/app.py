@@ -49,7 +49,7 @@ class RelayApp:
             ("HEAD", "/api/sdk/config"): ("/api/sdk/config", config),
             ("POST", "/api/sdk/evaluate"): ("/api/sdk/evaluate", SdkEvaluate(ev)),
             ("POST", "/api/sdk/exposures"): ("/api/sdk/exposures", self._exposures),
-            **{("POST", f"/abc/{name}"): (f"/abc/{name}", AbcEndpoint(ev, answer))
+            **{("POST", f"/abc/{name}"): (f"/abc/{name}", AbcEndpoint(ev, name, answer))
                for name, answer in ANSWERS.items()},
             **stream_handlers(ev, self.hub),
         }  # fmt: skip

@@ -179,3 +179,18 @@ class TestBufferFull:
         assert counters["avsb_exposures_dropped_total"] == 5
         setup.flush()
         assert [r[2] for r in setup.rows()] == ["u0", "u1", "u2"]  # the first ones are kept
+
+    def test_answer_replayed_from_the_memo__logs_what_the_full_buffer_dropped(
+        self, start: Callable[..., Setup]
+    ) -> None:
+        """The same body again is answered from the memo (`cache.AnswerMemo`); the replay
+        still logs its exposures, so one dropped while the buffer was full is written now."""
+        setup = start(exposure_flush_seconds=3600, exposure_buffer_size=1)
+        only = {"experiment_keys": [setup.everyone["key"]]}
+        setup.ask("u-filler", filter_options=only)  # the one place is taken
+        first = setup.ask("u-late", filter_options=only)
+        setup.flush()
+        assert [r[2] for r in setup.rows()] == ["u-filler"]  # u-late's exposure was dropped
+        assert setup.ask("u-late", filter_options=only) == first
+        setup.flush()
+        assert [r[2] for r in setup.rows()] == ["u-filler", "u-late"]

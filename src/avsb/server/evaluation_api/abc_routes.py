@@ -27,7 +27,7 @@ from avsb.server.evaluation_api.asgi import (
     read_body,
     respond,
 )
-from avsb.server.evaluation_api.cache import NOT_READY, CompiledProject
+from avsb.server.evaluation_api.cache import NOT_READY, CompiledProject, Remembered
 from avsb.server.evaluation_api.state import EvaluationRuntime
 from avsb_sdk.evaluation import assign_experiments, attributes_from_profiles, evaluate_flags
 from avsb_sdk.evaluation.answers import abc_experiments, abc_flags
@@ -113,7 +113,7 @@ def _parse(raw: bytes) -> Mapping[str, object]:
     return body
 
 
-def _experiments(call: AbcCall, ev: EvaluationRuntime) -> bytes:
+def _experiments(call: AbcCall) -> Remembered:
     options = call.body.get("filter_options")
     if options is not None and not isinstance(options, dict):
         raise _bad_request("filter_options must be an object.", "filter_options")
@@ -127,27 +127,29 @@ def _experiments(call: AbcCall, ev: EvaluationRuntime) -> bytes:
             options.get("experiment_keys"), "filter_options.experiment_keys"
         ),
     )
-    ev.exposures.log(call.project, call.unit_id, call.attributes, assignments.values())
-    return orjson.dumps({"ret_code": SUCCESS, "msg": "", "exp_data": abc_experiments(assignments)})
+    body = orjson.dumps({"ret_code": SUCCESS, "msg": "", "exp_data": abc_experiments(assignments)})
+    exposures = tuple(a for a in assignments.values() if a.assigned)
+    return Remembered(body, call.unit_id, call.attributes, exposures)
 
 
-def _feature_flags(call: AbcCall, ev: EvaluationRuntime) -> bytes:
+def _feature_flags(call: AbcCall) -> Remembered:
     names = _string_list(call.body.get("feature_names"), "feature_names", required=True)
     values = evaluate_flags(call.project.compiled, call.unit_id, call.attributes, names)
-    chosen = (v.experiment for v in values.values() if v.experiment is not None)
-    ev.exposures.log(call.project, call.unit_id, call.attributes, chosen)
-    return orjson.dumps({"ret_code": SUCCESS, "msg": "", "data": abc_flags(values)})
+    chosen = tuple(v.experiment for v in values.values() if v.experiment is not None)
+    body = orjson.dumps({"ret_code": SUCCESS, "msg": "", "data": abc_flags(values)})
+    return Remembered(body, call.unit_id, call.attributes, chosen)
 
 
-Answer = Callable[[AbcCall, EvaluationRuntime], bytes]
+Answer = Callable[[AbcCall], Remembered]
 ANSWERS: dict[str, Answer] = {"get_experiments": _experiments, "get_feature_flags": _feature_flags}
 
 
 class AbcEndpoint:
     """One ABC route as a plain ASGI app."""
 
-    def __init__(self, ev: EvaluationRuntime, answer: Answer) -> None:
+    def __init__(self, ev: EvaluationRuntime, name: str, answer: Answer) -> None:
         self.ev = ev
+        self.name = name  # the answer's key in a project's memo
         self.answer = answer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -176,14 +178,20 @@ class AbcEndpoint:
             raise error from None
         except AvsbError as exc:
             raise AbcError(NO_PERMISSION, exc.message) from None
-        body = _parse(await read_body(receive))
+        raw = await read_body(receive)
+        own = principal.project_id or ""
+        compiled = self.ev.cache.get(own)
+        if compiled is not None:  # the same body under the same config: the same answer
+            known = compiled.answers.get(self.name, raw)
+            if known is not None:
+                self.ev.exposures.log(compiled, known.unit_id, known.attributes, known.exposures)
+                return known.body, rate_headers(decision)
+        body = _parse(raw)
         project = body.get("project_id")
         if isinstance(project, int) and not isinstance(project, bool):
             project = str(project)
         if not isinstance(project, str) or not project:
             raise AbcError(NO_PROJECT_ID, "project_id is required.")
-        own = principal.project_id or ""
-        compiled = self.ev.cache.get(own)
         if compiled is None and await run_in_threadpool(self.ev.cache.is_pending, own):
             raise AbcError(CONFIG_NOT_READY, NOT_READY)
         if compiled is None or not compiled.is_named(project):
@@ -192,5 +200,7 @@ class AbcEndpoint:
         if not isinstance(unit_id, str) or not unit_id:
             raise _bad_request("unit_id must be a non-empty string.", "unit_id")
         attributes = _profiles(body.get("profiles"))
-        answer = self.answer(AbcCall(compiled, unit_id, attributes, body), self.ev)
-        return answer, rate_headers(decision)
+        answer = self.answer(AbcCall(compiled, unit_id, attributes, body))
+        compiled.answers.put(self.name, raw, answer)
+        self.ev.exposures.log(compiled, unit_id, attributes, answer.exposures)
+        return answer.body, rate_headers(decision)

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import orjson
@@ -22,7 +22,13 @@ from avsb.server.db import Database
 from avsb.server.evaluation_api import compiler, repository
 from avsb.server.evaluation_api.worker import BackgroundLoop
 from avsb.server.kit.metrics import Metrics
-from avsb_sdk.evaluation import CompiledConfig, ConfigError, ProjectConfig, compile_config
+from avsb_sdk.evaluation import (
+    Assignment,
+    CompiledConfig,
+    ConfigError,
+    ProjectConfig,
+    compile_config,
+)
 from avsb_sdk.evaluation.config_json import config_to_dict
 from avsb_sdk.evaluation.fingerprints import flag_fingerprints
 
@@ -34,6 +40,57 @@ RETRY_SECONDS = 1.0
 NOT_READY = "The project's configuration is not loaded yet; retry."
 """What the evaluation routes answer while `ConfigCache.is_pending` (ABC 105, HTTP 503)."""
 RETRY = {"Retry-After": "1"}
+
+
+MEMO_BYTES = 8 << 20
+"""Bytes of bodies and answers an `AnswerMemo` holds before it starts over."""
+MEMO_MAX_BODY = 4096
+"""Request bodies larger than this are not remembered."""
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """A successful evaluation answer, to send again for the same request body: its bytes,
+    and the exposures it logged (logged again on a replay; the exposure buffer's memory of
+    recent pairs and the store's dedupe make that cheap and exact)."""
+
+    body: bytes
+    unit_id: str
+    attributes: Mapping[str, object]
+    exposures: tuple[Assignment, ...] = ()
+
+
+class AnswerMemo:
+    """Answers by (route, request body) under one compiled config.
+
+    An evaluation is a pure function of the config and the request (no clock, no I/O), and a
+    config change builds a new `CompiledProject` with an empty memo, so a remembered answer is
+    the answer. Only successes are remembered. Bounded by `MEMO_BYTES`: when full it starts
+    over (clients repeat the same few bodies, so the working set refills at once). Used from
+    the event loop only.
+    """
+
+    __slots__ = ("_answers", "_bytes")
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[str, bytes], Remembered] = {}
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def get(self, route: str, raw: bytes) -> Remembered | None:
+        return self._answers.get((route, raw))
+
+    def put(self, route: str, raw: bytes, answer: Remembered) -> Remembered:
+        if len(raw) <= MEMO_MAX_BODY:
+            size = len(raw) + len(answer.body)
+            if self._bytes + size > MEMO_BYTES:
+                self._answers.clear()
+                self._bytes = 0
+            self._answers[route, raw] = answer
+            self._bytes += size
+        return answer
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -49,6 +106,8 @@ class CompiledProject:
     etag: str
     flag_revisions: Mapping[str, str]
     """Each flag's fingerprint (`avsb_sdk.evaluation.fingerprints`): OFREP `metadata.revision`."""
+    answers: AnswerMemo = field(default_factory=AnswerMemo, repr=False)
+    """This config's answers to repeated request bodies."""
 
     def is_named(self, project: object) -> bool:
         """Whether `project` (from a request body) is this project's id or key."""

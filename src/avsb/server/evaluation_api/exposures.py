@@ -49,6 +49,9 @@ def _batches(items: Iterable[Pending]) -> list[RowBatch]:
     """The exposure events of `items`, one batch per project, laid out as the store's columns
     (no event object or row tuple per exposure: this runs beside the request threads)."""
     by_project: dict[tuple[str, str], tuple[list[RowValue], ...]] = {}
+    # A unit's exposures share one attributes object (one `log` call): encode it once. The
+    # items hold every object alive, so an id names one object for the whole loop.
+    encoded: dict[int, str] = {}
     for org_id, project_id, experiment, variant, unit_id, at, attributes in items:
         columns = by_project.get((org_id, project_id))
         if columns is None:
@@ -59,7 +62,10 @@ def _batches(items: Iterable[Pending]) -> list[RowBatch]:
         variants.append(variant)
         units.append(unit_id)
         times.append(round(at * 1_000_000))
-        attrs.append(json_text(attributes))
+        text = encoded.get(id(attributes))
+        if text is None:
+            text = encoded[id(attributes)] = json_text(attributes)
+        attrs.append(text)
     return [
         RowBatch(org, project, EventColumns({EventKind.EXPOSURE: columns}))
         for (org, project), columns in by_project.items()
@@ -107,25 +113,30 @@ class ExposureBuffer(BackgroundLoop):
         assignments: Iterable[Assignment],
     ) -> None:
         """Buffer the real assignments among `assignments` (group_id -1 ones are skipped)."""
-        now = 0.0
-        dropped = 0
+        recent, older = self._recent, self._older
+        fresh: list[tuple[str, str, str]] = []  # (pair, experiment key, variant key)
         for a in assignments:
             if not a.assigned:
                 continue
             # A string, not a tuple: strings are not tracked by the garbage collector.
             pair = f"{a.experiment_id}\x00{unit_id}"
-            if pair in self._recent or pair in self._older:
-                continue
-            now = now or time.time()
-            item = (project.org_id, project.project_id, a.experiment_key, a.variant_key)
-            with self._cond:
-                if len(self._items) >= self.capacity:
-                    dropped += 1
-                    continue
-                self._items.append((*item, unit_id, now, attributes))
-                if len(self._items) == self.batch_size:
-                    self._cond.notify()
+            if pair not in recent and pair not in older:
+                fresh.append((pair, a.experiment_key, a.variant_key))
+        if not fresh:
+            return
+        org_id, project_id, now = project.org_id, project.project_id, time.time()
+        with self._cond:  # one lock round per request, not per exposure
+            kept = fresh[: max(self.capacity - len(self._items), 0)]
+            self._items.extend(
+                (org_id, project_id, experiment, variant, unit_id, now, attributes)
+                for _, experiment, variant in kept
+            )
+            size = len(self._items)
+            if size >= self.batch_size and size - len(kept) < self.batch_size:
+                self._cond.notify()  # this call filled a batch
+        for pair, _, _ in kept:
             self._remember(pair)
+        dropped = len(fresh) - len(kept)
         if dropped:
             self._metrics.inc(_DROPPED, (("reason", "buffer_full"),), float(dropped))
 

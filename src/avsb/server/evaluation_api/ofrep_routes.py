@@ -35,7 +35,13 @@ from avsb.server.evaluation_api.asgi import (
     read_body,
     respond,
 )
-from avsb.server.evaluation_api.cache import NOT_READY, RETRY, CompiledProject, content_etag
+from avsb.server.evaluation_api.cache import (
+    NOT_READY,
+    RETRY,
+    CompiledProject,
+    Remembered,
+    content_etag,
+)
 from avsb.server.evaluation_api.state import EvaluationRuntime
 from avsb.server.kit.etags import if_none_match_hits
 from avsb_sdk.evaluation import (
@@ -183,16 +189,26 @@ class OfrepFlag(_OfrepEndpoint):
 
     async def _handle(self, request: EvalRequest, receive: Receive, send: Send) -> None:
         project, headers, _key_id = await self._caller(request)
-        unit_id, attributes = _context(await read_body(receive))
+        raw = await read_body(receive)
         key = request.path_param("key")
-        if project is None:
-            raise OfrepError(404, ErrorCode.FLAG_NOT_FOUND, f"No flag {key!r} in this project.")
-        flag = _evaluate(project, unit_id, attributes, (key,))[key]
-        if not _answerable(flag):
-            raise _failure(flag)
-        if flag.experiment is not None and unit_id is not None:
-            self.ev.exposures.log(project, unit_id, attributes, (flag.experiment,))
-        await respond(send, 200, orjson.dumps(_success(project, flag)), headers)
+        route = "ofrep:" + key
+        known = None if project is None else project.answers.get(route, raw)
+        if known is None:
+            unit_id, attributes = _context(raw)
+            if project is None:
+                details = f"No flag {key!r} in this project."
+                raise OfrepError(404, ErrorCode.FLAG_NOT_FOUND, details)
+            flag = _evaluate(project, unit_id, attributes, (key,))[key]
+            if not _answerable(flag):
+                raise _failure(flag)
+            logged = (flag.experiment,) if flag.experiment and unit_id is not None else ()
+            body = orjson.dumps(_success(project, flag))
+            known = project.answers.put(
+                route, raw, Remembered(body, unit_id or "", attributes, logged)
+            )
+        if project is not None and known.exposures:
+            self.ev.exposures.log(project, known.unit_id, known.attributes, known.exposures)
+        await respond(send, 200, known.body, headers)
 
 
 class OfrepBulk(_OfrepEndpoint):
@@ -203,15 +219,21 @@ class OfrepBulk(_OfrepEndpoint):
 
     async def _handle(self, request: EvalRequest, receive: Receive, send: Send) -> None:
         project, headers, key_id = await self._caller(request)
-        unit_id, attributes = _context(await read_body(receive))
-        if project is None:
-            await respond(send, 200, b'{"flags":[]}', headers)
-            return
-        flags = _evaluate(project, unit_id, attributes)
-        answer: Json = {"flags": [_entry(project, f) for f in flags.values()]}
-        if self.ev.streams is not None:  # OFREP ADR 0008: where to hear of changes
-            answer["eventStreams"] = self.ev.streams.ofrep_link(key_id, project.project_id)
-        body = orjson.dumps(answer)
+        raw = await read_body(receive)
+        route = "bulk:" + key_id  # the answer's event stream link is the key's own
+        known = None if project is None else project.answers.get(route, raw)
+        if known is None:
+            unit_id, attributes = _context(raw)
+            if project is None:
+                await respond(send, 200, b'{"flags":[]}', headers)
+                return
+            flags = _evaluate(project, unit_id, attributes)
+            answer: Json = {"flags": [_entry(project, f) for f in flags.values()]}
+            if self.ev.streams is not None:  # OFREP ADR 0008: where to hear of changes
+                answer["eventStreams"] = self.ev.streams.ofrep_link(key_id, project.project_id)
+            # Bulk answers prefetch values a client may never show: no exposures.
+            known = project.answers.put(route, raw, Remembered(orjson.dumps(answer), "", {}))
+        body = known.body
         etag = content_etag(body)
         if if_none_match_hits(request.header(b"if-none-match"), etag):
             await not_modified(send, etag, headers)

@@ -28,7 +28,10 @@ class EvaluationRoute(Route):
 def evaluation_routes(ev: EvaluationRuntime) -> list[BaseRoute]:
     """The routes of the evaluation API, bound to one process's evaluation runtime."""
     endpoints: list[tuple[str, ASGIApp, str]] = [
-        *((f"/abc/{name}", AbcEndpoint(ev, answer), "POST") for name, answer in ANSWERS.items()),
+        *(
+            (f"/abc/{name}", AbcEndpoint(ev, name, answer), "POST")
+            for name, answer in ANSWERS.items()
+        ),
         ("/ofrep/v1/evaluate/flags/{key}", OfrepFlag(ev), "POST"),
         ("/ofrep/v1/evaluate/flags", OfrepBulk(ev), "POST"),
         ("/api/sdk/config", SdkConfig(ev), "GET"),

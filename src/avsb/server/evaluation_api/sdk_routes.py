@@ -34,7 +34,7 @@ from avsb.server.evaluation_api.asgi import (
     read_body,
     respond,
 )
-from avsb.server.evaluation_api.cache import NOT_READY, RETRY, CompiledProject
+from avsb.server.evaluation_api.cache import NOT_READY, RETRY, CompiledProject, Remembered
 from avsb.server.evaluation_api.state import EvaluationRuntime
 from avsb.server.kit.etags import if_none_match_hits
 from avsb_sdk.evaluation import evaluate
@@ -126,12 +126,17 @@ class SdkEvaluate(_SdkEndpoint):
     """`POST /api/sdk/evaluate`: `{"unit_id", "attributes"}` -> every layer and flag."""
 
     async def _answer(self, call: Answering, receive: Receive, send: Send) -> None:
-        unit_id, attributes = _evaluate_body(await read_body(receive))
+        raw = await read_body(receive)
         project = call.project
-        evaluation = evaluate(project.compiled, unit_id, attributes)
-        self.ev.exposures.log(project, unit_id, attributes, evaluation.exposures())
-        body = orjson.dumps({"data": sdk_evaluation(evaluation, project.revision)})
-        await respond(send, 200, body, call.headers)
+        known = project.answers.get("sdk", raw)
+        if known is None:
+            unit_id, attributes = _evaluate_body(raw)
+            evaluation = evaluate(project.compiled, unit_id, attributes)
+            body = orjson.dumps({"data": sdk_evaluation(evaluation, project.revision)})
+            logged = tuple(evaluation.exposures())
+            known = project.answers.put("sdk", raw, Remembered(body, unit_id, attributes, logged))
+        self.ev.exposures.log(project, known.unit_id, known.attributes, known.exposures)
+        await respond(send, 200, known.body, call.headers)
 
 
 class Rejected(Protocol):

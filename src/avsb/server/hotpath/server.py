@@ -38,7 +38,7 @@ def hot_routes(rt: Runtime) -> dict[tuple[str, str], tuple[str, Handler]]:
     routes: dict[tuple[str, str], tuple[str, Handler]] = {("GET", "/health"): ("/health", health)}
     for name, answer in ANSWERS.items():
         path = f"/abc/{name}"
-        routes["POST", path] = (path, AbcEndpoint(ev, answer))
+        routes["POST", path] = (path, AbcEndpoint(ev, name, answer))
     config = SdkConfig(ev)
     fixed: list[tuple[str, str, Handler]] = [
         ("POST", "/ofrep/v1/evaluate/flags", OfrepBulk(ev)),

@@ -1,0 +1,135 @@
+"""Answers remembered per compiled config (`cache.AnswerMemo`): a repeated request body is
+answered from the memo, a config change is answered afresh, a replay logs the exposures it
+carries, and each SDK key keeps its own OFREP event stream link."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from avsb.server.evaluation_api.cache import (
+    MEMO_BYTES,
+    MEMO_MAX_BODY,
+    AnswerMemo,
+    CompiledProject,
+    Remembered,
+)
+from tests.integration.design import factories as f
+from tests.integration.evaluation_api.support import (
+    SdkKey,
+    abc,
+    bearer,
+    create_sdk_key,
+    runtime,
+    settle,
+)
+from tests.support.servers import ApiClient, LiveServer
+
+Json = dict[str, Any]
+
+
+def _compiled(server: LiveServer, project_id: str) -> CompiledProject:
+    entry = runtime(server).evaluation.cache.get(project_id)
+    assert entry is not None
+    return entry
+
+
+def _answers(org: ApiClient, key: SdkKey, flag: str, unit: str) -> dict[str, Json]:
+    """One answer from each memoised route for `unit`."""
+    context = {"context": {"targetingKey": unit, "country": "US"}}
+    body = {"project_id": key.project_id, "unit_id": unit}
+    out: dict[str, Json] = {
+        "abc experiments": abc(org, "get_experiments", key, body).json(),
+        "abc flags": abc(org, "get_feature_flags", key, {**body, "feature_names": [flag]}).json(),
+    }
+    for name, path, sent in (
+        ("ofrep single", f"/ofrep/v1/evaluate/flags/{flag}", context),
+        ("ofrep bulk", "/ofrep/v1/evaluate/flags", context),
+        ("sdk evaluate", "/api/sdk/evaluate", {"unit_id": unit, "attributes": {"country": "US"}}),
+    ):
+        r = org.post(path, json=sent, headers=bearer(key))
+        assert r.status_code == 200, r.text
+        out[name] = r.json()
+    return out
+
+
+def test_repeated_body__remembered_answer__a_config_change_answers_afresh(
+    org: ApiClient, live_server: LiveServer
+) -> None:
+    pid = f.create_project(org)["id"]
+    experiment = f.create_experiment(org, pid, traffic_percent=100)
+    f.act(org, experiment["id"], "start")
+    flag = f.create_flag(org, pid, experiment_id=experiment["id"], experiment_param="color",
+                         default_value="grey")  # fmt: skip
+    key = create_sdk_key(org, pid)
+    settle(live_server)
+
+    first = _answers(org, key, flag["key"], "u-memo")
+    remembered = len(_compiled(live_server, pid).answers)
+    assert remembered == 5  # one answer per route
+    assert _answers(org, key, flag["key"], "u-memo") == first
+    assert len(_compiled(live_server, pid).answers) == remembered  # replayed, not re-added
+    assert first["ofrep single"]["metadata"]["experiment_key"] == experiment["key"]
+    assert first["abc experiments"]["exp_data"]  # the unit is in the experiment
+
+    # Stopping the experiment changes every answer: none may come from the old config's memo.
+    f.act(org, experiment["id"], "stop", {"winner": None, "reason": "memo test"})
+    settle(live_server)
+    after = _answers(org, key, flag["key"], "u-memo")
+    assert "experiment_key" not in after["ofrep single"]["metadata"]
+    assert after["ofrep single"]["value"] == "grey"
+    assert after["abc flags"]["data"] != first["abc flags"]["data"]
+    assert after["abc experiments"]["exp_data"] != first["abc experiments"]["exp_data"]
+    assert after["sdk evaluate"] != first["sdk evaluate"]
+    assert after["ofrep bulk"]["flags"] != first["ofrep bulk"]["flags"]
+
+
+def test_bulk__each_key_its_own_event_stream_link(org: ApiClient, live_server: LiveServer) -> None:
+    pid = f.create_project(org)["id"]
+    f.create_flag(org, pid, default_value="grey")
+    web, app = create_sdk_key(org, pid, "web"), create_sdk_key(org, pid, "app")
+    settle(live_server)
+    body = {"context": {"targetingKey": "u1"}}
+    links = []
+    for key in (web, app, web):
+        r = org.post("/ofrep/v1/evaluate/flags", json=body, headers=bearer(key))
+        assert r.status_code == 200, r.text
+        links.append(r.json()["eventStreams"][0]["endpoint"]["requestUri"])
+    assert links[0] == links[2] != links[1]
+    hub = runtime(live_server).evaluation.streams
+    assert hub is not None
+    for key, link in zip((web, app), links, strict=False):
+        assert hub.signed_key(link.partition("token=")[2]) == (key.id, pid)
+
+
+def test_failures_are_not_remembered(org: ApiClient, live_server: LiveServer) -> None:
+    pid = f.create_project(org)["id"]
+    key = create_sdk_key(org, pid)
+    settle(live_server)
+    for _ in range(2):
+        r = org.post("/ofrep/v1/evaluate/flags/absent", json={"context": {}},
+                     headers=bearer(key))  # fmt: skip
+        assert r.status_code == 404
+    assert len(_compiled(live_server, pid).answers) == 0
+    # The flag created afterwards is answered: a new config, and no failure was remembered.
+    f.create_flag(org, pid, key="absent", default_value="there")
+    settle(live_server)
+    r = org.post("/ofrep/v1/evaluate/flags/absent", json={"context": {}}, headers=bearer(key))
+    assert r.status_code == 200, r.text
+    assert r.json()["value"] == "there"
+
+
+def test_memo_bounds() -> None:
+    memo = AnswerMemo()
+    answer = Remembered(b"x" * 1000, "u", {})
+    memo.put("r", b"y" * (MEMO_MAX_BODY + 1), answer)
+    assert len(memo) == 0  # a large body is not kept
+    per_entry = 1000 + 100
+    fits = MEMO_BYTES // per_entry
+    for i in range(fits):
+        memo.put("r", b"%0100d" % i, answer)
+    assert len(memo) == fits
+    assert memo.get("r", b"%0100d" % 0) is answer
+    memo.put("r", b"%0100d" % fits, answer)  # over the bound: starts over with this one
+    assert len(memo) == 1
+    assert memo.get("r", b"%0100d" % 0) is None
+    assert memo.get("r", b"%0100d" % fits) is answer
