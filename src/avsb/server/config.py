@@ -158,10 +158,7 @@ class Settings(BaseSettings):
         "(and counted)",
     )
     exposure_flush_batch_size: int = Field(
-        default=10_000,
-        ge=1,
-        le=100_000,
-        description="Exposures written per flush (a columnar store's cost is mostly per write)",
+        default=1_000, ge=1, le=100_000, description="Exposures written per flush"
     )
     exposure_flush_seconds: float = Field(
         default=1.0, gt=0, le=3600, description="Buffered exposures are written this often"
