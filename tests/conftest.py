@@ -85,8 +85,8 @@ def servers(
 
 @pytest.fixture(scope="module", autouse=True)
 def _module_servers_stop() -> Iterator[None]:
-    """Servers a module's fixtures started stop when the module is done (pytest sets up
-    session fixtures first, so the session's shared servers are not among them)."""
+    """Servers a module's fixtures started stop when the module is done (servers of session
+    and package fixtures are started with ``start_shared``, so they are not among them)."""
     mark = started_count()
     yield
     stop_started_since(mark)
@@ -103,7 +103,7 @@ def _test_servers_stop() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def live_server(servers: ServerFactory) -> LiveServer:
     """One server for the session, with limits high enough not to get in a test's way."""
-    return servers.start()
+    return servers.start_shared()
 
 
 @pytest.fixture

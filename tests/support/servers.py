@@ -101,6 +101,14 @@ class ServerFactory:
         }
         return Settings(**values)
 
+    def start_shared(self, **overrides: Any) -> LiveServer:
+        """``start`` for a session or package fixture: the server runs until the session
+        ends. The per-test and per-module stops leave it alone, even when the first test to
+        ask for it comes after a module's or a test's mark was taken."""
+        live = self.start(**overrides)
+        _RUNNING.remove(live)
+        return live
+
     def start(self, port: int | None = None, /, **overrides: Any) -> LiveServer:
         """The app in this process, under uvicorn on ``port`` (default: a free loopback port;
         choose one first when the settings must name the server's own URL)."""

@@ -45,7 +45,7 @@ class Person:
 
 @pytest.fixture(scope="session")
 def dash_server(servers: ServerFactory) -> LiveServer:
-    return servers.start(
+    return servers.start_shared(
         **FAST_HASH, login_failures_per_minute=1_000_000,
         login_failures_per_account_per_minute=1_000_000,
     )  # fmt: skip

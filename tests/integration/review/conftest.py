@@ -85,7 +85,7 @@ def stand_in() -> Iterator[StandIn]:
 
 @pytest.fixture(scope="package")
 def llm_server(servers: ServerFactory, stand_in: StandIn) -> LiveServer:
-    return servers.start(
+    return servers.start_shared(
         llm_url=f"{stand_in.url}/v1",
         llm_model=LLM_MODEL,
         llm_api_key=LLM_KEY,
