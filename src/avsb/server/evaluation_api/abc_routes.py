@@ -113,6 +113,21 @@ def _parse(raw: bytes) -> Mapping[str, object]:
     return body
 
 
+def _named_project(raw: bytes) -> tuple[Mapping[str, object], str]:
+    """The parsed body and the `project_id` it names (a number is taken as its digits)."""
+    body = _parse(raw)
+    project = body.get("project_id")
+    if isinstance(project, int) and not isinstance(project, bool):
+        project = str(project)
+    if not isinstance(project, str) or not project:
+        raise AbcError(NO_PROJECT_ID, "project_id is required.")
+    return body, project
+
+
+def _no_access(project: str) -> AbcError:
+    return AbcError(NO_PERMISSION, f"This key has no access to project {project!r}.")
+
+
 def _experiments(call: AbcCall) -> Remembered:
     options = call.body.get("filter_options")
     if options is not None and not isinstance(options, dict):
@@ -181,26 +196,20 @@ class AbcEndpoint:
         raw = await read_body(receive)
         own = principal.project_id or ""
         compiled = self.ev.cache.get(own)
-        if compiled is not None:  # the same body under the same config: the same answer
-            known = compiled.answers.get(self.name, raw)
-            if known is not None:
-                self.ev.exposures.log(compiled, known.unit_id, known.attributes, known.exposures)
-                return known.body, rate_headers(decision)
-        body = _parse(raw)
-        project = body.get("project_id")
-        if isinstance(project, int) and not isinstance(project, bool):
-            project = str(project)
-        if not isinstance(project, str) or not project:
-            raise AbcError(NO_PROJECT_ID, "project_id is required.")
-        if compiled is None and await run_in_threadpool(self.ev.cache.is_pending, own):
-            raise AbcError(CONFIG_NOT_READY, NOT_READY)
-        if compiled is None or not compiled.is_named(project):
-            raise AbcError(NO_PERMISSION, f"This key has no access to project {project!r}.")
-        unit_id = body.get("unit_id")
-        if not isinstance(unit_id, str) or not unit_id:
-            raise _bad_request("unit_id must be a non-empty string.", "unit_id")
-        attributes = _profiles(body.get("profiles"))
-        answer = self.answer(AbcCall(compiled, unit_id, attributes, body))
-        compiled.answers.put(self.name, raw, answer)
-        self.ev.exposures.log(compiled, unit_id, attributes, answer.exposures)
-        return answer.body, rate_headers(decision)
+        if compiled is None:
+            _body, project = _named_project(raw)
+            if await run_in_threadpool(self.ev.cache.is_pending, own):
+                raise AbcError(CONFIG_NOT_READY, NOT_READY)
+            raise _no_access(project)
+
+        def compute() -> Remembered:
+            body, project = _named_project(raw)
+            if not compiled.is_named(project):
+                raise _no_access(project)
+            unit_id = body.get("unit_id")
+            if not isinstance(unit_id, str) or not unit_id:
+                raise _bad_request("unit_id must be a non-empty string.", "unit_id")
+            attributes = _profiles(body.get("profiles"))
+            return self.answer(AbcCall(compiled, unit_id, attributes, body))
+
+        return self.ev.answer(compiled, self.name, raw, compute), rate_headers(decision)

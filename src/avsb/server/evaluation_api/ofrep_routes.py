@@ -191,24 +191,20 @@ class OfrepFlag(_OfrepEndpoint):
         project, headers, _key_id = await self._caller(request)
         raw = await read_body(receive)
         key = request.path_param("key")
-        route = "ofrep:" + key
-        known = None if project is None else project.answers.get(route, raw)
-        if known is None:
+        if project is None:
+            _context(raw)  # a malformed body is still refused as such
+            raise OfrepError(404, ErrorCode.FLAG_NOT_FOUND, f"No flag {key!r} in this project.")
+
+        def compute() -> Remembered:
             unit_id, attributes = _context(raw)
-            if project is None:
-                details = f"No flag {key!r} in this project."
-                raise OfrepError(404, ErrorCode.FLAG_NOT_FOUND, details)
             flag = _evaluate(project, unit_id, attributes, (key,))[key]
             if not _answerable(flag):
                 raise _failure(flag)
             logged = (flag.experiment,) if flag.experiment and unit_id is not None else ()
             body = orjson.dumps(_success(project, flag))
-            known = project.answers.put(
-                route, raw, Remembered(body, unit_id or "", attributes, logged)
-            )
-        if project is not None and known.exposures:
-            self.ev.exposures.log(project, known.unit_id, known.attributes, known.exposures)
-        await respond(send, 200, known.body, headers)
+            return Remembered(body, unit_id or "", attributes, logged)
+
+        await respond(send, 200, self.ev.answer(project, "ofrep:" + key, raw, compute), headers)
 
 
 class OfrepBulk(_OfrepEndpoint):
@@ -220,20 +216,21 @@ class OfrepBulk(_OfrepEndpoint):
     async def _handle(self, request: EvalRequest, receive: Receive, send: Send) -> None:
         project, headers, key_id = await self._caller(request)
         raw = await read_body(receive)
-        route = "bulk:" + key_id  # the answer's event stream link is the key's own
-        known = None if project is None else project.answers.get(route, raw)
-        if known is None:
+        if project is None:
+            _context(raw)  # a malformed body is still refused as such
+            await respond(send, 200, b'{"flags":[]}', headers)
+            return
+
+        def compute() -> Remembered:
             unit_id, attributes = _context(raw)
-            if project is None:
-                await respond(send, 200, b'{"flags":[]}', headers)
-                return
             flags = _evaluate(project, unit_id, attributes)
             answer: Json = {"flags": [_entry(project, f) for f in flags.values()]}
             if self.ev.streams is not None:  # OFREP ADR 0008: where to hear of changes
                 answer["eventStreams"] = self.ev.streams.ofrep_link(key_id, project.project_id)
-            # Bulk answers prefetch values a client may never show: no exposures.
-            known = project.answers.put(route, raw, Remembered(orjson.dumps(answer), "", {}))
-        body = known.body
+            return Remembered(orjson.dumps(answer), "", {})  # bulk logs no exposures
+
+        # By key: the answer's event stream link is the key's own.
+        body = self.ev.answer(project, "bulk:" + key_id, raw, compute)
         etag = content_etag(body)
         if if_none_match_hits(request.header(b"if-none-match"), etag):
             await not_modified(send, etag, headers)

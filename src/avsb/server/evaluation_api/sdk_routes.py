@@ -128,15 +128,14 @@ class SdkEvaluate(_SdkEndpoint):
     async def _answer(self, call: Answering, receive: Receive, send: Send) -> None:
         raw = await read_body(receive)
         project = call.project
-        known = project.answers.get("sdk", raw)
-        if known is None:
+
+        def compute() -> Remembered:
             unit_id, attributes = _evaluate_body(raw)
             evaluation = evaluate(project.compiled, unit_id, attributes)
             body = orjson.dumps({"data": sdk_evaluation(evaluation, project.revision)})
-            logged = tuple(evaluation.exposures())
-            known = project.answers.put("sdk", raw, Remembered(body, unit_id, attributes, logged))
-        self.ev.exposures.log(project, known.unit_id, known.attributes, known.exposures)
-        await respond(send, 200, known.body, call.headers)
+            return Remembered(body, unit_id, attributes, tuple(evaluation.exposures()))
+
+        await respond(send, 200, self.ev.answer(project, "sdk", raw, compute), call.headers)
 
 
 class Rejected(Protocol):

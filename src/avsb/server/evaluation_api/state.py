@@ -12,7 +12,7 @@ from avsb.server.auth.authenticator import TOKEN_SCOPE, Authenticator
 from avsb.server.auth.ratelimit import BucketPolicy, make_limiter
 from avsb.server.config import Settings
 from avsb.server.db import Database
-from avsb.server.evaluation_api.cache import ConfigCache
+from avsb.server.evaluation_api.cache import CompiledProject, ConfigCache, Remembered
 from avsb.server.evaluation_api.exposures import ExposureBuffer
 from avsb.server.evaluation_api.gate import Gate, SdkSecrets
 from avsb.server.evaluation_api.origins import OriginTable
@@ -47,6 +47,20 @@ class EvaluationRuntime:
             authenticator, limiter, self.secrets, metrics, settings.abc_max_clock_skew_seconds
         )
         self.streams: StreamHub | None = None  # the event streams, once registered
+
+    def answer(
+        self, project: CompiledProject, route: str, raw: bytes, compute: Callable[[], Remembered]
+    ) -> bytes:
+        """The answer to request body `raw` on `route` under `project`'s config: the one
+        remembered for this body, else `compute()`'s (remembered; a failure raises and is
+        not). Its exposures are logged either way: a replay is a new exposure of the unit,
+        deduplicated by the buffer and the store."""
+        known = project.answers.get(route, raw)
+        if known is None:
+            known = project.answers.put(route, raw, compute())
+        if known.exposures:
+            self.exposures.log(project, known.unit_id, known.attributes, known.exposures)
+        return known.body
 
     def subscribe(self, watcher: ChangeWatcher) -> None:
         """Follow config and token changes (this process's at once, others' at each poll)."""
