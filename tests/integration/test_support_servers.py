@@ -3,10 +3,18 @@ one (of a session or package fixture) keeps running whenever it was first asked 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import httpx
 import pytest
 
-from tests.support.servers import ServerFactory, started_count, stop_started_since
+from tests.support.servers import (
+    ServerFactory,
+    _wait_ready,
+    started_count,
+    stop_started_since,
+)
 
 
 def _up(url: str) -> bool:
@@ -37,3 +45,22 @@ def test_stop_is_idempotent(servers: ServerFactory, shared: bool) -> None:
     live.stop()
     live.stop()
     assert not _up(live.url)
+
+
+def test_wait_ready__another_server_on_the_port_does_not_count(servers: ServerFactory) -> None:
+    """A process's server is ready only when that process listens: another test's server that
+    took the port first (between `free_port` and the bind) answers /health, but is not it."""
+    other = servers.start()
+    sleeper = subprocess.Popen(  # never listens, then exits as a failed bind would
+        [sys.executable, "-c", "import time; time.sleep(2)"], stderr=subprocess.PIPE
+    )
+    try:
+        assert _up(other.url)
+        with pytest.raises(RuntimeError, match="server exited"):
+            _wait_ready(other.url, sleeper)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        if sleeper.stderr is not None:
+            sleeper.stderr.close()
+        other.stop()

@@ -183,16 +183,53 @@ class ServerFactory:
             live.stop()
 
 
+def _process_tree(pid: int) -> set[int]:
+    """``pid`` and its descendants (Linux /proc)."""
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        found.add(current)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    todo.extend(int(child) for child in handle.read().split())
+    return found
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether ``pid`` or one of its descendants holds the socket listening on ``port``."""
+    held: set[str] = set()
+    for each in _process_tree(pid):
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{each}/fd"):
+                with contextlib.suppress(OSError):
+                    held.add(os.readlink(f"/proc/{each}/fd/{fd}"))
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as handle:
+            for line in handle.readlines()[1:]:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                listening = state == "0A" and int(local.rsplit(":", 1)[1], 16) == port
+                if listening and f"socket:[{inode}]" in held:
+                    return True
+    return False
+
+
 def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    """Wait until the server ``proc`` started answers at ``url``. Another test's server may
+    have taken the port between `free_port` and this process's bind (the import takes
+    seconds): its answer does not count, and this process then exits on the bind failure."""
     # Generous: `--workers N` starts N + 1 processes, each importing the app; on the shared
     # box (load 20 on 2 cores) two workers took more than 90 s.
+    port = httpx.URL(url).port or 80
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             err = proc.stderr.read().decode() if proc.stderr else ""
             raise RuntimeError(f"server exited: {err[-2000:]}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
+            answered = httpx.get(url + "/health", timeout=1).status_code == 200
+            if answered and _listens(proc.pid, port):
                 return
         time.sleep(0.1)
     raise RuntimeError("server did not become ready")
