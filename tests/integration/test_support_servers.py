@@ -3,6 +3,7 @@ one (of a session or package fixture) keeps running whenever it was first asked 
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from tests.support.servers import (
+    PortTakenError,
     ServerFactory,
     _wait_ready,
     started_count,
@@ -64,3 +66,20 @@ def test_wait_ready__another_server_on_the_port_does_not_count(servers: ServerFa
         if sleeper.stderr is not None:
             sleeper.stderr.close()
         other.stop()
+
+
+def test_process_on_a_taken_port__refused_as_taken(servers: ServerFactory) -> None:
+    """A process whose port another holds exits on its bind: `PortTakenError`, which
+    `process` (no port asked) answers by trying another free port."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        port = holder.getsockname()[1]
+        with (
+            pytest.raises(PortTakenError, match="address already in use"),
+            servers.process_on(port),
+        ):
+            pass
+    finally:
+        holder.close()

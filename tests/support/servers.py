@@ -148,8 +148,8 @@ class ServerFactory:
 
     @contextlib.contextmanager
     def process_on(self, port: int | None, /, *args: str, **env: str) -> Iterator[LiveServer]:
-        """As `process`, on ``port`` (a free one when None)."""
-        port = port or free_port()
+        """As `process`, on ``port`` (a free one when None: tried again on another free port
+        when a server elsewhere took it before this process could bind it)."""
         full_env = {
             **os.environ,
             "AVSB_DATA_DIR": str(self.data_dir),
@@ -158,25 +158,33 @@ class ServerFactory:
             "AVSB_LOG_LEVEL": "warning",
             **env,
         }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "avsb", "serve", "--port", str(port), *args],
-            env=full_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_ready(url, proc)
-            yield LiveServer(url, self.admin_token, "", self.settings())
-        finally:
-            proc.terminate()
+        for attempt in range(3):
+            chosen = port or free_port()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "avsb", "serve", "--port", str(chosen), *args],
+                env=full_env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            url = f"http://127.0.0.1:{chosen}"
             try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stderr is not None:
-                proc.stderr.close()
+                try:
+                    _wait_ready(url, proc)
+                except PortTakenError:
+                    if port is None and attempt < 2:
+                        continue
+                    raise
+                yield LiveServer(url, self.admin_token, "", self.settings())
+                return
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                if proc.stderr is not None:
+                    proc.stderr.close()
 
     def close(self) -> None:
         for live in self._started:
@@ -215,6 +223,10 @@ def _listens(pid: int, port: int) -> bool:
     return False
 
 
+class PortTakenError(RuntimeError):
+    """The server process exited because another process holds its port."""
+
+
 def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     """Wait until the server ``proc`` started answers at ``url``. Another test's server may
     have taken the port between `free_port` and this process's bind (the import takes
@@ -226,7 +238,8 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             err = proc.stderr.read().decode() if proc.stderr else ""
-            raise RuntimeError(f"server exited: {err[-2000:]}")
+            taken = "address already in use" in err.lower()
+            raise (PortTakenError if taken else RuntimeError)(f"server exited: {err[-2000:]}")
         with contextlib.suppress(httpx.HTTPError):
             answered = httpx.get(url + "/health", timeout=1).status_code == 200
             if answered and _listens(proc.pid, port):
