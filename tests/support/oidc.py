@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from tests.support import npm
-from tests.support.servers import free_port
+from tests.support.servers import free_port, stop_process
 
 SCRIPT = Path(__file__).with_name("oidc_provider.mjs")
 _FORM_ACTION = re.compile(r'<form[^>]*action="([^"]+)"')
@@ -64,14 +64,7 @@ def oidc_provider(redirect_uri: str, port: int | None = None) -> Iterator[OidcPr
         _wait_for_discovery(provider, proc)
         yield provider
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
+        stop_process(proc, timeout=10)
 
 
 def _wait_for_discovery(provider: OidcProvider, proc: subprocess.Popen[bytes]) -> None:

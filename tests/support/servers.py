@@ -177,14 +177,7 @@ class ServerFactory:
                 yield LiveServer(url, self.admin_token, "", self.settings())
                 return
             finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                if proc.stderr is not None:
-                    proc.stderr.close()
+                stop_process(proc)
 
     def close(self) -> None:
         for live in self._started:
@@ -221,6 +214,23 @@ def _listens(pid: int, port: int) -> bool:
                 if listening and f"socket:[{inode}]" in held:
                     return True
     return False
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> str:
+    """Stop a child process (terminate, then kill after ``timeout``); return what it wrote to
+    its stderr pipe, if it had one, and close the pipe."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stderr is None:
+        return ""
+    try:
+        return proc.stderr.read().decode(errors="replace")
+    finally:
+        proc.stderr.close()
 
 
 class PortTakenError(RuntimeError):

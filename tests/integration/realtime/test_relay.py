@@ -41,6 +41,7 @@ from tests.support.servers import (
     _wait_ready,
     free_port,
     new_org_client,
+    stop_process,
 )
 
 UNITS = [f"user-{i}" for i in range(25)]
@@ -65,16 +66,8 @@ def relay_process(upstream: str, key: SdkKey, data_dir: Path, ready: bool = True
             _until(lambda: httpx.get(url + "/ready").status_code == 200, 10)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            err = proc.stderr.read().decode()
-            proc.stderr.close()
-            assert "Traceback" not in err, err[-3000:]
+        err = stop_process(proc)
+        assert "Traceback" not in err, err[-3000:]
 
 
 def _until(check: Any, seconds: float) -> float:
