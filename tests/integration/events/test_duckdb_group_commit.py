@@ -127,3 +127,29 @@ def test_single_table_group__committed_when_append_returns(tmp_path: Path) -> No
     assert reopened.summary("org", "prj", "x").kinds[EventKind.METRIC].count == 50
     assert reopened.append(batch(25, 50)) == AppendResult(accepted=25, duplicates=25)
     reopened.close()
+
+
+def test_text_columns__scanned_as_text_without_a_type_sample(tmp_path: Path) -> None:
+    """Appends stage text as numpy object arrays; the writer's connection does not sample
+    them to guess a type (a fixed cost per statement, ~10% of an exposure write), and text
+    that looks like a number, a null or JSON is stored exactly as sent."""
+    store = DuckDBEventStore(tmp_path / "events.duckdb")
+    store.ensure_schema()
+    (setting,) = store.connection.execute(
+        "SELECT current_setting('pandas_analyze_sample')"
+    ).fetchall()[0]
+    assert setting == 0
+    units = ["0012", "1e5", "null", "é ✓", '{"a":1}', "true"]
+    columns: list[list[RowValue]] = [
+        [f"x{i}" for i in range(len(units))],
+        ["exp"] * len(units),
+        ["control"] * len(units),
+        list(units),
+        list(range(len(units))),
+        ["{}"] * len(units),
+    ]
+    result = store.append(RowBatch("org", "prj", EventColumns({EventKind.EXPOSURE: columns})))
+    assert (result.accepted, result.duplicates) == (len(units), 0)
+    stored = store.query("SELECT unit_id, typeof(unit_id) FROM ev_exposure ORDER BY ts_us")
+    assert stored == [(u, "VARCHAR") for u in units]
+    store.close()

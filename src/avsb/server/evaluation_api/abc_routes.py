@@ -184,9 +184,8 @@ class AbcEndpoint:
     async def _handle(self, request: EvalRequest, receive: Receive) -> tuple[bytes, HeaderList]:
         gate = self.ev.gate
         try:
-            ak, et, es = (request.header(h) for h in (b"x-ak", b"x-et", b"x-es"))
-            principal = await gate.signature(ak, et, es, request.ip)
-            decision = await gate.admit(principal)
+            ak, et, es = request.header(b"x-ak"), request.header(b"x-et"), request.header(b"x-es")
+            principal, decision = await gate.signed_admitted(ak, et, es, request.ip)
         except RateLimited as exc:
             error = AbcError(TRAFFIC_LIMIT, exc.message)
             error.headers = error_headers(exc)

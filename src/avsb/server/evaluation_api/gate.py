@@ -102,6 +102,16 @@ class SdkSecrets:
         return found
 
 
+def _sdk_key(principal: Principal) -> Principal:
+    """`principal`, if it is an SDK key bound to one project (else 403)."""
+    if principal.kind != "sdk" or principal.project_id is None:
+        raise Forbidden(
+            "Evaluation routes take an SDK key (kind 'sdk'), bound to one project.",
+            code="sdk_key_required",
+        )
+    return principal
+
+
 class Gate:
     """Who is calling (an SDK key of one project) and whether its rate limit admits the call."""
 
@@ -124,27 +134,32 @@ class Gate:
         self._metrics.inc("avsb_auth_failures_total", doc="Requests with a bad token.")
         return self._auth.throttle.refuse(ip, message)  # 429 past the address's failure limit
 
-    async def bearer(self, raw: str | None, ip: str) -> Principal:
-        """The SDK key presented as a bearer token; 401 / 403 / 429 (failure throttle)."""
+    def bearer_now(self, raw: str | None, ip: str) -> Principal | None:
+        """`bearer` from the caches, without I/O: None when the database must be asked."""
         if raw is None:
             self._auth.throttle.check(ip)
             raise Unauthorized("Send an SDK key as 'Authorization: Bearer <key>' or 'X-API-Key'.")
         try:
             principal = self._auth.cached(raw, ip)
-            if principal is None:
-                principal = await run_in_threadpool(self._auth.authenticate, raw, ip)
         except Unauthorized:
             self._metrics.inc("avsb_auth_failures_total", doc="Requests with a bad token.")
             raise
-        if principal.kind != "sdk" or principal.project_id is None:
-            raise Forbidden(
-                "Evaluation routes take an SDK key (kind 'sdk'), bound to one project.",
-                code="sdk_key_required",
-            )
-        return principal
+        return None if principal is None else _sdk_key(principal)
 
-    async def signature(self, ak: str | None, et: str | None, es: str | None, ip: str) -> Principal:
-        """The SDK key whose secret signed the request (ABC `X-Ak`, `X-Et`, `X-Es`)."""
+    async def bearer(self, raw: str | None, ip: str) -> Principal:
+        """The SDK key presented as a bearer token; 401 / 403 / 429 (failure throttle)."""
+        principal = self.bearer_now(raw, ip)
+        if principal is not None:
+            return principal
+        try:
+            principal = await run_in_threadpool(self._auth.authenticate, str(raw), ip)
+        except Unauthorized:
+            self._metrics.inc("avsb_auth_failures_total", doc="Requests with a bad token.")
+            raise
+        return _sdk_key(principal)
+
+    def _signed(self, ak: str | None, et: str | None, es: str | None, ip: str) -> str:
+        """The presented signature, once the headers are well formed (else 401)."""
         if not ak or not et or not es or len(ak) > _MAX_KEY_ID:
             raise self._failed("Send the X-Ak, X-Et and X-Es signature headers.", ip)
         if (
@@ -152,22 +167,57 @@ class Gate:
             or abs(time.time() - int(et)) > self._skew
         ):
             raise self._failed(f"X-Et must be unix seconds within {self._skew} s of now.", ip)
-        presented = es.strip().lower()
-        known = self._secrets.verified(ak, et, presented)
+        return es.strip().lower()
+
+    def signature_now(
+        self, ak: str | None, et: str | None, es: str | None, ip: str
+    ) -> Principal | None:
+        """`signature` from the caches, without I/O: None when it must be awaited."""
+        presented = self._signed(ak, et, es, ip)
+        known = self._secrets.verified(str(ak), str(et), presented)
+        return None if known is None else self.bearer_now(known, ip)
+
+    async def signature(self, ak: str | None, et: str | None, es: str | None, ip: str) -> Principal:
+        """The SDK key whose secret signed the request (ABC `X-Ak`, `X-Et`, `X-Es`)."""
+        presented = self._signed(ak, et, es, ip)
+        key_id, sent_at = str(ak), str(et)
+        known = self._secrets.verified(key_id, sent_at, presented)
         if known is not None:
             return await self.bearer(known, ip)
-        secrets = self._secrets.cached(ak)
+        secrets = self._secrets.cached(key_id)
         if secrets is None:
-            secrets = await run_in_threadpool(self._secrets.load, ak)
+            secrets = await run_in_threadpool(self._secrets.load, key_id)
         for secret in secrets:
-            if hmac.compare_digest(abc_signature(secret, ak, et).encode(), presented.encode()):
-                self._secrets.remember(ak, et, presented, secret)
+            expected = abc_signature(secret, key_id, sent_at)
+            if hmac.compare_digest(expected.encode(), presented.encode()):
+                self._secrets.remember(key_id, sent_at, presented, secret)
                 return await self.bearer(secret, ip)
         raise self._failed("The signature does not match an SDK key.", ip)
 
+    async def admitted(self, raw: str | None, ip: str) -> tuple[Principal, RateDecision]:
+        """`bearer`, then `admit`. In the common case (key cached, tokens left in this
+        process's lease) neither awaits: one coroutine per request rather than four."""
+        principal = self.bearer_now(raw, ip) or await self.bearer(raw, ip)
+        return principal, self.admit_now(principal) or await self.admit(principal)
+
+    async def signed_admitted(
+        self, ak: str | None, et: str | None, es: str | None, ip: str
+    ) -> tuple[Principal, RateDecision]:
+        """`signature`, then `admit`; as `admitted`."""
+        principal = self.signature_now(ak, et, es, ip) or await self.signature(ak, et, es, ip)
+        return principal, self.admit_now(principal) or await self.admit(principal)
+
+    def admit_now(self, principal: Principal) -> RateDecision | None:
+        """`admit` from this process's own state, without I/O or waiting; None when `admit`
+        must be awaited."""
+        decision = self._limiter.try_local(f"{principal.token_id}:{RATE_FAMILY}")
+        return None if decision is None else self._allowed(decision)
+
     async def admit(self, principal: Principal) -> RateDecision:
         """Take one request from the key's evaluation bucket; 429 when it is empty."""
-        decision = await self._take(f"{principal.token_id}:{RATE_FAMILY}")
+        return self._allowed(await self._take(f"{principal.token_id}:{RATE_FAMILY}"))
+
+    def _allowed(self, decision: RateDecision) -> RateDecision:
         if not decision.allowed:
             self._metrics.inc("avsb_rate_limited_total", doc="Requests refused by the rate limit.")
             raise RateLimited(

@@ -150,8 +150,7 @@ class _OfrepEndpoint(ABC):
     async def _caller(self, request: EvalRequest) -> tuple[CompiledProject | None, HeaderList, str]:
         gate = self.ev.gate
         try:
-            principal = await gate.bearer(request.token(), request.ip)
-            decision = await gate.admit(principal)
+            principal, decision = await gate.admitted(request.token(), request.ip)
         except AvsbError as exc:
             error = OfrepError(exc.status_code, None, exc.message)
             error.headers = error_headers(exc)

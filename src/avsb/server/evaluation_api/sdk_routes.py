@@ -77,8 +77,8 @@ class _SdkEndpoint(ABC):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = EvalRequest(scope)
         try:
-            principal = await self.ev.gate.bearer(request.token(), request.ip)
-            headers = rate_headers(await self.ev.gate.admit(principal))
+            principal, decision = await self.ev.gate.admitted(request.token(), request.ip)
+            headers = rate_headers(decision)
             own = principal.project_id or ""
             project = self.ev.cache.get(own)
             if project is None and await run_in_threadpool(self.ev.cache.is_pending, own):

@@ -46,6 +46,7 @@ class Envelope:
                   send: Send) -> None:  # fmt: skip
         started = time.perf_counter()
         rid = version = length = None
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 rid = value
@@ -53,6 +54,8 @@ class Envelope:
                 version = value
             elif name == b"content-length":
                 length = value
+            elif name == b"transfer-encoding":
+                chunked = True
         if rid is None or not _SANE_REQUEST_ID.match(rid):
             # Unique, not secret: the process's PRNG spares a getrandom() call per request.
             rid = b"req_%024x" % random.getrandbits(96)
@@ -91,7 +94,10 @@ class Envelope:
                 for part in error_messages(413, "payload_too_large", message, request_id):
                     await send_enveloped(part)
                 return
-            await handler(scope, self._limited(receive), send_enveloped)
+            # A declared length within the limit bounds the body (the server reads exactly
+            # that many bytes); only a body of unknown length is counted as it arrives.
+            limited = receive if declared and not chunked else self._limited(receive)
+            await handler(scope, limited, send_enveloped)
         except Exception:
             log.exception("unhandled error in request %s", request_id)
             if not response_started:
