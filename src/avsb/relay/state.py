@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
+import orjson
 
 from avsb.server.auth.principal import Principal
 from avsb.server.auth.ratelimit import BucketPolicy, MemoryRateLimiter, RateDecision
@@ -199,7 +200,7 @@ def _upstream_batches(items: list[Pending]) -> dict[tuple[str, str], list[object
             "variant": variant,
             "unit_id": unit_id,
             "timestamp": datetime.fromtimestamp(at, UTC).isoformat(),
-            "attributes": dict(attributes),
+            "attributes": orjson.loads(attributes),
         })  # fmt: skip
     return out
 

@@ -11,7 +11,7 @@ from typing import cast
 import pytest
 
 from avsb.server.config import Settings
-from avsb.server.evaluation_api.cache import CompiledProject, build_entry
+from avsb.server.evaluation_api.cache import CompiledProject, build_entry, remembered
 from avsb.server.evaluation_api.exposures import ExposureBuffer, exposure_event_id
 from avsb.server.events import EventStore, open_event_store
 from avsb.server.events.types import AppendResult, EventBatch
@@ -62,7 +62,10 @@ def project() -> CompiledProject:
 def _log(buffer: ExposureBuffer, project: CompiledProject, units: range) -> None:
     for i in units:
         layers = assign_experiments(project.compiled, f"u{i}")
-        buffer.log(project, f"u{i}", {"country": ["US"]}, layers.values())
+        _body, unit_id, attributes, exposed = remembered(
+            b"{}", f"u{i}", {"country": ["US"]}, layers.values()
+        )
+        buffer.log(project, unit_id, attributes, exposed)
 
 
 def _count(store: EventStore) -> int:

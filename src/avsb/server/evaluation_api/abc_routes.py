@@ -27,7 +27,7 @@ from avsb.server.evaluation_api.asgi import (
     read_body,
     respond,
 )
-from avsb.server.evaluation_api.cache import NOT_READY, CompiledProject, Remembered
+from avsb.server.evaluation_api.cache import NOT_READY, CompiledProject, Remembered, remembered
 from avsb.server.evaluation_api.state import EvaluationRuntime
 from avsb_sdk.evaluation import assign_experiments, attributes_from_profiles, evaluate_flags
 from avsb_sdk.evaluation.answers import abc_experiments, abc_flags
@@ -143,16 +143,15 @@ def _experiments(call: AbcCall) -> Remembered:
         ),
     )
     body = orjson.dumps({"ret_code": SUCCESS, "msg": "", "exp_data": abc_experiments(assignments)})
-    exposures = tuple(a for a in assignments.values() if a.assigned)
-    return Remembered(body, call.unit_id, call.attributes, exposures)
+    return remembered(body, call.unit_id, call.attributes, assignments.values())
 
 
 def _feature_flags(call: AbcCall) -> Remembered:
     names = _string_list(call.body.get("feature_names"), "feature_names", required=True)
     values = evaluate_flags(call.project.compiled, call.unit_id, call.attributes, names)
-    chosen = tuple(v.experiment for v in values.values() if v.experiment is not None)
+    chosen = [v.experiment for v in values.values() if v.experiment is not None]
     body = orjson.dumps({"ret_code": SUCCESS, "msg": "", "data": abc_flags(values)})
-    return Remembered(body, call.unit_id, call.attributes, chosen)
+    return remembered(body, call.unit_id, call.attributes, chosen)
 
 
 Answer = Callable[[AbcCall], Remembered]

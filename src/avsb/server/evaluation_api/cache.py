@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -21,6 +21,7 @@ import orjson
 from avsb.server.db import Database
 from avsb.server.evaluation_api import compiler, repository
 from avsb.server.evaluation_api.worker import BackgroundLoop
+from avsb.server.events.types import json_text
 from avsb.server.kit.metrics import Metrics
 from avsb_sdk.evaluation import (
     Assignment,
@@ -48,16 +49,34 @@ MEMO_MAX_BODY = 4096
 """Request bodies larger than this are not remembered."""
 
 
-@dataclass(frozen=True, slots=True)
-class Remembered:
-    """A successful evaluation answer, to send again for the same request body: its bytes,
-    and the exposures it logged (logged again on a replay; the exposure buffer's memory of
-    recent pairs and the store's dedupe make that cheap and exact)."""
+Exposed = tuple[str, str, str]
+"""An exposure an answer logs: (experiment id, experiment key, variant key)."""
 
-    body: bytes
-    unit_id: str
-    attributes: Mapping[str, object]
-    exposures: tuple[Assignment, ...] = ()
+Remembered = tuple[bytes, str, str, tuple[Exposed, ...]]
+"""A successful evaluation answer, to send again for the same request body: (its bytes, the
+unit id, the unit's attributes as JSON text, the exposures it logged). A replay logs the
+exposures again; the exposure buffer's memory of recent pairs and the store's dedupe make
+that cheap and exact.
+
+A plain tuple of bytes and strings, not an object: the garbage collector stops tracking such
+a tuple once it has seen it, so a memo of thousands of answers adds nothing to the full
+collections. Held as objects (an answer, its attributes dict and lists, its assignments),
+they made each full collection of the served process take 50-70 ms, a stall of every
+request in flight."""
+
+
+def remembered(
+    body: bytes,
+    unit_id: str = "",
+    attributes: Mapping[str, object] | None = None,
+    assignments: Iterable[Assignment] = (),
+) -> Remembered:
+    """An answer to remember: its bytes, and the real assignments among `assignments` as
+    the exposures it logs (with the unit's attributes, encoded once here)."""
+    exposed = tuple(
+        (a.experiment_id, a.experiment_key, a.variant_key) for a in assignments if a.assigned
+    )
+    return body, unit_id, json_text(attributes or {}) if exposed else "{}", exposed
 
 
 class AnswerMemo:
@@ -84,7 +103,7 @@ class AnswerMemo:
 
     def put(self, route: str, raw: bytes, answer: Remembered) -> Remembered:
         if len(raw) <= MEMO_MAX_BODY:
-            size = len(raw) + len(answer.body)
+            size = len(raw) + len(answer[0])
             if self._bytes + size > MEMO_BYTES:
                 self._answers.clear()
                 self._bytes = 0

@@ -18,20 +18,20 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 
 from avsb.server.config import Settings
-from avsb.server.evaluation_api.cache import CompiledProject
+from avsb.server.evaluation_api.cache import CompiledProject, Exposed
 from avsb.server.evaluation_api.worker import BackgroundLoop
 from avsb.server.events import EventStore
-from avsb.server.events.types import EventColumns, EventKind, RowBatch, RowValue, json_text
+from avsb.server.events.types import EventColumns, EventKind, RowBatch, RowValue
 from avsb.server.kit.metrics import Metrics
-from avsb_sdk.evaluation import Assignment
 
 log = logging.getLogger("avsb.server.evaluation")
 
-# (org id, project id, experiment key, variant key, unit id, unix seconds, attributes)
-Pending = tuple[str, str, str, str, str, float, Mapping[str, object]]
+# (org id, project id, experiment key, variant key, unit id, unix seconds, attributes as
+# JSON text): no object the garbage collector tracks
+Pending = tuple[str, str, str, str, str, float, str]
 RECENT_PAIRS = 100_000
 """Recently logged (experiment, unit) pairs remembered per generation (two generations)."""
 MAX_BACKOFF_SECONDS = 30.0
@@ -49,9 +49,6 @@ def _batches(items: Iterable[Pending]) -> list[RowBatch]:
     """The exposure events of `items`, one batch per project, laid out as the store's columns
     (no event object or row tuple per exposure: this runs beside the request threads)."""
     by_project: dict[tuple[str, str], tuple[list[RowValue], ...]] = {}
-    # A unit's exposures share one attributes object (one `log` call): encode it once. The
-    # items hold every object alive, so an id names one object for the whole loop.
-    encoded: dict[int, str] = {}
     for org_id, project_id, experiment, variant, unit_id, at, attributes in items:
         columns = by_project.get((org_id, project_id))
         if columns is None:
@@ -62,10 +59,7 @@ def _batches(items: Iterable[Pending]) -> list[RowBatch]:
         variants.append(variant)
         units.append(unit_id)
         times.append(round(at * 1_000_000))
-        text = encoded.get(id(attributes))
-        if text is None:
-            text = encoded[id(attributes)] = json_text(attributes)
-        attrs.append(text)
+        attrs.append(attributes)
     return [
         RowBatch(org, project, EventColumns({EventKind.EXPOSURE: columns}))
         for (org, project), columns in by_project.items()
@@ -109,19 +103,18 @@ class ExposureBuffer(BackgroundLoop):
         self,
         project: CompiledProject,
         unit_id: str,
-        attributes: Mapping[str, object],
-        assignments: Iterable[Assignment],
+        attributes: str,
+        exposed: Iterable[Exposed],
     ) -> None:
-        """Buffer the real assignments among `assignments` (group_id -1 ones are skipped)."""
+        """Buffer a unit's exposures (`cache.remembered` makes them from an answer's
+        assignments, and the unit's attributes JSON text)."""
         recent, older = self._recent, self._older
         fresh: list[tuple[str, str, str]] = []  # (pair, experiment key, variant key)
-        for a in assignments:
-            if not a.assigned:
-                continue
+        for experiment_id, experiment_key, variant_key in exposed:
             # A string, not a tuple: strings are not tracked by the garbage collector.
-            pair = f"{a.experiment_id}\x00{unit_id}"
+            pair = f"{experiment_id}\x00{unit_id}"
             if pair not in recent and pair not in older:
-                fresh.append((pair, a.experiment_key, a.variant_key))
+                fresh.append((pair, experiment_key, variant_key))
         if not fresh:
             return
         org_id, project_id, now = project.org_id, project.project_id, time.time()

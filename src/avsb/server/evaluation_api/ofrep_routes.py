@@ -41,6 +41,7 @@ from avsb.server.evaluation_api.cache import (
     CompiledProject,
     Remembered,
     content_etag,
+    remembered,
 )
 from avsb.server.evaluation_api.state import EvaluationRuntime
 from avsb.server.kit.etags import if_none_match_hits
@@ -201,7 +202,7 @@ class OfrepFlag(_OfrepEndpoint):
                 raise _failure(flag)
             logged = (flag.experiment,) if flag.experiment and unit_id is not None else ()
             body = orjson.dumps(_success(project, flag))
-            return Remembered(body, unit_id or "", attributes, logged)
+            return remembered(body, unit_id or "", attributes, logged)
 
         await respond(send, 200, self.ev.answer(project, "ofrep:" + key, raw, compute), headers)
 
@@ -226,7 +227,7 @@ class OfrepBulk(_OfrepEndpoint):
             answer: Json = {"flags": [_entry(project, f) for f in flags.values()]}
             if self.ev.streams is not None:  # OFREP ADR 0008: where to hear of changes
                 answer["eventStreams"] = self.ev.streams.ofrep_link(key_id, project.project_id)
-            return Remembered(orjson.dumps(answer), "", {})  # bulk logs no exposures
+            return remembered(orjson.dumps(answer))  # bulk logs no exposures
 
         # By key: the answer's event stream link is the key's own.
         body = self.ev.answer(project, "bulk:" + key_id, raw, compute)

@@ -34,7 +34,13 @@ from avsb.server.evaluation_api.asgi import (
     read_body,
     respond,
 )
-from avsb.server.evaluation_api.cache import NOT_READY, RETRY, CompiledProject, Remembered
+from avsb.server.evaluation_api.cache import (
+    NOT_READY,
+    RETRY,
+    CompiledProject,
+    Remembered,
+    remembered,
+)
 from avsb.server.evaluation_api.state import EvaluationRuntime
 from avsb.server.kit.etags import if_none_match_hits
 from avsb_sdk.evaluation import evaluate
@@ -133,7 +139,7 @@ class SdkEvaluate(_SdkEndpoint):
             unit_id, attributes = _evaluate_body(raw)
             evaluation = evaluate(project.compiled, unit_id, attributes)
             body = orjson.dumps({"data": sdk_evaluation(evaluation, project.revision)})
-            return Remembered(body, unit_id, attributes, tuple(evaluation.exposures()))
+            return remembered(body, unit_id, attributes, evaluation.exposures())
 
         await respond(send, 200, self.ev.answer(project, "sdk", raw, compute), call.headers)
 

@@ -58,9 +58,10 @@ class EvaluationRuntime:
         known = project.answers.get(route, raw)
         if known is None:
             known = project.answers.put(route, raw, compute())
-        if known.exposures:
-            self.exposures.log(project, known.unit_id, known.attributes, known.exposures)
-        return known.body
+        body, unit_id, attributes, exposed = known
+        if exposed:
+            self.exposures.log(project, unit_id, attributes, exposed)
+        return body
 
     def subscribe(self, watcher: ChangeWatcher) -> None:
         """Follow config and token changes (this process's at once, others' at each poll)."""
