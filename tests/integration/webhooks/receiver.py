@@ -19,6 +19,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float = field(default_factory=time.monotonic)  # when it arrived (monotonic seconds)
+    wall: float = field(default_factory=time.time)  # the same, on the wall clock
 
 
 def verify_signature(secret: str, received: Received) -> bool:
