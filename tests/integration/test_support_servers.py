@@ -3,9 +3,11 @@ one (of a session or package fixture) keeps running whenever it was first asked 
 
 from __future__ import annotations
 
+import ast
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -83,3 +85,36 @@ def test_process_on_a_taken_port__refused_as_taken(servers: ServerFactory) -> No
             pass
     finally:
         holder.close()
+
+
+def _fixture_scope(node: ast.FunctionDef) -> str | None:
+    for decorator in node.decorator_list:
+        if isinstance(decorator, ast.Call):
+            for keyword in decorator.keywords:
+                if keyword.arg == "scope" and isinstance(keyword.value, ast.Constant):
+                    return str(keyword.value.value)
+    return None
+
+
+def test_session_and_package_fixtures__start_shared_servers() -> None:
+    """A session or package fixture first asked for by a module's later test is set up after
+    that module's mark: a server it made with `start` would stop with the module and the next
+    module would find it refusing connections. Such fixtures must use `start_shared`."""
+    tests_dir = Path(__file__).resolve().parents[1]
+    wrong: list[str] = []
+    for path in sorted(tests_dir.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            if _fixture_scope(node) not in ("session", "package"):
+                continue
+            for call in ast.walk(node):
+                if (
+                    isinstance(call, ast.Call)
+                    and isinstance(call.func, ast.Attribute)
+                    and call.func.attr in ("start", "process", "process_on")
+                    and isinstance(call.func.value, ast.Name)
+                    and call.func.value.id == "servers"
+                ):
+                    wrong.append(f"{path.relative_to(tests_dir)}::{node.name}")
+    assert wrong == []

@@ -37,7 +37,9 @@ def people_server(servers: ServerFactory) -> LiveServer:
     """Shared by many tests from one address: sign-in throttles out of the way (their own
     tests start servers with low limits)."""
     relaxed = {"login_failures_per_minute": 1_000_000}
-    return servers.start(**FAST_HASH, **relaxed, login_failures_per_account_per_minute=1_000_000)
+    return servers.start_shared(
+        **FAST_HASH, **relaxed, login_failures_per_account_per_minute=1_000_000
+    )
 
 
 def browser(server: LiveServer) -> httpx.Client:
