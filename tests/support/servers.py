@@ -121,6 +121,7 @@ class ServerFactory:
             app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
             proxy_headers=False,  # as `avsb serve`: AVSB_TRUSTED_PROXIES decides
             timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # ends open streams
+            timeout_keep_alive=settings.keep_alive_seconds,  # as `avsb serve`
         )  # fmt: skip
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)

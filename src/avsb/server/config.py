@@ -259,6 +259,16 @@ class Settings(BaseSettings):
         ge=1,
         description="On shutdown, requests still running (open streams) after this are cancelled",
     )
+    keep_alive_seconds: int = Field(
+        default=75,
+        ge=1,
+        le=3600,
+        description=(
+            "An idle keep-alive connection is closed after this; keep it above the idle "
+            "timeout of a proxy or load balancer in front (60 s on AWS ALB), or it reuses a "
+            "connection the server is closing and its client gets a reset or a 502"
+        ),
+    )
 
     relay_poll_seconds: float = Field(
         default=30.0, gt=0, description="Relay: the config is polled this often (ETag) as well"

@@ -34,5 +34,6 @@ def serve(app: ASGIApp, settings: Settings, on_exit: Callable[[], None]) -> None
         access_log=False,
         proxy_headers=False,  # X-Forwarded-For is AvsB's to judge: AVSB_TRUSTED_PROXIES
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        timeout_keep_alive=settings.keep_alive_seconds,
     )
     _Server(config, on_exit).run()

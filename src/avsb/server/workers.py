@@ -87,6 +87,7 @@ def serve_workers(settings: Settings, workers: int) -> None:
             access_log=False,
             proxy_headers=False,  # X-Forwarded-For is AvsB's to judge: AVSB_TRUSTED_PROXIES
             timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+            timeout_keep_alive=settings.keep_alive_seconds,
         )
 
 
