@@ -116,3 +116,19 @@ def serving(settings: Settings) -> Iterator[None]:
         with contextlib.suppress(OSError):
             if json.loads(path.read_text()).get("pid") == os.getpid():
                 path.unlink()
+
+
+def load_settings() -> Settings:
+    """The server's settings from the environment (`AVSB_*`, `.env`). A value they refuse
+    exits with the usage status and names each faulty variable with why, never a traceback;
+    the values are not echoed (some are secrets)."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        faults = [
+            f"AVSB_{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        fail("invalid settings: " + "; ".join(faults), USAGE_EXIT)

@@ -58,7 +58,7 @@ def serve(
     from avsb.server.app import create_app
     from avsb.server.bootstrap import bootstrap, bootstrap_owner
 
-    settings = Settings()
+    settings = local.load_settings()
     if host is not None:
         settings.host = host
     if port is not None:
@@ -93,7 +93,7 @@ def serve(
 @app.command()
 def migrate(output: OutputOpt = Output.table) -> None:
     """Apply database migrations up to the latest (creating the database if need be)."""
-    settings = Settings()
+    settings = local.load_settings()
     local.check(settings, needs_database=False)
     _database(settings).dispose()
     if output is Output.json:
@@ -123,7 +123,7 @@ def token_create(
     from avsb.server.models import Organization
     from avsb.server.tokens import service as token_service
 
-    settings = Settings()
+    settings = local.load_settings()
     local.check(settings, needs_database=True)
     db = _database(settings)
     if expires_at is not None and expires_at.tzinfo is None:

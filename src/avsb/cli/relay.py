@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from avsb.cli import local
+
 
 def relay(
     upstream: Annotated[
@@ -21,11 +23,10 @@ def relay(
     """Serve OFREP, ABC and the SDK routes for one project, fed by an upstream server."""
     from avsb.relay.app import RelayApp
     from avsb.server import serving
-    from avsb.server.config import Settings
 
     if not upstream.startswith(("http://", "https://")):
         raise typer.BadParameter("an http:// or https:// URL", param_hint="--upstream")
-    settings = Settings()
+    settings = local.load_settings()
     if host is not None:
         settings.host = host
     if port is not None:

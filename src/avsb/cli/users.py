@@ -35,7 +35,7 @@ def _transaction() -> Iterator[tuple[Session, Settings]]:
     from avsb.server.db import Database, migrate
     from avsb.server.errors import AvsbError
 
-    settings = Settings()
+    settings = local.load_settings()
     local.check(settings, needs_database=True)  # never a database the server does not use
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url, pool_size=2)

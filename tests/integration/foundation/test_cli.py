@@ -96,3 +96,19 @@ def test_token_create__prints_secret_that_works(tmp_path: Path) -> None:
     assert principal.org_id == org_id
     assert principal.scopes == frozenset({"projects:read"})
     db.dispose()
+
+
+def test_bad_setting__named_with_usage_status_not_a_traceback(tmp_path: Path) -> None:
+    """Every command that reads the server's settings refuses a bad AVSB_* value the same
+    way: exit 2, each faulty variable named with why, the value not echoed."""
+    env = {"AVSB_DATA_DIR": str(tmp_path), "AVSB_KEEP_ALIVE_SECONDS": "0",
+           "AVSB_ADMIN_TOKEN": "not-echoed-secret", "AVSB_PORT": "eighty"}  # fmt: skip
+    for args in (["serve"], ["relay", "--upstream", "http://127.0.0.1:9", "--sdk-key", "k"],
+                 ["user", "list"]):  # fmt: skip
+        done = _run(args, env)
+        assert done.returncode == 2, (args, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert "invalid settings" in done.stderr
+        assert "AVSB_KEEP_ALIVE_SECONDS" in done.stderr
+        assert "AVSB_PORT" in done.stderr
+        assert "not-echoed-secret" not in done.stderr + done.stdout
