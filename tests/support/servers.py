@@ -24,6 +24,7 @@ from avsb.server.app import create_app
 from avsb.server.bootstrap import bootstrap
 from avsb.server.config import Settings
 from avsb.server.db import Database
+from avsb.server.serving import uvicorn_options
 
 RELAXED: dict[str, Any] = {
     "rate_limit_per_minute": 10_000_000.0,
@@ -117,12 +118,8 @@ class ServerFactory:
         org_id, _ = bootstrap(db, settings)
         app = create_app(settings, database=db)
         port = port or free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-            proxy_headers=False,  # as `avsb serve`: AVSB_TRUSTED_PROXIES decides
-            timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # ends open streams
-            timeout_keep_alive=settings.keep_alive_seconds,  # as `avsb serve`
-        )  # fmt: skip
+        options = {**uvicorn_options(settings), "log_level": "warning"}  # as `avsb serve`
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", **options)
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -144,5 +144,4 @@ class RequestEnvelopeMiddleware:
         route = scope.get("route")
         path = getattr(route, "path", None) or "unmatched"
         labels = (("method", scope["method"]), ("route", path), ("status", str(status)))
-        self.metrics.inc("avsb_http_requests_total", labels, doc="HTTP requests answered.")
-        self.metrics.observe_request((("route", path),), seconds)
+        self.metrics.answered(labels, (("route", path),), seconds)

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp
 from avsb.server.config import Settings
 from avsb.server.db import Database
 from avsb.server.events.owner import KEY_ENV, is_embedded, owner_url, run_owner
+from avsb.server.serving import uvicorn_options
 
 OWNER_START_SECONDS = 60.0
 
@@ -83,11 +84,7 @@ def serve_workers(settings: Settings, workers: int) -> None:
             workers=workers,
             host=settings.host,
             port=settings.port,
-            log_level=settings.log_level,
-            access_log=False,
-            proxy_headers=False,  # X-Forwarded-For is AvsB's to judge: AVSB_TRUSTED_PROXIES
-            timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-            timeout_keep_alive=settings.keep_alive_seconds,
+            **uvicorn_options(settings),
         )
 
 

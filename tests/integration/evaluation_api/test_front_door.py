@@ -154,3 +154,86 @@ def test_concurrent_calls__the_bucket_admits_exactly_its_tokens(
         server.stop()
     admitted = min(burst, calls)
     assert sorted(statuses) == [200] * admitted + [429] * (calls - admitted)
+
+
+def _lease_takes(client: httpx.Client) -> dict[str, float]:
+    text = client.get("/metrics").text
+    found = re.findall(r'avsb_evaluation_lease_takes_total\{when="(\w+)"\} ([\d.]+)', text)
+    return {when: float(count) for when, count in found}
+
+
+def test_lease_running_low__next_one_taken_ahead_requests_do_not_wait(
+    servers: ServerFactory,
+) -> None:
+    """Under a high limit, the evaluation routes take the next rate-limit lease in the
+    background once a quarter of the current one is left: after the first take, no request
+    waits for one. A bucket of 16,000 tokens gives leases of 1,000 (1/16, at most 1,000), so
+    the 1,900 requests here spend the first lease and part of the next ones; every token
+    spent comes from a lease (all are admitted, and the bucket refills no whole token)."""
+    server = servers.start(evaluation_rate_limit_per_minute=1, evaluation_rate_limit_burst=16_000)
+    try:
+        with new_org_client(server) as org:
+            sdk = keyed_project(org)
+            settle(server)
+        context = {"context": {"targetingKey": "u1"}}
+        with server.client() as client:
+            statuses = [
+                client.post("/ofrep/v1/evaluate/flags", json=context, headers=bearer(sdk))
+                for _ in range(1_900)
+            ]
+            takes = _lease_takes(client)
+            remaining = [int(r.headers["x-ratelimit-remaining"]) for r in statuses]
+    finally:
+        server.stop()
+    assert {r.status_code for r in statuses} == {200}
+    # The first request waited for a take: there was no lease yet. Later ones may wait only
+    # where a lease outlived its second (a slow box), never because the lease was spent.
+    assert takes.get("none") == 1.0
+    assert "spent" not in takes
+    assert takes.get("ahead", 0.0) >= 1.0  # at 250 tokens left of a 1,000-token lease
+    # What a request reports left: the bucket plus the lease, one fewer per request.
+    assert remaining[0] == 15_999
+    assert remaining[-1] == 16_000 - 1_900
+    assert remaining == sorted(remaining, reverse=True)
+
+
+@pytest.mark.parametrize("burst", [1_000, 3_000])
+def test_leases_taken_ahead_under_concurrent_calls__exactly_the_bucket_admitted(
+    servers: ServerFactory, burst: int
+) -> None:
+    """Leases taken ahead while concurrent calls spend the current one lose and double no
+    token: a bucket of 1,000 (leases of 62 down to single tokens under 256 available) or
+    3,000 admits exactly its tokens out of 400 more calls."""
+    server = servers.start(evaluation_rate_limit_per_minute=1, evaluation_rate_limit_burst=burst)
+    calls = burst + 400
+    try:
+        with new_org_client(server) as org:
+            sdk = keyed_project(org)
+            settle(server)
+
+        async def fire() -> list[int]:
+            statuses: list[int] = []
+            context = {"context": {"targetingKey": "u1"}}
+
+            async def client_loop(client: httpx.AsyncClient, share: int) -> None:
+                for _ in range(share):  # one connection, one call after the other
+                    r = await client.post("/ofrep/v1/evaluate/flags", json=context,
+                                          headers=bearer(sdk))  # fmt: skip
+                    statuses.append(r.status_code)
+
+            clients = [httpx.AsyncClient(base_url=server.url, timeout=60) for _ in range(32)]
+            try:  # 32 connections calling at once, as many calls as `calls` in all
+                await asyncio.gather(*(client_loop(c, len(range(i, calls, 32)))
+                                       for i, c in enumerate(clients)))  # fmt: skip
+            finally:
+                for c in clients:
+                    await c.aclose()
+            return statuses
+
+        statuses = asyncio.run(fire())
+        with server.client() as client:
+            takes = _lease_takes(client)
+    finally:
+        server.stop()
+    assert sorted(statuses) == [200] * burst + [429] * (calls - burst)
+    assert takes.get("ahead", 0.0) >= 1.0

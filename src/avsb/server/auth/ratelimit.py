@@ -96,6 +96,17 @@ class RateLimiter(Protocol):
     def acquire(self, key: str) -> RateDecision:
         """Take one request from ``key``'s bucket (may do I/O)."""
 
+    def refills_due(self) -> list[str]:
+        """The keys whose lease runs low and should be refilled ahead (``refill``); each key
+        is handed out once per lease. Empty for a limiter without leases."""
+
+    def refill(self, key: str) -> None:
+        """Add a new lease to ``key``'s running one, spending nothing (may do I/O)."""
+
+    def lease_state(self, key: str) -> str:
+        """Why ``try_local`` cannot spend from ``key``'s lease: ``none`` (no lease),
+        ``expired`` or ``spent``; ``live`` when it can."""
+
 
 class MemoryRateLimiter(_Policies):
     """One process's buckets; for a single server process or tests."""
@@ -120,6 +131,15 @@ class MemoryRateLimiter(_Policies):
             self._buckets[key] = (tokens, now)
         return policy.decide(allowed, tokens, now)
 
+    def refills_due(self) -> list[str]:
+        return []
+
+    def refill(self, key: str) -> None:
+        """No leases: nothing to refill."""
+
+    def lease_state(self, key: str) -> str:
+        return "none"
+
 
 _NOW = {
     "sqlite": "((julianday('now') - 2440587.5) * 86400.0)",
@@ -133,6 +153,9 @@ LEASE_MIN_AVAILABLE = 256
 """Below this many tokens in the bucket, every take is of one token: no process holds tokens
 another process's request could have used, so small buckets admit exactly their tokens."""
 LEASE_SECONDS = 1.0
+REFILL_FRACTION = 1 / 4
+"""With ``refill_ahead``, a lease of more than one token is refilled once this fraction of it
+is left: requests then find tokens in the process rather than waiting for the next take."""
 
 
 @dataclass
@@ -140,6 +163,7 @@ class _Lease:
     tokens: int  # taken from the shared bucket, not yet used
     shared_left: float  # what the shared bucket held after the lease was taken
     expires: float  # monotonic seconds
+    low: int = -1  # at this many tokens left, a refill is due (-1: never)
 
 
 class DatabaseRateLimiter(_Policies):
@@ -150,13 +174,27 @@ class DatabaseRateLimiter(_Policies):
     so every request is counted in the database exactly (the default bucket holds 20); with a
     high limit one write serves up to a thousand requests. Unused tokens of an expired lease
     are handed back on the next take.
+
+    With ``refill_ahead`` (the evaluation routes' limiter), a lease of more than one token
+    reports its key in ``refills_due`` when a quarter of it is left, and the caller takes the
+    next lease in the background (``refill``) while this one is still being spent: requests
+    under a high limit do not wait for a take. The tokens a process holds stay bounded (the
+    new lease plus a quarter of the last), and every token is in the bucket, in a lease or
+    spent, as before.
     """
 
     def __init__(
-        self, db: Database, policy: BucketPolicy, overrides: Overrides | None = None
+        self,
+        db: Database,
+        policy: BucketPolicy,
+        overrides: Overrides | None = None,
+        *,
+        refill_ahead: bool = False,
     ) -> None:
         super().__init__(policy, overrides)
         self._db = db
+        self._refill_ahead = refill_ahead
+        self._due: list[str] = []  # keys whose lease reached its `low` mark (refill_ahead)
         dialect = "sqlite" if db.is_sqlite else "postgresql"
         now, least = _NOW[dialect], _LEAST[dialect]
         lock = "" if db.is_sqlite else " FOR UPDATE"
@@ -185,8 +223,26 @@ class DatabaseRateLimiter(_Policies):
             if lease is None or lease.tokens < 1 or lease.expires < time.monotonic():
                 return None
             lease.tokens -= 1
+            if lease.tokens == lease.low:
+                self._due.append(key)
             left = lease.shared_left + lease.tokens
         return self.policy_for(key).decide(True, left, time.time())
+
+    def refills_due(self) -> list[str]:
+        if not self._due:
+            return []
+        with self._lock:
+            due, self._due = self._due, []
+        return due
+
+    def lease_state(self, key: str) -> str:
+        with self._lock:
+            lease = self._leases.get(key)
+            if lease is None:
+                return "none"
+            if lease.tokens < 1:
+                return "spent"
+            return "expired" if lease.expires < time.monotonic() else "live"
 
     def acquire(self, key: str) -> RateDecision:
         decision = self.try_local(key)
@@ -198,33 +254,28 @@ class DatabaseRateLimiter(_Policies):
                 return self.try_local(key) or self._take(key)
         return self._take(key)
 
+    def refill(self, key: str) -> None:
+        """Take a new lease and add it to the running one (its expiry moves to a second from
+        now); nothing is spent or handed back. A bucket under ``LEASE_MIN_AVAILABLE`` tokens
+        gives nothing: its takes stay one token per request."""
+        if self._db_lock is not None:
+            with self._db_lock:
+                self._refill(key)
+        else:
+            self._refill(key)
+
+    def _refill(self, key: str) -> None:
+        take, available, _now = self._take_from_bucket(key, self.policy_for(key), 0.0, single=False)
+        if take > 0:
+            self._keep(key, take, available - take)
+
     def _take(self, key: str) -> RateDecision:
         with self._lock:
             old = self._leases.pop(key, None)
         back = float(old.tokens) if old is not None else 0.0
         policy = self.policy_for(key)
-        params = {
-            "key": key,
-            "burst": float(policy.burst),
-            "rate": policy.rate,
-            "back": back,
-        }
         try:
-            # One transaction; on PostgreSQL the row stays locked (FOR UPDATE) from the read
-            # to the commit, on SQLite the whole database (BEGIN IMMEDIATE): no other take
-            # reads the bucket in between.
-            with self._db.write_engine.begin() as conn:
-                row = conn.execute(self._read, params).first()
-                if row is None:
-                    conn.execute(self._create, params)
-                    row = conn.execute(self._read, params).one()
-                available, now = float(row[0]), float(row[1])
-                take = 0
-                if available >= LEASE_MIN_AVAILABLE:
-                    take = min(MAX_LEASE, int(available * LEASE_FRACTION))
-                elif available >= 1.0:
-                    take = 1
-                conn.execute(self._write, {"key": key, "tokens": available - take, "now": now})
+            take, available, now = self._take_from_bucket(key, policy, back, single=True)
         except BaseException:
             if old is not None:  # not handed back: keep spending it here
                 self._keep(key, old.tokens, old.shared_left)
@@ -232,9 +283,32 @@ class DatabaseRateLimiter(_Policies):
         if take == 0:
             return policy.decide(False, available, now)
         left = available - take
-        if take > 1:
-            left += self._keep(key, take - 1, left)
+        if take > 1:  # what is left for the key: the bucket and this process's lease
+            left += self._keep(key, take - 1, left) + take - 1
         return policy.decide(True, left, now)
+
+    def _take_from_bucket(
+        self, key: str, policy: BucketPolicy, back: float, *, single: bool
+    ) -> tuple[int, float, float]:
+        """One transaction: hand ``back`` tokens to the bucket and take a lease from it;
+        (tokens taken, tokens the bucket held before the take, the database's time). With
+        ``single``, a bucket under ``LEASE_MIN_AVAILABLE`` tokens gives one token (else none)."""
+        params = {"key": key, "burst": float(policy.burst), "rate": policy.rate, "back": back}
+        # On PostgreSQL the row stays locked (FOR UPDATE) from the read to the commit, on
+        # SQLite the whole database (BEGIN IMMEDIATE): no other take reads the bucket in between.
+        with self._db.write_engine.begin() as conn:
+            row = conn.execute(self._read, params).first()
+            if row is None:
+                conn.execute(self._create, params)
+                row = conn.execute(self._read, params).one()
+            available, now = float(row[0]), float(row[1])
+            take = 0
+            if available >= LEASE_MIN_AVAILABLE:
+                take = min(MAX_LEASE, int(available * LEASE_FRACTION))
+            elif available >= 1.0 and single:
+                take = 1
+            conn.execute(self._write, {"key": key, "tokens": available - take, "now": now})
+        return take, available, now
 
     def _keep(self, key: str, tokens: int, shared_left: float) -> int:
         """Add ``tokens`` to this process's lease on ``key``; the lease's other tokens.
@@ -250,14 +324,21 @@ class DatabaseRateLimiter(_Policies):
             lease.tokens += tokens
             lease.shared_left = shared_left
             lease.expires = time.monotonic() + LEASE_SECONDS
+            if self._refill_ahead and tokens > 1:
+                lease.low = int(lease.tokens * REFILL_FRACTION)
         return others
 
 
 def make_limiter(
-    db: Database, policy: BucketPolicy, storage: str, overrides: Overrides | None = None
+    db: Database,
+    policy: BucketPolicy,
+    storage: str,
+    overrides: Overrides | None = None,
+    *,
+    refill_ahead: bool = False,
 ) -> RateLimiter:
     """Buckets shared through the database, or this process's own (``storage="memory"``);
-    ``overrides`` gives a key's own limits."""
+    ``overrides`` gives a key's own limits; ``refill_ahead``: see ``DatabaseRateLimiter``."""
     if storage == "database":
-        return DatabaseRateLimiter(db, policy, overrides)
+        return DatabaseRateLimiter(db, policy, overrides, refill_ahead=refill_ahead)
     return MemoryRateLimiter(policy, overrides)

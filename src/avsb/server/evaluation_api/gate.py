@@ -10,10 +10,13 @@ to a worker thread.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
+import logging
 import threading
 import time
+from typing import Any
 
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -26,10 +29,20 @@ from avsb.server.errors import Forbidden, RateLimited, Unauthorized
 from avsb.server.kit.metrics import Metrics
 from avsb.server.models import ApiToken
 
+log = logging.getLogger("avsb.server.evaluation")
+
 _CACHE_SECONDS = 30.0
 _MAX_CACHED = 50_000
 _MAX_KEY_ID = 64
 RATE_FAMILY = "evaluation"
+LEASE_TAKES = "avsb_evaluation_lease_takes_total"
+_TAKES_DOC = (
+    "Rate-limit leases taken from the shared bucket for the evaluation routes: ahead (while "
+    "the last one was still being spent), or on the request path, where requests wait for "
+    "it, because the process had no lease, its lease had expired, or it was spent."
+)
+_AHEAD = (("when", "ahead"),)
+_WAITED = {state: (("when", state),) for state in ("none", "expired", "spent", "live")}
 
 
 def abc_signature(secret: str, key_id: str, et: str) -> str:
@@ -128,7 +141,7 @@ class Gate:
         self._secrets = secrets
         self._metrics = metrics
         self._skew = max_skew_seconds
-        self._taking: dict[str, asyncio.Task[RateDecision]] = {}
+        self._taking: dict[str, asyncio.Future[Any]] = {}  # takes under way, by key
 
     def _failed(self, message: str, ip: str) -> Unauthorized:
         self._metrics.inc("avsb_auth_failures_total", doc="Requests with a bad token.")
@@ -209,9 +222,32 @@ class Gate:
 
     def admit_now(self, principal: Principal) -> RateDecision | None:
         """`admit` from this process's own state, without I/O or waiting; None when `admit`
-        must be awaited."""
+        must be awaited. A lease running low is refilled in the background meanwhile."""
         decision = self._limiter.try_local(f"{principal.token_id}:{RATE_FAMILY}")
-        return None if decision is None else self._allowed(decision)
+        if decision is None:
+            return None
+        due = self._limiter.refills_due()
+        if due:
+            self._refill(due)
+        return self._allowed(decision)
+
+    def _refill(self, keys: list[str]) -> None:
+        """Take the next lease of each key on a worker thread, unless a take of it is under
+        way; requests that find the lease empty meanwhile wait for it (`_take`)."""
+        for key in keys:
+            if key in self._taking:
+                continue
+            self._metrics.inc(LEASE_TAKES, _AHEAD, doc=_TAKES_DOC)
+            task = asyncio.ensure_future(run_in_threadpool(self._limiter.refill, key))
+            self._taking[key] = task
+            task.add_done_callback(functools.partial(self._refilled, key))
+
+    def _refilled(self, key: str, task: asyncio.Future[Any]) -> None:
+        if self._taking.get(key) is task:
+            del self._taking[key]
+        if not task.cancelled() and task.exception() is not None:
+            # The next take, when the lease is spent, tries again on the request path.
+            log.warning("rate-limit lease of %s not refilled: %s", key, task.exception())
 
     async def admit(self, principal: Principal) -> RateDecision:
         """Take one request from the key's evaluation bucket; 429 when it is empty."""
@@ -238,6 +274,7 @@ class Gate:
             await asyncio.wait((pending,))
         if decision is not None:
             return decision
+        self._metrics.inc(LEASE_TAKES, _WAITED[self._limiter.lease_state(key)], doc=_TAKES_DOC)
         task = asyncio.ensure_future(run_in_threadpool(self._limiter.acquire, key))
         self._taking[key] = task
         try:

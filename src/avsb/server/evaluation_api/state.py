@@ -42,7 +42,7 @@ class EvaluationRuntime:
         policy = BucketPolicy(
             settings.evaluation_rate_limit_per_minute, settings.evaluation_rate_limit_burst
         )
-        limiter = make_limiter(db, policy, settings.rate_limit_storage)
+        limiter = make_limiter(db, policy, settings.rate_limit_storage, refill_ahead=True)
         self.gate = Gate(
             authenticator, limiter, self.secrets, metrics, settings.abc_max_clock_skew_seconds
         )

@@ -128,5 +128,4 @@ class Envelope:
         if labels is None:  # a few dozen combinations: built once each
             counted = (("method", method), ("route", route), ("status", str(status)))
             labels = self._labels[method, route, status] = (counted, (("route", route),))
-        self.metrics.inc("avsb_http_requests_total", labels[0], doc="HTTP requests answered.")
-        self.metrics.observe_request(labels[1], seconds)
+        self.metrics.answered(labels[0], labels[1], seconds)

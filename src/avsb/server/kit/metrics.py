@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 Labels = tuple[tuple[str, str], ...]
+REQUESTS_TOTAL = "avsb_http_requests_total"
 
 
 def _fmt_labels(labels: Labels) -> str:
@@ -27,7 +28,7 @@ class Metrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counters: dict[str, dict[Labels, float]] = defaultdict(dict)
-        self._help: dict[str, str] = {}
+        self._help: dict[str, str] = {REQUESTS_TOTAL: "HTTP requests answered."}
         self._hist: dict[Labels, list[float]] = {}
         self._gauges: dict[str, Callable[[], float]] = {}
 
@@ -45,11 +46,15 @@ class Metrics:
         self._gauges[name] = read
         self._help[name] = doc
 
-    def observe_request(self, labels: Labels, seconds: float) -> None:
+    def answered(self, counted: Labels, route: Labels, seconds: float) -> None:
+        """One HTTP request answered: counted in `avsb_http_requests_total` under `counted`
+        (method, route, status) and its latency observed under `route`, in one lock round."""
         with self._lock:
-            slot = self._hist.get(labels)
+            series = self._counters[REQUESTS_TOTAL]
+            series[counted] = series.get(counted, 0.0) + 1.0
+            slot = self._hist.get(route)
             if slot is None:
-                slot = self._hist[labels] = [0.0] * (len(_BUCKETS) + 2)
+                slot = self._hist[route] = [0.0] * (len(_BUCKETS) + 2)
             # One bucket per observation (the first bound it fits under; none past the last
             # bound); `render` adds them up into Prometheus's cumulative buckets.
             i = bisect_left(_BUCKETS, seconds)
