@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     idempotency_lock_seconds: float = Field(
         default=60.0, gt=0, description="How long a request in flight holds its Idempotency-Key"
     )
+    auth_cache_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="How long a process uses a cached token or SDK key secret before reading it "
+        "again (token changes clear the caches at once, in other processes at the next change "
+        "poll); on the evaluation routes a key in use is read again ahead of its entry's end, off "
+        "the request path",
+    )
     token_last_used_flush_seconds: float = Field(
         default=30.0, gt=0, description="Tokens' last-used times are written this often"
     )

@@ -100,6 +100,7 @@ def build_runtime(settings: Settings, db: Database) -> Runtime:
         settings.auth_failures_per_minute,
         used_audit_seconds=settings.token_used_audit_seconds,
         session_idle_seconds=settings.session_idle_seconds,
+        cache_seconds=settings.auth_cache_seconds,
     )
     policy = BucketPolicy(settings.rate_limit_per_minute, settings.rate_limit_burst)
     limiter = make_limiter(db, policy, settings.rate_limit_storage, authenticator.rate_limits)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 import httpx
 import pytest
@@ -16,7 +17,14 @@ from avsb.server.config import LATEST_API_VERSION
 from avsb.server.db import Database
 from avsb.server.hotpath.server import AvsbServer
 from tests.integration.design import factories as f
-from tests.integration.evaluation_api.support import SdkKey, bearer, keyed_project, settle, signed
+from tests.integration.evaluation_api.support import (
+    SdkKey,
+    abc,
+    bearer,
+    keyed_project,
+    settle,
+    signed,
+)
 from tests.support.servers import LiveServer, ServerFactory, new_org_client
 
 SECURITY = ("x-content-type-options", "x-frame-options", "referrer-policy",
@@ -166,11 +174,11 @@ def test_lease_running_low__next_one_taken_ahead_requests_do_not_wait(
     servers: ServerFactory,
 ) -> None:
     """Under a high limit, the evaluation routes take the next rate-limit lease in the
-    background once a quarter of the current one is left: after the first take, no request
-    waits for one. A bucket of 16,000 tokens gives leases of 1,000 (1/16, at most 1,000), so
-    the 1,900 requests here spend the first lease and part of the next ones; every token
-    spent comes from a lease (all are admitted, and the bucket refills no whole token)."""
-    server = servers.start(evaluation_rate_limit_per_minute=1, evaluation_rate_limit_burst=16_000)
+    background once half of the current one is left, so no request waits because the lease
+    was spent. A bucket of 4,000 tokens gives leases of 250 (1/16), so the 700 calls here
+    need several; every token spent comes from a lease (all are admitted, and the bucket
+    refills no whole token meanwhile)."""
+    server = servers.start(evaluation_rate_limit_per_minute=1, evaluation_rate_limit_burst=4_000)
     try:
         with new_org_client(server) as org:
             sdk = keyed_project(org)
@@ -179,21 +187,21 @@ def test_lease_running_low__next_one_taken_ahead_requests_do_not_wait(
         with server.client() as client:
             statuses = [
                 client.post("/ofrep/v1/evaluate/flags", json=context, headers=bearer(sdk))
-                for _ in range(1_900)
+                for _ in range(700)
             ]
             takes = _lease_takes(client)
             remaining = [int(r.headers["x-ratelimit-remaining"]) for r in statuses]
     finally:
         server.stop()
     assert {r.status_code for r in statuses} == {200}
-    # The first request waited for a take: there was no lease yet. Later ones may wait only
-    # where a lease outlived its second (a slow box), never because the lease was spent.
+    # The first call waited for a take: there was no lease yet. Later ones may wait only where
+    # a lease outlived its second (a very slow box), never because it was spent.
     assert takes.get("none") == 1.0
     assert "spent" not in takes
-    assert takes.get("ahead", 0.0) >= 1.0  # at 250 tokens left of a 1,000-token lease
-    # What a request reports left: the bucket plus the lease, one fewer per request.
-    assert remaining[0] == 15_999
-    assert remaining[-1] == 16_000 - 1_900
+    assert takes.get("ahead", 0.0) >= 1.0  # at 125 tokens left of the first 250
+    # What a call reports left: the bucket plus the lease, one fewer per call.
+    assert remaining[0] == 3_999
+    assert remaining[-1] == 4_000 - 700
     assert remaining == sorted(remaining, reverse=True)
 
 
@@ -237,3 +245,44 @@ def test_leases_taken_ahead_under_concurrent_calls__exactly_the_bucket_admitted(
         server.stop()
     assert sorted(statuses) == [200] * burst + [429] * (calls - burst)
     assert takes.get("ahead", 0.0) >= 1.0
+
+
+def _cache_reads(client: httpx.Client) -> dict[tuple[str, str], float]:
+    text = client.get("/metrics").text
+    pattern = r'avsb_evaluation_cache_reads_total\{cache="(\w+)",when="(\w+)"\} ([\d.]+)'
+    return {(cache, when): float(n) for cache, when, n in re.findall(pattern, text)}
+
+
+def test_busy_key__cache_entries_read_again_ahead_requests_do_not_wait(
+    servers: ServerFactory,
+) -> None:
+    """A token and an SDK key's secrets are cached for `AVSB_AUTH_CACHE_SECONDS` (3 s here);
+    a key in use has its entries read again in the last quarter of their life, off the
+    request path. Over 8 s of calls (bearer and ABC-signed), the requests wait for the
+    database once per cache, at the first call; without reads ahead they would wait again
+    each time an entry ended (two or three times each here)."""
+    server = servers.start(auth_cache_seconds=3)
+    try:
+        with new_org_client(server) as org:
+            sdk = keyed_project(org)
+            settle(server)
+        context = {"context": {"targetingKey": "u1"}}
+        statuses: list[int] = []
+        with server.client() as client:
+            deadline = time.monotonic() + 8.0
+            while time.monotonic() < deadline:
+                ofrep = client.post("/ofrep/v1/evaluate/flags", json=context, headers=bearer(sdk))
+                signed_call = abc(client, "get_experiments", sdk,
+                                  {"project_id": sdk.project_id, "unit_id": "u1"})  # fmt: skip
+                statuses += [ofrep.status_code, signed_call.json()["ret_code"]]
+                time.sleep(0.02)
+            reads = _cache_reads(client)
+    finally:
+        server.stop()
+    assert set(statuses) == {200, 100}
+    assert reads.get(("token", "ahead"), 0.0) >= 1.0
+    assert reads.get(("sdk_secrets", "ahead"), 0.0) >= 1.0
+    # The first call of each kind read the database itself; a slow box may let one entry
+    # run out between two calls (a gap of 0.75 s), never each entry in turn.
+    assert reads.get(("token", "waited"), 0.0) <= 2.0
+    assert reads.get(("sdk_secrets", "waited"), 0.0) <= 2.0

@@ -32,7 +32,14 @@ from avsb.server.kit.context import ChangeContext
 from avsb.server.models import ApiToken, Membership, User, UserSession
 
 TOKEN_SCOPE = "tokens"  # noqa: S105 - a change-scope name, not a secret
-_CACHE_SECONDS = 30.0
+CACHE_SECONDS = 30.0
+"""How long a cached token is used before it is read again (`AVSB_AUTH_CACHE_SECONDS`)."""
+
+
+def reload_window(cache_seconds: float) -> float:
+    """How long before a cache entry's end a caller that refreshes ahead reads it again:
+    a quarter of its life, at most 5 s."""
+    return min(5.0, cache_seconds / 4)
 
 
 @dataclass(frozen=True)
@@ -118,8 +125,11 @@ class Authenticator:
         failures_per_minute: int,
         used_audit_seconds: float = 3600.0,
         session_idle_seconds: float = 8 * 3600.0,
+        cache_seconds: float = CACHE_SECONDS,
     ) -> None:
         self._db = db
+        self._cache_seconds = cache_seconds
+        self._reload_window = reload_window(cache_seconds)
         self._cache: dict[str, _Cached] = {}
         # Bumped by every clear: an entry read from the database before a clear is not stored
         # after it (it may hold what the change being announced has just revoked).
@@ -148,11 +158,29 @@ class Authenticator:
 
     def cached(self, raw: str, ip: str) -> Principal | None:
         """The principal from the cache without I/O; None when the database must be asked."""
+        return self.cached_due(raw, ip)[0]
+
+    def cached_due(self, raw: str, ip: str) -> tuple[Principal | None, bool]:
+        """`cached`, and whether its entry is near its end: a caller may `reload` it ahead,
+        off the request path, so that requests of a busy token never wait for the database."""
         now = time.time()
         entry = self._cache.get(hash_token(raw))
         if entry is None or entry.cached_until < now:
-            return None
-        return self._admit(entry, ip, now)
+            return None, False
+        return self._admit(entry, ip, now), entry.cached_until - now < self._reload_window
+
+    def reload(self, raw: str) -> None:
+        """Read a token from the database again and cache what it says now."""
+        digest = hash_token(raw)
+        generation = self._generation
+        self._store(digest, self._load(digest, time.time()), generation)
+
+    def _store(self, key: str, entry: _Cached, generation: int) -> None:
+        with self._lock:
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            if generation == self._generation:
+                self._cache[key] = entry
 
     def authenticate(self, raw: str, ip: str, *, session: bool = False) -> Principal:
         """The principal for ``raw`` (a token, or with ``session`` a sign-in session id), else
@@ -164,11 +192,7 @@ class Authenticator:
         if entry is None or entry.cached_until < now:
             generation = self._generation
             entry = self._load_session(digest, now) if session else self._load(digest, now)
-            with self._lock:
-                if len(self._cache) > 50_000:
-                    self._cache.clear()
-                if generation == self._generation:
-                    self._cache[key] = entry
+            self._store(key, entry, generation)
         return self._admit(entry, ip, now)
 
     def cached_session(self, raw: str, ip: str) -> Principal | None:
@@ -193,7 +217,7 @@ class Authenticator:
         return principal
 
     def _load_session(self, digest: str, now: float) -> _Cached:
-        until = now + _CACHE_SECONDS
+        until = now + self._cache_seconds
         with self._db.session(write=False) as session:
             row = session.scalar(select(UserSession).where(UserSession.session_hash == digest))
             if row is None or row.revoked_at is not None:
@@ -250,7 +274,7 @@ class Authenticator:
                     or_(ApiToken.token_hash == digest, ApiToken.previous_hash == digest)
                 )
             )
-        until = now + _CACHE_SECONDS
+        until = now + self._cache_seconds
         if token is None or token.revoked_at is not None:
             return _Cached(None, None, until)
         if token.rate_limit_per_minute is None and token.rate_limit_burst is None:

@@ -153,9 +153,10 @@ LEASE_MIN_AVAILABLE = 256
 """Below this many tokens in the bucket, every take is of one token: no process holds tokens
 another process's request could have used, so small buckets admit exactly their tokens."""
 LEASE_SECONDS = 1.0
-REFILL_FRACTION = 1 / 4
+REFILL_FRACTION = 1 / 2
 """With ``refill_ahead``, a lease of more than one token is refilled once this fraction of it
-is left: requests then find tokens in the process rather than waiting for the next take."""
+is left: requests then find tokens in the process rather than waiting for the next take (half
+a lease leaves the take in the background as long to finish as the first half took)."""
 
 
 @dataclass
@@ -176,11 +177,11 @@ class DatabaseRateLimiter(_Policies):
     are handed back on the next take.
 
     With ``refill_ahead`` (the evaluation routes' limiter), a lease of more than one token
-    reports its key in ``refills_due`` when a quarter of it is left, and the caller takes the
-    next lease in the background (``refill``) while this one is still being spent: requests
-    under a high limit do not wait for a take. The tokens a process holds stay bounded (the
-    new lease plus a quarter of the last), and every token is in the bucket, in a lease or
-    spent, as before.
+    reports its key in ``refills_due`` when half of it is left, and the caller takes the next
+    lease in the background (``refill``) while this one is still being spent: requests under
+    a high limit do not wait for a take. The tokens a process holds stay bounded (the new
+    lease plus half the last), and every token is in the bucket, in a lease or spent, as
+    before.
     """
 
     def __init__(

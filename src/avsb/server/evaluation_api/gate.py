@@ -16,12 +16,13 @@ import hmac
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from avsb.server.auth.authenticator import TOKEN_SCOPE, Authenticator
+from avsb.server.auth.authenticator import CACHE_SECONDS, TOKEN_SCOPE, Authenticator, reload_window
 from avsb.server.auth.principal import Principal
 from avsb.server.auth.ratelimit import RateDecision, RateLimiter
 from avsb.server.db import Database
@@ -31,7 +32,6 @@ from avsb.server.models import ApiToken
 
 log = logging.getLogger("avsb.server.evaluation")
 
-_CACHE_SECONDS = 30.0
 _MAX_CACHED = 50_000
 _MAX_KEY_ID = 64
 RATE_FAMILY = "evaluation"
@@ -42,6 +42,11 @@ _TAKES_DOC = (
     "it, because the process had no lease, its lease had expired, or it was spent."
 )
 _AHEAD = (("when", "ahead"),)
+CACHE_READS = "avsb_evaluation_cache_reads_total"
+_READS_DOC = (
+    "Database reads of a token or an SDK key's secrets for the evaluation routes: ahead of "
+    "a cache entry's end, or on the request path (the request waited for it)."
+)
 _WAITED = {state: (("when", state),) for state in ("none", "expired", "spent", "live")}
 
 
@@ -63,8 +68,10 @@ class SdkSecrets:
     skip the md5.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, cache_seconds: float = CACHE_SECONDS) -> None:
         self._db = db
+        self._cache_seconds = cache_seconds
+        self._reload_window = reload_window(cache_seconds)
         self._cache: dict[str, tuple[tuple[str, ...], float]] = {}
         self._verified: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._lock = threading.Lock()
@@ -93,6 +100,11 @@ class SdkSecrets:
                 self._verified.clear()
             self._verified[key_id, et, signature] = (secret, entry[1])
 
+    def due(self, key_id: str) -> bool:
+        """Whether a key id's cached secrets are near their end (to `load` them ahead)."""
+        entry = self._cache.get(key_id)
+        return entry is not None and entry[1] - time.monotonic() < self._reload_window
+
     def cached(self, key_id: str) -> tuple[str, ...] | None:
         """The secrets of a key id from the cache; None when the database must be asked."""
         entry = self._cache.get(key_id)
@@ -111,7 +123,7 @@ class SdkSecrets:
         with self._lock:
             if len(self._cache) > _MAX_CACHED:
                 self._cache.clear()
-            self._cache[key_id] = (found, time.monotonic() + _CACHE_SECONDS)
+            self._cache[key_id] = (found, time.monotonic() + self._cache_seconds)
         return found
 
 
@@ -142,6 +154,7 @@ class Gate:
         self._metrics = metrics
         self._skew = max_skew_seconds
         self._taking: dict[str, asyncio.Future[Any]] = {}  # takes under way, by key
+        self._reloading: set[tuple[str, str]] = set()  # (cache, key) reloads under way
 
     def _failed(self, message: str, ip: str) -> Unauthorized:
         self._metrics.inc("avsb_auth_failures_total", doc="Requests with a bad token.")
@@ -153,17 +166,40 @@ class Gate:
             self._auth.throttle.check(ip)
             raise Unauthorized("Send an SDK key as 'Authorization: Bearer <key>' or 'X-API-Key'.")
         try:
-            principal = self._auth.cached(raw, ip)
+            principal, due = self._auth.cached_due(raw, ip)
         except Unauthorized:
             self._metrics.inc("avsb_auth_failures_total", doc="Requests with a bad token.")
             raise
-        return None if principal is None else _sdk_key(principal)
+        if principal is None:
+            return None
+        if due:
+            self._reload_ahead("token", raw, self._auth.reload)
+        return _sdk_key(principal)
+
+    def _reload_ahead(self, cache: str, key: str, load: Callable[[str], object]) -> None:
+        """Read a cache entry near its end again on a worker thread, one reload per entry at
+        a time, while requests go on using it: a busy key's requests never wait for the
+        database (when 30 s entries ended under load, every request in flight queued its own
+        query, a stall of up to ~150 ms)."""
+        if (cache, key) in self._reloading:
+            return
+        self._reloading.add((cache, key))
+        self._metrics.inc(CACHE_READS, (("cache", cache), ("when", "ahead")), doc=_READS_DOC)
+        task = asyncio.ensure_future(run_in_threadpool(load, key))
+        task.add_done_callback(functools.partial(self._reloaded, (cache, key)))
+
+    def _reloaded(self, entry: tuple[str, str], task: asyncio.Future[Any]) -> None:
+        self._reloading.discard(entry)
+        if not task.cancelled() and task.exception() is not None:
+            # The entry ends as it would have; the next request then reads it itself.
+            log.warning("%s cache entry not reloaded: %s", entry[0], task.exception())
 
     async def bearer(self, raw: str | None, ip: str) -> Principal:
         """The SDK key presented as a bearer token; 401 / 403 / 429 (failure throttle)."""
         principal = self.bearer_now(raw, ip)
         if principal is not None:
             return principal
+        self._metrics.inc(CACHE_READS, (("cache", "token"), ("when", "waited")), doc=_READS_DOC)
         try:
             principal = await run_in_threadpool(self._auth.authenticate, str(raw), ip)
         except Unauthorized:
@@ -187,8 +223,13 @@ class Gate:
     ) -> Principal | None:
         """`signature` from the caches, without I/O: None when it must be awaited."""
         presented = self._signed(ak, et, es, ip)
-        known = self._secrets.verified(str(ak), str(et), presented)
-        return None if known is None else self.bearer_now(known, ip)
+        key_id = str(ak)
+        known = self._secrets.verified(key_id, str(et), presented)
+        if known is None:
+            return None
+        if self._secrets.due(key_id):
+            self._reload_ahead("sdk_secrets", key_id, self._secrets.load)
+        return self.bearer_now(known, ip)
 
     async def signature(self, ak: str | None, et: str | None, es: str | None, ip: str) -> Principal:
         """The SDK key whose secret signed the request (ABC `X-Ak`, `X-Et`, `X-Es`)."""
@@ -199,6 +240,8 @@ class Gate:
             return await self.bearer(known, ip)
         secrets = self._secrets.cached(key_id)
         if secrets is None:
+            waited = (("cache", "sdk_secrets"), ("when", "waited"))
+            self._metrics.inc(CACHE_READS, waited, doc=_READS_DOC)
             secrets = await run_in_threadpool(self._secrets.load, key_id)
         for secret in secrets:
             expected = abc_signature(secret, key_id, sent_at)

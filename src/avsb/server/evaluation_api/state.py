@@ -37,7 +37,7 @@ class EvaluationRuntime:
         self.metrics = metrics
         self.cache = ConfigCache(db, metrics)
         self.exposures = ExposureBuffer(settings, events, metrics)
-        self.secrets = SdkSecrets(db)
+        self.secrets = SdkSecrets(db, settings.auth_cache_seconds)
         self.origins = OriginTable(db, parse_setting(settings.cors_origins))
         policy = BucketPolicy(
             settings.evaluation_rate_limit_per_minute, settings.evaluation_rate_limit_burst
