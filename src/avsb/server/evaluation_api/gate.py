@@ -42,12 +42,12 @@ _TAKES_DOC = (
     "it, because the process had no lease, its lease had expired, or it was spent."
 )
 _AHEAD = (("when", "ahead"),)
+_WAITED = {state: (("when", state),) for state in ("none", "expired", "spent", "live")}
 CACHE_READS = "avsb_evaluation_cache_reads_total"
 _READS_DOC = (
     "Database reads of a token or an SDK key's secrets for the evaluation routes: ahead of "
     "a cache entry's end, or on the request path (the request waited for it)."
 )
-_WAITED = {state: (("when", state),) for state in ("none", "expired", "spent", "live")}
 
 
 def abc_signature(secret: str, key_id: str, et: str) -> str:
@@ -127,6 +127,21 @@ class SdkSecrets:
         return found
 
 
+def _in_background(
+    work: Callable[[str], object], key: str, done: Callable[[], None], what: str
+) -> asyncio.Future[Any]:
+    """`work(key)` on a worker thread; `done()` when it ends, its failure logged."""
+
+    def ended(task: asyncio.Future[Any]) -> None:
+        done()
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("%s failed: %s", what, task.exception())
+
+    task = asyncio.ensure_future(run_in_threadpool(work, key))
+    task.add_done_callback(ended)
+    return task
+
+
 def _sdk_key(principal: Principal) -> Principal:
     """`principal`, if it is an SDK key bound to one project (else 403)."""
     if principal.kind != "sdk" or principal.project_id is None:
@@ -180,19 +195,14 @@ class Gate:
         """Read a cache entry near its end again on a worker thread, one reload per entry at
         a time, while requests go on using it: a busy key's requests never wait for the
         database (when 30 s entries ended under load, every request in flight queued its own
-        query, a stall of up to ~150 ms)."""
-        if (cache, key) in self._reloading:
+        query, a stall of up to ~150 ms). If the read fails, the entry ends as it would have
+        and the next request reads it itself."""
+        entry = (cache, key)
+        if entry in self._reloading:
             return
-        self._reloading.add((cache, key))
+        self._reloading.add(entry)
         self._metrics.inc(CACHE_READS, (("cache", cache), ("when", "ahead")), doc=_READS_DOC)
-        task = asyncio.ensure_future(run_in_threadpool(load, key))
-        task.add_done_callback(functools.partial(self._reloaded, (cache, key)))
-
-    def _reloaded(self, entry: tuple[str, str], task: asyncio.Future[Any]) -> None:
-        self._reloading.discard(entry)
-        if not task.cancelled() and task.exception() is not None:
-            # The entry ends as it would have; the next request then reads it itself.
-            log.warning("%s cache entry not reloaded: %s", entry[0], task.exception())
+        _in_background(load, key, lambda: self._reloading.discard(entry), f"{cache} reload")
 
     async def bearer(self, raw: str | None, ip: str) -> Principal:
         """The SDK key presented as a bearer token; 401 / 403 / 429 (failure throttle)."""
@@ -281,16 +291,14 @@ class Gate:
             if key in self._taking:
                 continue
             self._metrics.inc(LEASE_TAKES, _AHEAD, doc=_TAKES_DOC)
-            task = asyncio.ensure_future(run_in_threadpool(self._limiter.refill, key))
-            self._taking[key] = task
-            task.add_done_callback(functools.partial(self._refilled, key))
+            # If the take fails, the next one, once the lease is spent, is on the request path.
+            self._taking[key] = _in_background(
+                self._limiter.refill, key, functools.partial(self._taken, key), "lease refill"
+            )
 
-    def _refilled(self, key: str, task: asyncio.Future[Any]) -> None:
-        if self._taking.get(key) is task:
-            del self._taking[key]
-        if not task.cancelled() and task.exception() is not None:
-            # The next take, when the lease is spent, tries again on the request path.
-            log.warning("rate-limit lease of %s not refilled: %s", key, task.exception())
+    def _taken(self, key: str) -> None:
+        """A take of `key` ended: the next request may start one."""
+        self._taking.pop(key, None)
 
     async def admit(self, principal: Principal) -> RateDecision:
         """Take one request from the key's evaluation bucket; 429 when it is empty."""
