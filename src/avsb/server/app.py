@@ -24,6 +24,7 @@ from avsb.server.evaluation_api.routes import evaluation_routes
 from avsb.server.hotpath.server import AvsbServer
 from avsb.server.kit import idempotency
 from avsb.server.kit.methods import method_routes
+from avsb.server.kit.threads import in_thread
 from avsb.server.middleware import RequestEnvelopeMiddleware
 from avsb.server.openapi import document_builder
 from avsb.server.openapi_docs import router as redoc_router
@@ -83,7 +84,7 @@ async def _every(seconds: float, job: Callable[[], object], name: str) -> None:
     while True:
         await asyncio.sleep(seconds)
         try:
-            await asyncio.to_thread(job)
+            await in_thread(job)
         except Exception:
             log.exception("background job %s failed", name)
 

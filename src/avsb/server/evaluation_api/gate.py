@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -31,6 +31,7 @@ from avsb.server.kit.metrics import Metrics
 from avsb.server.models import ApiToken
 
 log = logging.getLogger("avsb.server.evaluation")
+T = TypeVar("T")
 
 _MAX_CACHED = 50_000
 _MAX_KEY_ID = 64
@@ -127,21 +128,6 @@ class SdkSecrets:
         return found
 
 
-def _in_background(
-    work: Callable[[str], object], key: str, done: Callable[[], None], what: str
-) -> asyncio.Future[Any]:
-    """`work(key)` on a worker thread; `done()` when it ends, its failure logged."""
-
-    def ended(task: asyncio.Future[Any]) -> None:
-        done()
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("%s failed: %s", what, task.exception())
-
-    task = asyncio.ensure_future(run_in_threadpool(work, key))
-    task.add_done_callback(ended)
-    return task
-
-
 def _sdk_key(principal: Principal) -> Principal:
     """`principal`, if it is an SDK key bound to one project (else 403)."""
     if principal.kind != "sdk" or principal.project_id is None:
@@ -170,6 +156,35 @@ class Gate:
         self._skew = max_skew_seconds
         self._taking: dict[str, asyncio.Future[Any]] = {}  # takes under way, by key
         self._reloading: set[tuple[str, str]] = set()  # (cache, key) reloads under way
+        self._threads: set[asyncio.Future[Any]] = set()  # worker-thread work under way
+
+    def _in_background(
+        self, work: Callable[[str], object], key: str, done: Callable[[], None], what: str
+    ) -> asyncio.Future[Any]:
+        """`work(key)` on a worker thread; `done()` when it ends, its failure logged."""
+
+        def ended(task: asyncio.Future[Any]) -> None:
+            done()
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("%s failed: %s", what, task.exception())
+
+        task = self._on_thread(work, key)
+        task.add_done_callback(ended)
+        return task
+
+    def _on_thread(self, work: Callable[[str], T], key: str) -> asyncio.Future[T]:
+        """`work(key)` on a worker thread, as a future `drain` waits for."""
+        task = asyncio.ensure_future(run_in_threadpool(work, key))
+        self._threads.add(task)
+        task.add_done_callback(self._threads.discard)
+        return task
+
+    async def drain(self) -> None:
+        """Wait for the lease takes and cache reads under way (at shutdown, before the
+        database pools close: a thread still in a transaction would leave its connection
+        open and its take half done)."""
+        while self._threads:
+            await asyncio.wait(set(self._threads))
 
     def _failed(self, message: str, ip: str) -> Unauthorized:
         self._metrics.inc("avsb_auth_failures_total", doc="Requests with a bad token.")
@@ -202,7 +217,7 @@ class Gate:
             return
         self._reloading.add(entry)
         self._metrics.inc(CACHE_READS, (("cache", cache), ("when", "ahead")), doc=_READS_DOC)
-        _in_background(load, key, lambda: self._reloading.discard(entry), f"{cache} reload")
+        self._in_background(load, key, lambda: self._reloading.discard(entry), f"{cache} reload")
 
     async def bearer(self, raw: str | None, ip: str) -> Principal:
         """The SDK key presented as a bearer token; 401 / 403 / 429 (failure throttle)."""
@@ -292,7 +307,7 @@ class Gate:
                 continue
             self._metrics.inc(LEASE_TAKES, _AHEAD, doc=_TAKES_DOC)
             # If the take fails, the next one, once the lease is spent, is on the request path.
-            self._taking[key] = _in_background(
+            self._taking[key] = self._in_background(
                 self._limiter.refill, key, functools.partial(self._taken, key), "lease refill"
             )
 
@@ -326,7 +341,7 @@ class Gate:
         if decision is not None:
             return decision
         self._metrics.inc(LEASE_TAKES, _WAITED[self._limiter.lease_state(key)], doc=_TAKES_DOC)
-        task = asyncio.ensure_future(run_in_threadpool(self._limiter.acquire, key))
+        task = self._on_thread(self._limiter.acquire, key)
         self._taking[key] = task
         try:
             return await task

@@ -81,7 +81,9 @@ class EvaluationRuntime:
         self.exposures.start()
 
     async def stop(self) -> None:
-        """Stop the threads; buffered exposures are written before this returns."""
+        """Stop the threads; buffered exposures are written before this returns, and the
+        gate's database work under way has ended."""
+        await self.gate.drain()
         await run_in_threadpool(self.cache.stop)
         await run_in_threadpool(self.origins.stop)
         await run_in_threadpool(self.exposures.stop)

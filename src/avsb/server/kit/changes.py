@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from avsb.server.db import Database
+from avsb.server.kit.threads import in_thread
 from avsb.server.models import ChangeVersion
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class ChangeWatcher:
     async def _run(self) -> None:
         while True:
             try:
-                await asyncio.to_thread(self.poll_once)
+                await in_thread(self.poll_once)
             except Exception:
                 log.exception("change poll failed")
             await asyncio.sleep(self._interval)

@@ -23,6 +23,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from avsb.server.config import Settings
 from avsb.server.db import Database
+from avsb.server.kit.threads import in_thread
 from avsb.server.models import SlackInstallation, SlackMessage
 from avsb.server.models.base import utcnow
 from avsb.server.runtime import Runtime
@@ -187,14 +188,14 @@ class SlackWorker:
             self._task = None
 
     async def run_once(self) -> int:
-        calls = await asyncio.to_thread(claim_batch, self._db, self._settings)
+        calls = await in_thread(claim_batch, self._db, self._settings)
         await asyncio.gather(*(self._attempt(call) for call in calls))
         return len(calls)
 
     async def _attempt(self, call: Call) -> None:
         outcome = await asyncio.to_thread(call_slack, self._settings, call)
         try:
-            await asyncio.to_thread(record, self._db, self._settings, call, outcome)
+            await in_thread(record, self._db, self._settings, call, outcome)
         except Exception:
             log.exception("recording Slack message %s failed", call.message_id)
 

@@ -26,6 +26,7 @@ from avsb.server.config import Settings
 from avsb.server.db import Database
 from avsb.server.kit import audit, resources
 from avsb.server.kit.context import ChangeContext, system_context
+from avsb.server.kit.threads import in_thread
 from avsb.server.models import Webhook, WebhookAttempt, WebhookDelivery
 from avsb.server.models.base import utcnow
 from avsb.server.webhooks import repository
@@ -189,14 +190,14 @@ class DeliveryWorker:
 
     async def run_once(self) -> int:
         """Claim and attempt one batch; the number of deliveries attempted."""
-        jobs = await asyncio.to_thread(claim_batch, self._db, self._settings)
+        jobs = await in_thread(claim_batch, self._db, self._settings)
         await asyncio.gather(*(self._attempt(job) for job in jobs))
         return len(jobs)
 
     async def _attempt(self, job: Job) -> None:
         result = await self._sender.send(job.message)
         try:
-            await asyncio.to_thread(record, self._db, job, result, self._policy)
+            await in_thread(record, self._db, job, result, self._policy)
         except Exception:
             log.exception("recording webhook delivery %s failed", job.delivery_id)
 

@@ -1,0 +1,118 @@
+"""A server's shutdown waits for the database work its background threads have under way
+before it closes the pools.
+
+A thread cannot be stopped. When the lifespan cancelled a loop awaiting one (a change poll, a
+background job, a webhook record) or left the evaluation gate's lease takes and cache reads
+running, it went on to close the pools while the thread was still in a transaction: the
+connection went back to a closed pool and stayed open (on PostgreSQL a backend, found later
+as a `ResourceWarning` when garbage-collected, as a CI run did), and its write could be cut
+short. Each test holds one such thread inside its work, stops the server, and checks that
+the pools closed only after the thread was done.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from avsb.server.auth.authenticator import Authenticator
+from avsb.server.kit.changes import ChangeWatcher
+from tests.integration.evaluation_api.support import bearer, keyed_project, runtime
+from tests.support.servers import LiveServer, ServerFactory, new_org_client
+
+WAIT = 30.0
+
+
+class Held:
+    """Wraps a method so that, once armed, its next call blocks until released; records the
+    order of that call's start and end and of the pools' closing."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.armed = threading.Event()
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def wrap(self, original: Callable[..., Any]) -> Callable[..., Any]:
+        def held(*args: Any, **kwargs: Any) -> Any:
+            if not self.armed.is_set():
+                return original(*args, **kwargs)
+            self.armed.clear()
+            self.events.append("work started")
+            self.started.set()
+            self.release.wait(WAIT)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.events.append("work ended")
+
+        return held
+
+    def watch_pools(self, server: LiveServer) -> None:
+        db = runtime(server).db
+        dispose = db.dispose
+
+        def recorded() -> None:
+            self.events.append("pools closed")
+            dispose()
+
+        db.dispose = recorded  # type: ignore[method-assign]
+
+
+@pytest.fixture
+def held() -> Iterator[Held]:
+    hold = Held()
+    yield hold
+    hold.release.set()  # never leave a thread blocked past the test
+
+
+def _stop_while_held(server: LiveServer, hold: Held) -> None:
+    """Stop `server` while the held call is in its work: the stop must wait for it."""
+    assert hold.started.wait(WAIT), "the held call never came"
+    stopping = threading.Thread(target=server.stop)
+    stopping.start()
+    time.sleep(1.0)  # time enough for the lifespan to reach the pools, if it did not wait
+    assert stopping.is_alive()
+    assert "pools closed" not in hold.events
+    hold.release.set()
+    stopping.join(WAIT)
+    assert not stopping.is_alive()
+    assert hold.events == ["work started", "work ended", "pools closed"]
+
+
+def test_gate_cache_read_ahead__finished_before_the_pools_close(
+    servers: ServerFactory, held: Held, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The evaluation gate reads a busy key's token again on a worker thread (here, with
+    3-s cache entries, in each entry's last 0.75 s); a shutdown meanwhile waits for it."""
+    monkeypatch.setattr(Authenticator, "reload", held.wrap(Authenticator.reload))
+    server = servers.start(auth_cache_seconds=3)
+    held.watch_pools(server)
+    with new_org_client(server) as org:
+        sdk = keyed_project(org)
+    context = {"context": {"targetingKey": "u1"}}
+    held.armed.set()
+    with server.client() as client:
+        deadline = time.monotonic() + WAIT
+        while not held.started.is_set() and time.monotonic() < deadline:
+            r = client.post("/ofrep/v1/evaluate/flags", json=context, headers=bearer(sdk))
+            assert r.status_code == 200, r.text  # answered meanwhile, from the cache
+            time.sleep(0.05)
+    _stop_while_held(server, held)
+
+
+def test_change_poll__finished_before_the_pools_close(
+    servers: ServerFactory, held: Held, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The change watcher polls the database on a worker thread every
+    `AVSB_CHANGE_POLL_SECONDS`; the lifespan cancels its loop, and the cancellation waits for
+    the poll under way (`avsb.server.kit.threads.in_thread`)."""
+    monkeypatch.setattr(ChangeWatcher, "poll_once", held.wrap(ChangeWatcher.poll_once))
+    server = servers.start(change_poll_seconds=0.1)
+    held.watch_pools(server)
+    held.armed.set()
+    _stop_while_held(server, held)
