@@ -24,7 +24,7 @@ from avsb.server.evaluation_api.routes import evaluation_routes
 from avsb.server.hotpath.server import AvsbServer
 from avsb.server.kit import idempotency
 from avsb.server.kit.methods import method_routes
-from avsb.server.kit.threads import in_thread
+from avsb.server.kit.threads import ended_within, in_thread
 from avsb.server.middleware import RequestEnvelopeMiddleware
 from avsb.server.openapi import document_builder
 from avsb.server.openapi_docs import router as redoc_router
@@ -168,17 +168,24 @@ def _lifespan(rt: Runtime) -> Callable[[FastAPI], contextlib.AbstractAsyncContex
         try:
             yield
         finally:
-            await slack_worker.stop()
-            await webhook_worker.stop()
+            # Work already on a worker thread gets until the grace period's end to finish
+            # before the stores close (`kit.threads`). The exposures and counts are written
+            # first, so a long job (a results refresh) cannot hold them past a kill.
+            loop = asyncio.get_running_loop()
+            until = loop.time() + rt.settings.shutdown_grace_seconds
+
+            def left() -> float:
+                return max(until - loop.time(), 0.1)
+
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await rt.watcher.stop()
-            await rt.evaluation.stop()  # writes the buffered exposures: before events close
+            await rt.evaluation.stop(left())  # writes the buffered exposures: before events close
             await asyncio.to_thread(rt.authenticator.flush_last_used)
             await asyncio.to_thread(ingestion_counts.flush)
+            await slack_worker.stop(left())
+            await webhook_worker.stop(left())
+            await rt.watcher.stop(left())
+            await ended_within(tasks, left(), "background jobs")
             rt.events.close()
             rt.db.dispose()
             gc.unfreeze()

@@ -266,7 +266,8 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: int = Field(
         default=5,
         ge=1,
-        description="On shutdown, requests still running (open streams) after this are cancelled",
+        description="On shutdown, requests still running (open streams) after this are cancelled, "
+        "and background database work still running after this is left to finish alone",
     )
     keep_alive_seconds: int = Field(
         default=75,

@@ -28,6 +28,7 @@ from avsb.server.auth.ratelimit import RateDecision, RateLimiter
 from avsb.server.db import Database
 from avsb.server.errors import Forbidden, RateLimited, Unauthorized
 from avsb.server.kit.metrics import Metrics
+from avsb.server.kit.threads import ended_within
 from avsb.server.models import ApiToken
 
 log = logging.getLogger("avsb.server.evaluation")
@@ -179,12 +180,11 @@ class Gate:
         task.add_done_callback(self._threads.discard)
         return task
 
-    async def drain(self) -> None:
-        """Wait for the lease takes and cache reads under way (at shutdown, before the
-        database pools close: a thread still in a transaction would leave its connection
-        open and its take half done)."""
-        while self._threads:
-            await asyncio.wait(set(self._threads))
+    async def drain(self, seconds: float) -> None:
+        """Wait up to `seconds` for the lease takes and cache reads under way (at shutdown,
+        before the database pools close: a thread still in a transaction would leave its
+        connection open and its take half done)."""
+        await ended_within(set(self._threads), seconds, "rate-limit takes or key reads")
 
     def _failed(self, message: str, ip: str) -> Unauthorized:
         self._metrics.inc("avsb_auth_failures_total", doc="Requests with a bad token.")

@@ -80,10 +80,10 @@ class EvaluationRuntime:
         self.origins.start()
         self.exposures.start()
 
-    async def stop(self) -> None:
-        """Stop the threads; buffered exposures are written before this returns, and the
-        gate's database work under way has ended."""
-        await self.gate.drain()
+    async def stop(self, seconds: float = 5.0) -> None:
+        """Stop the threads; buffered exposures are written before this returns, after the
+        gate's database work under way has ended (given `seconds`)."""
+        await self.gate.drain(seconds)
         await run_in_threadpool(self.cache.stop)
         await run_in_threadpool(self.origins.stop)
         await run_in_threadpool(self.exposures.stop)

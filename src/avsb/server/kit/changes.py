@@ -9,7 +9,6 @@ state change, restore and delete of such a resource, once per transaction.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from avsb.server.db import Database
-from avsb.server.kit.threads import in_thread
+from avsb.server.kit.threads import ended_within, in_thread
 from avsb.server.models import ChangeVersion
 
 log = logging.getLogger(__name__)
@@ -120,8 +119,9 @@ class ChangeWatcher:
             log.exception("first change poll failed")
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def stop(self) -> None:
+    async def stop(self, seconds: float = 5.0) -> None:
+        """Stop polling; a poll under way is given `seconds` to end."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await ended_within([self._task], seconds, "change poll")
+            self._task = None

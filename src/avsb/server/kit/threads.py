@@ -5,15 +5,18 @@ task is cancelled, but the thread runs on. A background loop cancelled at shutdo
 the lifespan close the database pools under a thread still inside a transaction: its
 connection then goes back to a pool that is already closed and is never closed itself (on
 PostgreSQL, a backend left open until the process exits), and a write it had not yet
-committed may be lost. `in_thread` makes the cancellation wait for the thread.
+committed may be lost. `in_thread` makes the cancellation wait for the thread, and
+`ended_within` bounds that wait at shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+import logging
+from collections.abc import Callable, Collection
+from typing import Any, ParamSpec, TypeVar
 
+log = logging.getLogger("avsb.server")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -29,3 +32,25 @@ async def in_thread(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) ->
         if not running.cancelled():
             running.exception()  # retrieved: its failure is moot once the caller is cancelled
         raise
+
+
+async def ended_within(futures: Collection[asyncio.Future[Any]], seconds: float, what: str) -> None:
+    """Wait up to `seconds` for `futures` to end (at shutdown: background loops already
+    cancelled, whose `in_thread` calls are finishing, or worker-thread work under way).
+    Those still running then are cancelled and left to their threads, and logged: a stuck
+    call (a database that stopped answering) must not hold the shutdown, and with it the
+    exposures and counts written after it, past the orchestrator's kill."""
+    if not futures:
+        return
+    _, late = await asyncio.wait(futures, timeout=seconds)
+    if late:
+        log.warning(
+            "shutdown: %d %s still running after %g s, left to their threads", len(late), what,
+            seconds,
+        )  # fmt: skip
+        for future in late:
+            future.cancel()  # ends an `in_thread` wait at once; the thread runs on
+        await asyncio.wait(late)
+    for future in futures:
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("shutdown: %s failed: %s", what, future.exception())

@@ -9,7 +9,6 @@ or ``failed`` after the last. Calls go through ``slack_sdk.WebClient`` at
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from avsb.server.config import Settings
 from avsb.server.db import Database
-from avsb.server.kit.threads import in_thread
+from avsb.server.kit.threads import ended_within, in_thread
 from avsb.server.models import SlackInstallation, SlackMessage
 from avsb.server.models.base import utcnow
 from avsb.server.runtime import Runtime
@@ -180,11 +179,11 @@ class SlackWorker:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="slack-delivery")
 
-    async def stop(self) -> None:
+    async def stop(self, seconds: float = 5.0) -> None:
+        """Stop polling; a claim or record under way is given `seconds` to end."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await ended_within([self._task], seconds, "Slack delivery")
             self._task = None
 
     async def run_once(self) -> int:

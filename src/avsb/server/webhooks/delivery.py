@@ -14,7 +14,6 @@ LOCKED``; on every backend the claim itself is a conditional UPDATE that only on
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from avsb.server.config import Settings
 from avsb.server.db import Database
 from avsb.server.kit import audit, resources
 from avsb.server.kit.context import ChangeContext, system_context
-from avsb.server.kit.threads import in_thread
+from avsb.server.kit.threads import ended_within, in_thread
 from avsb.server.models import Webhook, WebhookAttempt, WebhookDelivery
 from avsb.server.models.base import utcnow
 from avsb.server.webhooks import repository
@@ -179,12 +178,12 @@ class DeliveryWorker:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="webhook-delivery")
 
-    async def stop(self) -> None:
-        """Stop polling; attempts in flight are abandoned and retried after their lease."""
+    async def stop(self, seconds: float = 5.0) -> None:
+        """Stop polling; attempts in flight are abandoned and retried after their lease (a
+        claim or record under way is given `seconds` to end)."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await ended_within([self._task], seconds, "webhook delivery")
             self._task = None
         await self._sender.aclose()
 

@@ -7,11 +7,13 @@ running, it went on to close the pools while the thread was still in a transacti
 connection went back to a closed pool and stayed open (on PostgreSQL a backend, found later
 as a `ResourceWarning` when garbage-collected, as a CI run did), and its write could be cut
 short. Each test holds one such thread inside its work, stops the server, and checks that
-the pools closed only after the thread was done.
+the pools closed only after the thread was done; and that a thread stuck past
+`AVSB_SHUTDOWN_GRACE_SECONDS` does not hold the shutdown, nor the exposures written in it.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,8 +22,17 @@ from typing import Any
 import pytest
 
 from avsb.server.auth.authenticator import Authenticator
+from avsb.server.events import open_event_store
 from avsb.server.kit.changes import ChangeWatcher
-from tests.integration.evaluation_api.support import bearer, keyed_project, runtime
+from tests.integration.design import factories as f
+from tests.integration.evaluation_api.support import (
+    abc,
+    bearer,
+    create_sdk_key,
+    keyed_project,
+    runtime,
+    settle,
+)
 from tests.support.servers import LiveServer, ServerFactory, new_org_client
 
 WAIT = 30.0
@@ -45,6 +56,8 @@ class Held:
             self.events.append("work started")
             self.started.set()
             self.release.wait(WAIT)
+            if "pools closed" in self.events:
+                return None  # abandoned by the shutdown: it would open a pool's connection anew
             try:
                 return original(*args, **kwargs)
             finally:
@@ -116,3 +129,52 @@ def test_change_poll__finished_before_the_pools_close(
     held.watch_pools(server)
     held.armed.set()
     _stop_while_held(server, held)
+
+
+def test_stuck_thread__shutdown_goes_on_after_the_grace__exposures_written_first(
+    servers: ServerFactory,
+    held: Held,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    events_url: str,
+) -> None:
+    """A change poll stuck in the database (one that stopped answering): the shutdown writes
+    the buffered exposures first, waits out `AVSB_SHUTDOWN_GRACE_SECONDS` (1 here) for the
+    poll, logs it and closes the stores; the exposures are stored whatever the thread does
+    next or however long an orchestrator waits before it kills the process."""
+    monkeypatch.setattr(ChangeWatcher, "poll_once", held.wrap(ChangeWatcher.poll_once))
+    server = servers.start(
+        change_poll_seconds=0.1, shutdown_grace_seconds=1, events_url=events_url,
+        exposure_flush_seconds=3600,
+    )  # fmt: skip
+    held.watch_pools(server)
+    with new_org_client(server) as org:
+        pid = f.create_project(org)["id"]
+        f.act(org, f.create_experiment(org, pid, traffic_percent=100)["id"], "start")
+        sdk = create_sdk_key(org, pid)
+        settle(server)
+        answer = abc(org, "get_experiments", sdk, {"project_id": pid, "unit_id": "u-last"})
+        assert answer.json()["ret_code"] == 100, answer.text
+    assert len(runtime(server).evaluation.exposures) == 1  # buffered, not yet written
+    held.armed.set()
+    assert held.started.wait(WAIT), "the held call never came"
+    caplog.set_level(logging.WARNING, logger="avsb.server")
+    began = time.monotonic()
+    stopping = threading.Thread(target=server.stop)
+    stopping.start()
+    while "pools closed" not in held.events and time.monotonic() - began < WAIT:
+        time.sleep(0.05)
+    took = time.monotonic() - began
+    assert held.events == ["work started", "pools closed"]  # the poll was still held
+    assert took < 8.0, took  # the 1-s grace, not the 30 s the poll is held for
+    assert any("change poll still running" in r.getMessage() for r in caplog.records)
+    # The process itself ends once the thread returns: asyncio's loop waits for its threads.
+    held.release.set()
+    stopping.join(WAIT)
+    assert not stopping.is_alive()
+    store = open_event_store(events_url)
+    try:
+        rows = store.query(f"SELECT unit_id FROM ev_exposure WHERE project_id = '{pid}'")
+    finally:
+        store.close()
+    assert rows == [("u-last",)]
