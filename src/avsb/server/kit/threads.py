@@ -38,8 +38,9 @@ async def ended_within(futures: Collection[asyncio.Future[Any]], seconds: float,
     """Wait up to `seconds` for `futures` to end (at shutdown: background loops already
     cancelled, whose `in_thread` calls are finishing, or worker-thread work under way).
     Those still running then are cancelled and left to their threads, and logged: a stuck
-    call (a database that stopped answering) must not hold the shutdown, and with it the
-    exposures and counts written after it, past the orchestrator's kill."""
+    call (a database that stopped answering) must not hold the stores open indefinitely.
+    The process still exits only once such a thread returns (asyncio's loop waits for its
+    threads), which is why the lifespan writes the exposures and counts before this wait."""
     if not futures:
         return
     _, late = await asyncio.wait(futures, timeout=seconds)
