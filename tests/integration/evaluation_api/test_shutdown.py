@@ -39,18 +39,20 @@ WAIT = 30.0
 
 
 class Held:
-    """Wraps a method so that, once armed, its next call blocks until released; records the
-    order of that call's start and end and of the pools' closing."""
+    """Wraps a method so that, once armed, its next call on `owner` (an object of the server
+    under test: other servers of this test process run the same classes) blocks until
+    released; records the order of that call's start and end and of the pools' closing."""
 
     def __init__(self) -> None:
         self.events: list[str] = []
         self.armed = threading.Event()
         self.started = threading.Event()
         self.release = threading.Event()
+        self.owner: object = None
 
     def wrap(self, original: Callable[..., Any]) -> Callable[..., Any]:
         def held(*args: Any, **kwargs: Any) -> Any:
-            if not self.armed.is_set():
+            if not self.armed.is_set() or args[0] is not self.owner:
                 return original(*args, **kwargs)
             self.armed.clear()
             self.events.append("work started")
@@ -65,7 +67,9 @@ class Held:
 
         return held
 
-    def watch_pools(self, server: LiveServer) -> None:
+    def watch_pools(self, server: LiveServer, owner: object) -> None:
+        """Hold `owner`'s call, and record when `server`'s pools close."""
+        self.owner = owner
         db = runtime(server).db
         dispose = db.dispose
 
@@ -104,7 +108,7 @@ def test_gate_cache_read_ahead__finished_before_the_pools_close(
     3-s cache entries, in each entry's last 0.75 s); a shutdown meanwhile waits for it."""
     monkeypatch.setattr(Authenticator, "reload", held.wrap(Authenticator.reload))
     server = servers.start(auth_cache_seconds=3)
-    held.watch_pools(server)
+    held.watch_pools(server, runtime(server).authenticator)
     with new_org_client(server) as org:
         sdk = keyed_project(org)
     context = {"context": {"targetingKey": "u1"}}
@@ -126,7 +130,7 @@ def test_change_poll__finished_before_the_pools_close(
     the poll under way (`avsb.server.kit.threads.in_thread`)."""
     monkeypatch.setattr(ChangeWatcher, "poll_once", held.wrap(ChangeWatcher.poll_once))
     server = servers.start(change_poll_seconds=0.1)
-    held.watch_pools(server)
+    held.watch_pools(server, runtime(server).watcher)
     held.armed.set()
     _stop_while_held(server, held)
 
@@ -147,7 +151,7 @@ def test_stuck_thread__shutdown_goes_on_after_the_grace__exposures_written_first
         change_poll_seconds=0.1, shutdown_grace_seconds=1, events_url=events_url,
         exposure_flush_seconds=3600,
     )  # fmt: skip
-    held.watch_pools(server)
+    held.watch_pools(server, runtime(server).watcher)
     with new_org_client(server) as org:
         pid = f.create_project(org)["id"]
         f.act(org, f.create_experiment(org, pid, traffic_percent=100)["id"], "start")
