@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from avsb.server.db import Database
@@ -50,3 +53,35 @@ def test_database_unreachable__start_survives_and_keeps_retrying() -> None:
     finally:
         cache.stop()
         dead.dispose()
+
+
+def test_wait_idle__returns_when_the_cache_stops_with_work_pending(database: Database) -> None:
+    # At shutdown the change watcher's last poll can mark a project dirty after the rebuild
+    # thread stopped; the SSE hub then waits for an idle cache on a worker thread, and the
+    # process cannot exit before that thread returns (it waited out its 5 s before).
+    cache = ConfigCache(database, Metrics())
+    cache.start()
+    cache.stop()
+    cache.mark_dirty("prj_changed_after_stop")
+    waiter: list[bool] = []
+    thread = threading.Thread(target=lambda: waiter.append(cache.wait_idle(30.0)))
+    started = time.monotonic()
+    thread.start()
+    thread.join(10.0)
+    assert waiter == [False]  # not idle: the project was never rebuilt
+    assert time.monotonic() - started < 5.0
+
+
+def test_wait_idle__a_waiter_is_released_by_stop(database: Database) -> None:
+    cache = ConfigCache(database, Metrics())
+    cache.mark_dirty("prj_pending")  # no thread started: stays pending
+    waiter: list[bool] = []
+    thread = threading.Thread(target=lambda: waiter.append(cache.wait_idle(30.0)))
+    thread.start()
+    time.sleep(0.2)
+    assert waiter == []  # still waiting
+    started = time.monotonic()
+    cache.stop()
+    thread.join(10.0)
+    assert waiter == [False]
+    assert time.monotonic() - started < 5.0

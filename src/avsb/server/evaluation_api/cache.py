@@ -277,6 +277,9 @@ class ConfigCache(BackgroundLoop):
                     self._cond.wait(RETRY_SECONDS)
 
     def wait_idle(self, timeout: float) -> bool:
-        """Block until no rebuild is pending or running; False if `timeout` s passed first."""
+        """Block until no rebuild is pending or running; False if `timeout` s passed first or
+        the cache stopped with work still pending (no thread will do it: a caller waiting
+        out its timeout would only hold up the shutdown, as asyncio waits for its threads)."""
         with self._cond:
-            return self._cond.wait_for(self._idle, timeout)
+            self._cond.wait_for(lambda: self._stopping or self._idle(), timeout)
+            return self._idle()
