@@ -65,11 +65,9 @@ def test_wait_idle__returns_when_the_cache_stops_with_work_pending(database: Dat
     cache.mark_dirty("prj_changed_after_stop")
     waiter: list[bool] = []
     thread = threading.Thread(target=lambda: waiter.append(cache.wait_idle(30.0)))
-    started = time.monotonic()
     thread.start()
-    thread.join(10.0)
-    assert waiter == [False]  # not idle: the project was never rebuilt
-    assert time.monotonic() - started < 5.0
+    thread.join(10.0)  # the old wait_idle sat out its 30 s: still running, nothing appended
+    assert waiter == [False]  # returned, and not idle: the project was never rebuilt
 
 
 def test_wait_idle__a_waiter_is_released_by_stop(database: Database) -> None:
@@ -80,8 +78,6 @@ def test_wait_idle__a_waiter_is_released_by_stop(database: Database) -> None:
     thread.start()
     time.sleep(0.2)
     assert waiter == []  # still waiting
-    started = time.monotonic()
     cache.stop()
-    thread.join(10.0)
+    thread.join(10.0)  # well inside the waiter's 30 s
     assert waiter == [False]
-    assert time.monotonic() - started < 5.0
