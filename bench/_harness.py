@@ -88,16 +88,40 @@ def workers_server(workers: int, database_url: str | None, env: dict[str, str]) 
 
 
 @contextlib.contextmanager
-def bare_starlette(workers: int = 1, app: str = "_bare_app:app") -> Iterator[tuple[str, int]]:
+def bare_starlette(
+    workers: int = 1, app: str = "_bare_app:app", *, one_write: bool = False
+) -> Iterator[tuple[str, int]]:
     """The baseline: ``bench/_bare_app.py`` (or another app of ``bench/``) under uvicorn as
-    ``avsb serve`` runs it; its URL and process id."""
+    ``avsb serve`` runs it; its URL and process id. With `one_write`, under uvicorn with the
+    HTTP protocol `avsb serve` gives it (one socket write per answer, avsb.server.transport)
+    instead of uvicorn's own."""
     port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", app, "--app-dir", os.path.dirname(__file__),
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
-         "--workers", str(workers)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    if one_write:
+        run = (
+            f"import uvicorn; from avsb.server.transport import OneWriteHttp; uvicorn.run("
+            f"{app!r}, app_dir={os.path.dirname(__file__)!r}, host='127.0.0.1', port={port}, "
+            f"log_level='warning', access_log=False, workers={workers}, http=OneWriteHttp)"
+        )
+        cmd = [sys.executable, "-c", run]
+    else:
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            app,
+            "--app-dir",
+            os.path.dirname(__file__),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--workers",
+            str(workers),
+        ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
         for _ in range(300):

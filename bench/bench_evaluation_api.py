@@ -15,7 +15,11 @@ on an idle server; on a busy shared box the steadier figure), and the load avera
 each round. A second reference, the "floor",
 is the ABC request answered by `bench/_floor_app.py` (plain ASGI: reads the body, sends a fixed
 answer of the same size with the same headers): what the server software alone costs for that
-request and answer; a target's CPU above the floor is AvsB's own work.
+request and answer; a target's CPU above the floor is AvsB's own work. A third, "bare hello,
+one write per answer", is the baseline app under the HTTP protocol `avsb serve` uses
+(avsb.server.transport: each answer in one socket write, where uvicorn's own protocol writes
+the headers and the body apart); each target is also printed as a ratio to it, the comparison
+with both apps writing their answers alike.
 
     .venv/bin/python -m bench.bench_evaluation_api [--seconds 5] [--connections 32] [--rounds 3]
 """
@@ -222,8 +226,12 @@ def measure(seconds: int, connections: int, rounds: int, units: int) -> None:
     baseline = Series()
     loads: list[str] = []
     floor = Series()  # the ABC request against bench/_floor_app.py: the server software's part
+    # The bare app under the HTTP protocol `avsb serve` uses (one write per answer): the
+    # baseline's ceiling had it written its answers as AvsB does.
+    one_write = Series()
     with (
         bare_starlette() as (bare, bare_pid),
+        bare_starlette(one_write=True) as (bare_one, bare_one_pid),
         bare_starlette(app="_floor_app:app") as (floor_url, floor_pid),
         server(None, **env) as url,
     ):
@@ -237,6 +245,7 @@ def measure(seconds: int, connections: int, rounds: int, units: int) -> None:
         repeat = {name: _script(key, f"counter % {units}", path, body, extra)
                   for name, path, body, extra in targets}  # fmt: skip
         wrk(bare, seconds=2, connections=connections)  # warm-up
+        wrk(bare_one, seconds=2, connections=connections)
         wrk(f"{url}/health", seconds=2, connections=connections)
         for path in repeat.values():  # every repeat unit seen before the rounds
             wrk(url, seconds=2, connections=connections, script=path)
@@ -244,6 +253,7 @@ def measure(seconds: int, connections: int, rounds: int, units: int) -> None:
             loads.append(_load())
             base = _run(bare_pid, bare, seconds, connections)
             baseline.add(base, base)
+            one_write.add(_run(bare_one_pid, bare_one, seconds, connections), base)
             floor.add(_run(floor_pid, floor_url, seconds, connections, repeat[targets[0][0]]), base)
             health = _run(pid, f"{url}/health", seconds, connections)
             series.setdefault("GET /health", Series()).add(health, base)
@@ -273,11 +283,21 @@ def measure(seconds: int, connections: int, rounds: int, units: int) -> None:
           f"{median(floor.ratios):.2f} [{min(floor.ratios):.2f}-{max(floor.ratios):.2f}]  p99 "
           f"{median(floor.p99):6.2f} ms  CPU {median(floor.cpu_us):5.0f} us "
           f"(ratio {cpu / median(floor.cpu_us):.2f})")  # fmt: skip
+    one_cpu = median(one_write.cpu_us)
+    print(f"  {'bare hello, one write per answer':38} {median(one_write.rps):7.0f} req/s  ratio "
+          f"{median(one_write.ratios):.2f} [{min(one_write.ratios):.2f}-"
+          f"{max(one_write.ratios):.2f}]  p99 {median(one_write.p99):6.2f} ms  CPU "
+          f"{one_cpu:5.0f} us (ratio {cpu / one_cpu:.2f})")  # fmt: skip
+    # A target's req/s over the one-write bare app's in the same round: the same ratio with
+    # both apps writing their answers the same way.
+    ceiling = one_write.rps
     for name, s in series.items():
+        alike = median([r / c for r, c in zip(s.rps, ceiling, strict=True)])
         print(f"  {name:38} {median(s.rps):7.0f} req/s  ratio {median(s.ratios):.2f} "
               f"[{min(s.ratios):.2f}-{max(s.ratios):.2f}]  p99 {median(s.p99):6.2f} ms "
               f"[{min(s.p99):.2f}-{max(s.p99):.2f}]  CPU {median(s.cpu_us):5.0f} us "
-              f"(ratio {cpu / median(s.cpu_us):.2f})  non-2xx {s.non_2xx}")  # fmt: skip
+              f"(ratio {cpu / median(s.cpu_us):.2f})  to one-write bare {alike:.2f}  "
+              f"non-2xx {s.non_2xx}")  # fmt: skip
 
 
 def _check(url: str, key: dict[str, Any], pid: str, flag_keys: list[str]) -> None:

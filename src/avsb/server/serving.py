@@ -13,6 +13,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from avsb.server.config import Settings
+from avsb.server.transport import OneWriteHttp
 
 
 class _Server(uvicorn.Server):
@@ -37,6 +38,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "server_header": False,
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
         "timeout_keep_alive": settings.keep_alive_seconds,
+        # Each answer in one socket write instead of two (start, then body): avsb.server.transport
+        "http": OneWriteHttp,
     }
 
 
