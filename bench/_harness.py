@@ -96,31 +96,15 @@ def bare_starlette(
     HTTP protocol `avsb serve` gives it (one socket write per answer, avsb.server.transport)
     instead of uvicorn's own."""
     port = _free_port()
+    script, option = ["import uvicorn"], ""
     if one_write:
-        run = (
-            f"import uvicorn; from avsb.server.transport import OneWriteHttp; uvicorn.run("
-            f"{app!r}, app_dir={os.path.dirname(__file__)!r}, host='127.0.0.1', port={port}, "
-            f"log_level='warning', access_log=False, workers={workers}, http=OneWriteHttp)"
-        )
-        cmd = [sys.executable, "-c", run]
-    else:
-        cmd = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            app,
-            "--app-dir",
-            os.path.dirname(__file__),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--workers",
-            str(workers),
-        ]
+        script.append("from avsb.server.transport import OneWriteHttp")
+        option = "http=OneWriteHttp, "
+    script.append(
+        f"uvicorn.run({app!r}, app_dir={os.path.dirname(__file__)!r}, host='127.0.0.1', "
+        f"port={port}, log_level='warning', access_log=False, {option}workers={workers})"
+    )
+    cmd = [sys.executable, "-c", "\n".join(script)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
