@@ -20,7 +20,7 @@ from avsb.server.auth.ratelimit import BucketPolicy, MemoryRateLimiter, RateDeci
 from avsb.server.config import Settings
 from avsb.server.errors import RateLimited, Unauthorized
 from avsb.server.evaluation_api.cache import CompiledProject, ConfigCache, build_entry
-from avsb.server.evaluation_api.exposures import ExposureBuffer, Pending, exposure_event_id
+from avsb.server.evaluation_api.exposures import ExposureBuffer, ExposureRecord, exposure_event_id
 from avsb.server.evaluation_api.gate import RATE_FAMILY, Gate, SdkSecrets, abc_signature
 from avsb.server.evaluation_api.state import EvaluationRuntime
 from avsb.server.events import EventStore
@@ -164,44 +164,37 @@ class ForwardedExposures(ExposureBuffer):
         super().__init__(settings, _no_store, metrics)
         self._post = post
 
-    def flush(self) -> bool:
-        with self._flush_lock:
-            while True:
-                with self._cond:
-                    chunk = self._items[: self.batch_size]
-                if not chunk:
-                    return True
-                try:
-                    for (org_id, project_id), events in _upstream_batches(chunk).items():
-                        self._post(org_id, project_id, events)  # idempotent: event ids
-                except (httpx.HTTPError, UpstreamError) as exc:
-                    log.warning(
-                        "%d exposures not forwarded (%s); kept for a retry", len(chunk), exc
-                    )
-                    self._metrics.inc("avsb_exposure_flush_failures_total")
-                    return False
-                with self._cond:
-                    del self._items[: len(chunk)]
-                self._metrics.inc("avsb_exposures_flushed_total", amount=float(len(chunk)))
+    def _write(self, chunk: list[ExposureRecord]) -> None:
+        for (org_id, project_id), events in _upstream_batches(chunk).items():
+            self._post(org_id, project_id, events)  # idempotent: event ids
+
+    def _failed(self, count: int, exc: Exception) -> None:
+        if isinstance(exc, httpx.HTTPError | UpstreamError):
+            log.warning("%d exposures not forwarded (%s); kept for a retry", count, exc)
+        else:
+            super()._failed(count, exc)
 
 
 class UpstreamError(Exception):
     """The upstream answered a forwarded batch with an error status."""
 
 
-def _upstream_batches(items: list[Pending]) -> dict[tuple[str, str], list[object]]:
-    """The exposures of `items` as ingestion events, by (org, project)."""
+def _upstream_batches(records: list[ExposureRecord]) -> dict[tuple[str, str], list[object]]:
+    """The exposures of `records` as ingestion events, by (org, project)."""
     out: dict[tuple[str, str], list[object]] = {}
-    for org_id, project_id, experiment, variant, unit_id, at, attributes in items:
-        out.setdefault((org_id, project_id), []).append({
-            "type": "exposure",
-            "event_id": exposure_event_id(experiment, unit_id),
-            "experiment": experiment,
-            "variant": variant,
-            "unit_id": unit_id,
-            "timestamp": datetime.fromtimestamp(at, UTC).isoformat(),
-            "attributes": orjson.loads(attributes),
-        })  # fmt: skip
+    for org_id, project_id, unit_id, at_us, attributes, pairs in records:
+        events = out.setdefault((org_id, project_id), [])
+        timestamp = datetime.fromtimestamp(at_us / 1_000_000, UTC).isoformat()
+        for experiment, variant in pairs:
+            events.append({
+                "type": "exposure",
+                "event_id": exposure_event_id(experiment, unit_id),
+                "experiment": experiment,
+                "variant": variant,
+                "unit_id": unit_id,
+                "timestamp": timestamp,
+                "attributes": orjson.loads(attributes),
+            })  # fmt: skip
     return out
 
 

@@ -148,7 +148,7 @@ def test_remembered_answer__not_tracked_by_the_garbage_collector(
     body, unit_id, attributes, exposed = entry
     assert (body, unit_id) == (r.content, "u-gc")
     assert orjson.loads(attributes) == {"country": "US", "tags": ["a", "b"]}
-    assert [e[1] for e in exposed] == [experiment["key"]]  # the exposure a replay logs
+    assert [e[0] for e in exposed] == [experiment["key"]]  # the exposure it logged
     gc.collect()
     gc.collect()
     assert not gc.is_tracked(entry)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -12,9 +12,8 @@ import pytest
 
 from avsb.server.config import Settings
 from avsb.server.evaluation_api.cache import CompiledProject, build_entry, remembered
-from avsb.server.evaluation_api.exposures import ExposureBuffer, exposure_event_id
+from avsb.server.evaluation_api.exposures import ExposureBuffer, ExposureRecord, exposure_event_id
 from avsb.server.events import EventStore, open_event_store
-from avsb.server.events.types import AppendResult, EventBatch
 from avsb.server.kit.metrics import Metrics
 from avsb_sdk.evaluation import assign_experiments, config_from_dict
 
@@ -38,12 +37,12 @@ class FlakyStore:
         self.store, self.failures, self.calls = store, failures, 0
         self.times: list[float] = []  # monotonic time of each append
 
-    def append(self, batch: EventBatch) -> AppendResult:
+    def append_exposures(self, records: Sequence[ExposureRecord]) -> None:
         self.calls += 1
         self.times.append(time.monotonic())
         if self.calls <= self.failures:
             raise ConnectionError("store unreachable")
-        return self.store.append(batch)
+        self.store.append_exposures(records)
 
 
 @pytest.fixture

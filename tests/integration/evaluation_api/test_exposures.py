@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from avsb.server.evaluation_api import exposures
 from avsb.server.events import open_event_store
 from tests.integration.design import factories as f
 from tests.integration.evaluation_api.support import SdkKey, abc, bearer, create_sdk_key, runtime
@@ -117,19 +116,32 @@ class TestWhatIsLogged:
         assert {u for _, _, u, _ in setup.rows()} == chosen
         assert chosen
 
-    def test_logged_again_later__first_time_kept(
-        self, start: Callable[..., Setup], monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        monkeypatch.setattr(exposures, "RECENT_PAIRS", 1)  # forget logged pairs at once
+    def test_replayed_answer__logs_nothing(self, start: Callable[..., Setup]) -> None:
+        """The same body again is answered from the memo (`cache.AnswerMemo`), whose
+        exposures were logged when it was computed: nothing more reaches the buffer."""
+        setup = start(exposure_flush_seconds=3600)
+        only = {"experiment_keys": [setup.everyone["key"]]}
+        buffer = runtime(setup.server).evaluation.exposures
+        first = setup.ask("again", filter_options=only)
+        assert len(buffer) == 1
+        for _ in range(3):
+            assert setup.ask("again", filter_options=only) == first
+        assert len(buffer) == 1
+        setup.flush()
+        assert [r[2] for r in setup.rows()] == ["again"]
+
+    def test_logged_again_later__first_time_kept(self, start: Callable[..., Setup]) -> None:
         setup = start(exposure_flush_seconds=3600)
         only = {"experiment_keys": [setup.everyone["key"]]}
         setup.ask("first", filter_options=only)
         setup.flush()
         (first,) = [r for r in setup.rows() if r[2] == "first"]
-        for unit in ("second", "third", "first"):
+        for unit in ("second", "third"):
             time.sleep(0.002)
             setup.ask(unit, filter_options=only)
-        assert len(runtime(setup.server).evaluation.exposures) == 3  # "first" was buffered again
+        # Another body for the same unit: computed, so its exposure is buffered again.
+        setup.ask("first", filter_options=only, profiles={"country": {"user_attrs": ["DE"]}})
+        assert len(runtime(setup.server).evaluation.exposures) == 3
         setup.flush()
         rows = setup.rows()
         assert len(rows) == 3

@@ -76,6 +76,15 @@ class TestOwnedStore:
         assert client.dialect == "duckdb"
         client.ping()
 
+    def test_append_exposures__written_by_the_owner(
+        self, owned: tuple[EventStoreOwner, OwnedEventStore]
+    ) -> None:
+        owner, client = owned
+        records = [("org", "prj", f"u{i}", 1_000 + i, "{}", (("exp", "a"),)) for i in range(5)]
+        client.append_exposures(records)
+        client.append_exposures(records[:2])  # a retried flush: stored once
+        assert owner.store.query("SELECT COUNT(*) FROM ev_exposure") == [(5,)]
+
     def test_bad_sql__owner_error_not_an_outage(
         self, owned: tuple[EventStoreOwner, OwnedEventStore]
     ) -> None:

@@ -29,8 +29,13 @@ from avsb.server.evaluation_api.asgi import (
 )
 from avsb.server.evaluation_api.cache import NOT_READY, CompiledProject, Remembered, remembered
 from avsb.server.evaluation_api.state import EvaluationRuntime
-from avsb_sdk.evaluation import assign_experiments, attributes_from_profiles, evaluate_flags
-from avsb_sdk.evaluation.answers import abc_experiments, abc_flags
+from avsb_sdk.evaluation import (
+    Assignment,
+    assign_experiments,
+    attributes_from_profiles,
+    evaluate_flags,
+)
+from avsb_sdk.evaluation.answers import abc_assignment, abc_flags
 
 log = logging.getLogger("avsb.server.evaluation")
 
@@ -142,8 +147,34 @@ def _experiments(call: AbcCall) -> Remembered:
             options.get("experiment_keys"), "filter_options.experiment_keys"
         ),
     )
-    body = orjson.dumps({"ret_code": SUCCESS, "msg": "", "exp_data": abc_experiments(assignments)})
+    body = experiments_body(call.project, assignments)
     return remembered(body, call.unit_id, call.attributes, assignments.values())
+
+
+_EXPERIMENTS_HEAD = b'{"ret_code":%d,"msg":"","exp_data":{' % SUCCESS
+MAX_PARTS = 10_000
+"""Layer answers a config keeps encoded: its layers times their variants and defaults, far
+fewer than this; the bound only matters should an evaluator ever make answers per unit."""
+
+
+def experiments_body(project: CompiledProject, assignments: Mapping[str, Assignment]) -> bytes:
+    """`{"ret_code": 100, "msg": "", "exp_data": abc_experiments(assignments)}` as orjson
+    writes it, byte for byte, from each layer's answer encoded once per config: a layer's
+    assignment is one of a few objects the compiled config holds (a variant, or a default),
+    so the answers differ only in which ones they join. An entry holds its assignment, so
+    its id cannot be reused by another object while the entry lives."""
+    parts = project.abc_parts
+    pieces: list[bytes] = []
+    for layer, assignment in assignments.items():
+        known = parts.get(id(assignment))
+        if known is not None and known[0] is assignment and known[1] == layer:
+            pieces.append(known[2])
+            continue
+        piece = orjson.dumps({layer: abc_assignment(assignment)})[1:-1]
+        if len(parts) < MAX_PARTS:
+            parts[id(assignment)] = (assignment, layer, piece)
+        pieces.append(piece)
+    return _EXPERIMENTS_HEAD + b",".join(pieces) + b"}}"
 
 
 def _feature_flags(call: AbcCall) -> Remembered:

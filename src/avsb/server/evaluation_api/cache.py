@@ -49,14 +49,14 @@ MEMO_MAX_BODY = 4096
 """Request bodies larger than this are not remembered."""
 
 
-Exposed = tuple[str, str, str]
-"""An exposure an answer logs: (experiment id, experiment key, variant key)."""
+Exposed = tuple[str, str]
+"""An exposure an answer logs: (experiment key, variant key)."""
 
 Remembered = tuple[bytes, str, str, tuple[Exposed, ...]]
 """A successful evaluation answer, to send again for the same request body: (its bytes, the
-unit id, the unit's attributes as JSON text, the exposures it logged). A replay logs the
-exposures again; the exposure buffer's memory of recent pairs and the store's dedupe make
-that cheap and exact.
+unit id, the unit's attributes as JSON text, the exposures it logs). A replay from the memo
+logs nothing: the answer's exposures were logged when it was computed (an answer whose
+exposures the full buffer dropped is not remembered, so its next request logs them).
 
 A plain tuple of bytes and strings, not an object: the garbage collector stops tracking such
 a tuple once it has seen it, so a memo of thousands of answers adds nothing to the full
@@ -73,9 +73,7 @@ def remembered(
 ) -> Remembered:
     """An answer to remember: its bytes, and the real assignments among `assignments` as
     the exposures it logs (with the unit's attributes, encoded once here)."""
-    exposed = tuple(
-        (a.experiment_id, a.experiment_key, a.variant_key) for a in assignments if a.assigned
-    )
+    exposed = tuple((a.experiment_key, a.variant_key) for a in assignments if a.assigned)
     return body, unit_id, json_text(attributes or {}) if exposed else "{}", exposed
 
 
@@ -127,6 +125,8 @@ class CompiledProject:
     """Each flag's fingerprint (`avsb_sdk.evaluation.fingerprints`): OFREP `metadata.revision`."""
     answers: AnswerMemo = field(default_factory=AnswerMemo, repr=False)
     """This config's answers to repeated request bodies."""
+    abc_parts: dict[int, tuple[Assignment, str, bytes]] = field(default_factory=dict, repr=False)
+    """Each layer answer's ABC JSON, encoded once (`abc_routes.experiments_body`)."""
 
     def is_named(self, project: object) -> bool:
         """Whether `project` (from a request body) is this project's id or key."""

@@ -1,69 +1,42 @@
 """Exposure logging off the request path: a bounded buffer flushed in batches by a thread.
 
-A request only appends to an in-memory list. A background thread writes the buffer to the
-event store when it holds a batch (`AVSB_EXPOSURE_FLUSH_BATCH_SIZE`) or every
-`AVSB_EXPOSURE_FLUSH_SECONDS`, and once more on shutdown. Items leave the buffer only after
-the store committed them, so a failed write keeps them for the next try. When the buffer
-holds `AVSB_EXPOSURE_BUFFER_SIZE` exposures a new one is dropped (never an old one: the
-first exposure is the one analysis keeps) and counted in `avsb_exposures_dropped_total`.
+A request that computed an answer appends one record of its exposures to an in-memory list
+(`avsb.server.events.exposure_log`); an answer replayed from the memo (`cache.AnswerMemo`)
+logs nothing, as its exposures were logged when it was computed. A background thread writes
+the buffer to the event store when it holds a batch (`AVSB_EXPOSURE_FLUSH_BATCH_SIZE`
+exposures) or every `AVSB_EXPOSURE_FLUSH_SECONDS`, and once more on shutdown. Records leave
+the buffer only after the store committed them, so a failed write keeps them for the next
+try. When the buffer holds `AVSB_EXPOSURE_BUFFER_SIZE` exposures a new one is dropped (never
+an old one: the first exposure is the one analysis keeps) and counted in
+`avsb_exposures_dropped_total`.
 
 Exposure event ids derive from (experiment, unit), so the store's first-write-wins dedupe
-keeps one exposure per unit and experiment however often it is logged; a small memory of
-recently logged pairs spares the buffer most repeats.
+keeps one exposure per unit and experiment however often it is logged. The request path does
+no deduplication of its own: a lookup per exposure in a memory of recent pairs cost more on
+the event loop than the store spends skipping the few repeats that reach it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from avsb.server.config import Settings
 from avsb.server.evaluation_api.cache import CompiledProject, Exposed
 from avsb.server.evaluation_api.worker import BackgroundLoop
 from avsb.server.events import EventStore
-from avsb.server.events.types import EventColumns, EventKind, RowBatch, RowValue
+from avsb.server.events.exposure_log import ExposureRecord, exposure_count, exposure_event_id
 from avsb.server.kit.metrics import Metrics
+
+__all__ = ["ExposureBuffer", "ExposureRecord", "exposure_event_id"]
 
 log = logging.getLogger("avsb.server.evaluation")
 
-# (org id, project id, experiment key, variant key, unit id, unix seconds, attributes as
-# JSON text): no object the garbage collector tracks
-Pending = tuple[str, str, str, str, str, float, str]
-RECENT_PAIRS = 100_000
-"""Recently logged (experiment, unit) pairs remembered per generation (two generations)."""
 MAX_BACKOFF_SECONDS = 30.0
 SHUTDOWN_ATTEMPTS = 5
 _DROPPED = "avsb_exposures_dropped_total"
-
-
-def exposure_event_id(experiment_key: str, unit_id: str) -> str:
-    """The deterministic event id of a unit's exposure to an experiment."""
-    digest = hashlib.sha256(f"{experiment_key}\x00{unit_id}".encode("utf-8", "surrogatepass"))
-    return "x:" + digest.hexdigest()[:40]
-
-
-def _batches(items: Iterable[Pending]) -> list[RowBatch]:
-    """The exposure events of `items`, one batch per project, laid out as the store's columns
-    (no event object or row tuple per exposure: this runs beside the request threads)."""
-    by_project: dict[tuple[str, str], tuple[list[RowValue], ...]] = {}
-    for org_id, project_id, experiment, variant, unit_id, at, attributes in items:
-        columns = by_project.get((org_id, project_id))
-        if columns is None:
-            columns = by_project[org_id, project_id] = ([], [], [], [], [], [])
-        ids, experiments, variants, units, times, attrs = columns
-        ids.append(exposure_event_id(experiment, unit_id))
-        experiments.append(experiment)
-        variants.append(variant)
-        units.append(unit_id)
-        times.append(round(at * 1_000_000))
-        attrs.append(attributes)
-    return [
-        RowBatch(org, project, EventColumns({EventKind.EXPOSURE: columns}))
-        for (org, project), columns in by_project.items()
-    ]
 
 
 class ExposureBuffer(BackgroundLoop):
@@ -80,13 +53,12 @@ class ExposureBuffer(BackgroundLoop):
         self.interval = settings.exposure_flush_seconds
         self._store = store
         self._metrics = metrics
-        self._items: list[Pending] = []
+        self._records: list[ExposureRecord] = []
+        self._size = 0  # exposures in `_records`
         self._flush_lock = threading.Lock()
-        self._recent: set[str] = set()
-        self._older: set[str] = set()
         metrics.gauge(
             "avsb_exposure_buffer_size",
-            lambda: float(len(self._items)),
+            lambda: float(self._size),
             "Exposures awaiting a flush.",
         )
         for name, doc in (
@@ -97,72 +69,72 @@ class ExposureBuffer(BackgroundLoop):
             metrics.inc(name, amount=0.0, doc=doc)
 
     def __len__(self) -> int:
-        return len(self._items)
+        """The exposures buffered."""
+        return self._size
 
     def log(
-        self,
-        project: CompiledProject,
-        unit_id: str,
-        attributes: str,
-        exposed: Iterable[Exposed],
-    ) -> None:
-        """Buffer a unit's exposures (`cache.remembered` makes them from an answer's
-        assignments, and the unit's attributes JSON text)."""
-        recent, older = self._recent, self._older
-        fresh: list[tuple[str, str, str]] = []  # (pair, experiment key, variant key)
-        for experiment_id, experiment_key, variant_key in exposed:
-            # A string, not a tuple: strings are not tracked by the garbage collector.
-            pair = f"{experiment_id}\x00{unit_id}"
-            if pair not in recent and pair not in older:
-                fresh.append((pair, experiment_key, variant_key))
-        if not fresh:
-            return
-        org_id, project_id, now = project.org_id, project.project_id, time.time()
-        with self._cond:  # one lock round per request, not per exposure
-            kept = fresh[: max(self.capacity - len(self._items), 0)]
-            self._items.extend(
-                (org_id, project_id, experiment, variant, unit_id, now, attributes)
-                for _, experiment, variant in kept
-            )
-            size = len(self._items)
-            if size >= self.batch_size and size - len(kept) < self.batch_size:
-                self._cond.notify()  # this call filled a batch
-        for pair, _, _ in kept:
-            self._remember(pair)
-        dropped = len(fresh) - len(kept)
-        if dropped:
-            self._metrics.inc(_DROPPED, (("reason", "buffer_full"),), float(dropped))
+        self, project: CompiledProject, unit_id: str, attributes: str, exposed: tuple[Exposed, ...]
+    ) -> bool:
+        """Buffer one answer's exposures (`cache.remembered` makes them from its assignments,
+        and the unit's attributes JSON text); False when the full buffer dropped some."""
+        wanted = len(exposed)
+        at_us = time.time_ns() // 1000
+        with self._cond:  # one lock round per answer, not per exposure
+            kept = min(wanted, max(self.capacity - self._size, 0))
+            if kept:
+                pairs = exposed if kept == wanted else exposed[:kept]
+                self._records.append(
+                    (project.org_id, project.project_id, unit_id, at_us, attributes, pairs)
+                )
+                self._size += kept
+                if self._size >= self.batch_size and self._size - kept < self.batch_size:
+                    self._cond.notify()  # this answer filled a batch
+        if kept == wanted:
+            return True
+        self._metrics.inc(_DROPPED, (("reason", "buffer_full"),), float(wanted - kept))
+        return False
 
-    def _remember(self, pair: str) -> None:
-        if len(self._recent) >= RECENT_PAIRS:
-            self._older, self._recent = self._recent, set()
-        self._recent.add(pair)
+    def _head(self) -> list[ExposureRecord]:
+        """The oldest records holding about one batch of exposures (called under the lock)."""
+        size = 0
+        for end, record in enumerate(self._records, start=1):
+            size += len(record[5])
+            if size >= self.batch_size:
+                return self._records[:end]
+        return self._records[:]
 
     def flush(self) -> bool:
         """Write everything buffered now, batch by batch; False if the store failed."""
         with self._flush_lock:
             while True:
                 with self._cond:
-                    chunk = self._items[: self.batch_size]
+                    chunk = self._head()
                 if not chunk:
                     return True
+                count = exposure_count(chunk)
                 try:
-                    store = self._store()
-                    for batch in _batches(chunk):
-                        store.append(batch)  # idempotent: a retried chunk never double counts
-                except Exception:
-                    log.exception("exposure flush of %d failed; kept for a retry", len(chunk))
+                    self._write(chunk)  # idempotent: a retried chunk never double counts
+                except Exception as exc:
+                    self._failed(count, exc)
                     self._metrics.inc("avsb_exposure_flush_failures_total")
                     return False
                 with self._cond:  # only this thread removes, so the head is still `chunk`
-                    del self._items[: len(chunk)]
-                self._metrics.inc("avsb_exposures_flushed_total", amount=float(len(chunk)))
+                    del self._records[: len(chunk)]
+                    self._size -= count
+                self._metrics.inc("avsb_exposures_flushed_total", amount=float(count))
+
+    def _write(self, chunk: list[ExposureRecord]) -> None:
+        """Write `chunk` where exposures go (here: the event store)."""
+        self._store().append_exposures(chunk)
+
+    def _failed(self, count: int, exc: Exception) -> None:
+        log.error("exposure flush of %d failed; kept for a retry", count, exc_info=exc)
 
     def _wait(self, failures: int) -> bool:
         """Sleep until a batch is full or the interval passed (after failures: the backoff,
         however full the buffer); False on shutdown."""
         with self._cond:
-            full = len(self._items) >= self.batch_size
+            full = self._size >= self.batch_size
             if not self._stopping and (failures or not full):
                 backoff = self.interval * 2**failures
                 self._cond.wait(min(backoff, MAX_BACKOFF_SECONDS) if failures else self.interval)
@@ -181,6 +153,6 @@ class ExposureBuffer(BackgroundLoop):
                 return
             time.sleep(0.2 * 2**attempt)
         with self._cond:
-            lost, self._items = len(self._items), []
+            lost, self._records, self._size = self._size, [], 0
         log.error("%d exposures could not be written before shutdown", lost)
         self._metrics.inc(_DROPPED, (("reason", "shutdown"),), float(lost))

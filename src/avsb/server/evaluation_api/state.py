@@ -52,15 +52,18 @@ class EvaluationRuntime:
         self, project: CompiledProject, route: str, raw: bytes, compute: Callable[[], Remembered]
     ) -> bytes:
         """The answer to request body `raw` on `route` under `project`'s config: the one
-        remembered for this body, else `compute()`'s (remembered; a failure raises and is
-        not). Its exposures are logged either way: a replay is a new exposure of the unit,
-        deduplicated by the buffer and the store."""
+        remembered for this body, else `compute()`'s (a failure raises). A computed answer
+        logs its exposures and is remembered; a remembered one was logged when computed, so
+        a replay logs nothing. An answer whose exposures the full buffer dropped is not
+        remembered: the next identical request computes and logs it again."""
         known = project.answers.get(route, raw)
-        if known is None:
-            known = project.answers.put(route, raw, compute())
-        body, unit_id, attributes, exposed = known
-        if exposed:
-            self.exposures.log(project, unit_id, attributes, exposed)
+        if known is not None:
+            return known[0]
+        fresh = compute()
+        body, unit_id, attributes, exposed = fresh
+        if exposed and not self.exposures.log(project, unit_id, attributes, exposed):
+            return body
+        project.answers.put(route, raw, fresh)
         return body
 
     def subscribe(self, watcher: ChangeWatcher) -> None:

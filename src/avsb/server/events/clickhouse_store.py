@@ -17,13 +17,14 @@ retry because of the above.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Protocol, cast
 
 import orjson
 
 from avsb.server.events.dialects import CLICKHOUSE, check_identifier
+from avsb.server.events.exposure_log import ExposureRecord, exposure_batches
 from avsb.server.events.schema import TABLES, ColumnType, Row, SequenceClock, Table, prepare_batch
 from avsb.server.events.store import ResultRow, SqlPlan, parse_summary, summary_sql
 from avsb.server.events.types import AppendResult, EventBatch, IngestionSummary, RowBatch
@@ -99,6 +100,10 @@ class ChdbEventStore:
                 rows = self._rows(f"SELECT count(), max(ingest_seq) FROM {table.name}")  # noqa: S608
                 if rows and _int(rows[0][0]) > 0:
                     self._clock.observe(_int(rows[0][1]))
+
+    def append_exposures(self, records: Sequence[ExposureRecord]) -> None:
+        for batch in exposure_batches(records):
+            self.append(batch)
 
     def append(self, batch: EventBatch | RowBatch) -> AppendResult:
         prepared = prepare_batch(batch, self._clock.reserve(len(batch.events)))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -11,9 +13,11 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from avsb.server.errors import StoreUnavailable
 from avsb.server.events.dialects import DUCKDB, check_identifier
+from avsb.server.events.exposure_log import ExposureRecord, exposure_count
 from avsb.server.events.schema import (
     FIELD_NAMES,
     TABLES,
@@ -41,6 +45,20 @@ _TYPES = {
     ColumnType.INT: "BIGINT NOT NULL",
 }
 _STAGE = "ev_stage"
+_EXPOSURES_SQL = """
+INSERT INTO ev_exposure
+  (org_id, project_id, event_id, ingest_seq, experiment, variant, unit_id, ts_us, attributes)
+SELECT o, p, 'x:' || left(sha256(e[1] || chr(0) || u), 40), ? + row_number() OVER () - 1,
+       e[1], e[2], u, t, a
+FROM (
+  SELECT o, p, u, t, a, unnest(x) AS e
+  FROM read_json(?, format = 'array', columns = {
+    o: 'VARCHAR', p: 'VARCHAR', u: 'VARCHAR', t: 'BIGINT', a: 'VARCHAR', x: 'VARCHAR[][]'
+  })
+)
+"""
+"""Exposure records (`exposure_log`) as ev_exposure rows: one per (experiment, unit) pair,
+the id computed as `exposure_event_id` does (SHA-256 over experiment key, NUL, unit id)."""
 DEFAULT_MEMORY_LIMIT = "768MB"
 """DuckDB's `memory_limit` for the embedded store (its own default is 80% of RAM): a results
 refresh at 1M units x 5M events x 5 metrics then peaks under 1 GiB of process memory, and
@@ -226,6 +244,32 @@ class DuckDBEventStore:
             with _unavailable_as_503():
                 raise pending.error
         return AppendResult(pending.accepted, len(batch.events) - pending.accepted)
+
+    def append_exposures(self, records: Sequence[ExposureRecord]) -> None:
+        """Write exposure records in one statement: DuckDB reads them as JSON from a staging
+        file and expands, hashes and inserts them itself, with the GIL released, so the
+        request threads keep running (numpy object columns are read value by value under
+        the GIL). A row already stored, or repeated in `records`, is written once (the
+        statement fails as a whole on the primary key, then runs again skipping those)."""
+        count = exposure_count(records)
+        if not count:
+            return
+        first_seq = self._clock.reserve(count)
+        payload = orjson.dumps(
+            [{"o": o, "p": p, "u": u, "t": t, "a": a, "x": x} for o, p, u, t, a, x in records]
+        )
+        fd, stage = tempfile.mkstemp(prefix="avsb-exposures-", suffix=".json")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(payload)
+            with self._lock, _unavailable_as_503():
+                try:  # optimistic, as `append`: ON CONFLICT costs most of the insert again
+                    self._con.execute(_EXPOSURES_SQL, [first_seq, stage]).fetchall()
+                except duckdb.ConstraintException:  # a stored or repeated pair: skip those
+                    sql = _EXPOSURES_SQL + "ON CONFLICT DO NOTHING"
+                    self._con.execute(sql, [first_seq, stage]).fetchall()
+        finally:
+            os.unlink(stage)
 
     def _write_group(self, group: list[_Pending]) -> None:
         """Write the queued batches in one transaction; every one of them gets its answer."""

@@ -19,13 +19,14 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection, Listener
 from multiprocessing.synchronize import Event as ProcessEvent
 from pathlib import Path
 
 from avsb.server.errors import StoreUnavailable
+from avsb.server.events.exposure_log import ExposureRecord
 from avsb.server.events.store import EventStore, ResultRow, SqlPlan, open_event_store
 from avsb.server.events.types import AppendResult, EventBatch, IngestionSummary, RowBatch
 
@@ -95,6 +96,12 @@ class EventStoreOwner:
                 if not isinstance(batch, EventBatch | RowBatch):
                     raise TypeError(f"not a batch: {type(batch).__name__}")
                 return "ok", self.store.append(batch)
+            if op == "append_exposures":
+                (records,) = args
+                if not isinstance(records, list):
+                    raise TypeError(f"not a list of exposure records: {type(records).__name__}")
+                self.store.append_exposures(records)
+                return "ok", None
             if op == "query":
                 (sql,) = args
                 return "ok", self.store.query(str(sql))
@@ -185,6 +192,9 @@ class OwnedEventStore:
         result = self._call("append", batch)
         assert isinstance(result, AppendResult)
         return result
+
+    def append_exposures(self, records: Sequence[ExposureRecord]) -> None:
+        self._call("append_exposures", list(records))
 
     def query(self, sql: str | SqlPlan) -> list[ResultRow]:
         text = sql if isinstance(sql, str) else sql.to_sql(self.dialect)

@@ -14,8 +14,9 @@ inserted at most once, and an append whose commit was lost is retried whole.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -23,11 +24,13 @@ from psycopg import pq
 
 from avsb.server.errors import StoreUnavailable
 from avsb.server.events.dialects import POSTGRES, check_identifier
+from avsb.server.events.exposure_log import ExposureRecord, exposure_batches
 from avsb.server.events.schema import TABLES, ColumnType, Row, SequenceClock, Table, prepare_batch
 from avsb.server.events.store import ResultRow, SqlPlan, parse_summary, summary_sql
 from avsb.server.events.types import AppendResult, EventBatch, EventKind, IngestionSummary, RowBatch
 
 T = TypeVar("T")
+log = logging.getLogger("avsb.server.events")
 Connection = psycopg.Connection[tuple[Any, ...]]
 POOL_SIZE = 8
 """Connections per process: appends and queries beyond this wait for one."""
@@ -164,6 +167,15 @@ class PostgresEventStore:
                         self._clock.observe(int(row[0]))
 
         self._run(create)
+
+    def append_exposures(self, records: Sequence[ExposureRecord]) -> None:
+        # PostgreSQL text cannot hold NUL: such a unit id would fail the whole write, and
+        # every retry of it, so it is left out here (DuckDB and ClickHouse store it).
+        storable = [record for record in records if "\x00" not in record[2]]
+        if len(storable) < len(records):
+            log.warning("%d exposures not stored: NUL in the unit id", len(records) - len(storable))
+        for batch in exposure_batches(storable):
+            self.append(batch)
 
     def append(self, batch: EventBatch | RowBatch) -> AppendResult:
         prepared = prepare_batch(batch, self._clock.reserve(len(batch.events)))

@@ -8,6 +8,7 @@ from typing import Protocol
 from sqlglot import exp
 
 from avsb.server.events.dialects import fragment, render
+from avsb.server.events.exposure_log import ExposureRecord
 from avsb.server.events.schema import TABLES
 from avsb.server.events.types import (
     EXPERIMENT_KINDS,
@@ -44,6 +45,11 @@ class EventStore(Protocol):
 
     def append(self, batch: EventBatch | RowBatch) -> AppendResult:
         """Store a batch exactly once; returns after the rows are committed."""
+        ...
+
+    def append_exposures(self, records: Sequence[ExposureRecord]) -> None:
+        """Store the exposures of `records` (`exposure_log`): one row per (experiment, unit),
+        one already stored kept as it was; returns after they are committed."""
         ...
 
     def query(self, sql: str | SqlPlan) -> list[ResultRow]:
