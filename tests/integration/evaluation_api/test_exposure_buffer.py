@@ -132,3 +132,26 @@ def test_store_down__retries_back_off(store: EventStore, project: CompiledProjec
     for failures, gap in enumerate(gaps, start=1):
         assert gap >= 0.05 * 2**failures * 0.95, gaps
     assert _count(store) == 5
+
+
+def test_batches__never_more_exposures_than_the_batch_size(
+    store: EventStore, project: CompiledProject
+) -> None:
+    """A relay posts a batch upstream as one request: it must stay within the batch size
+    although records hold several exposures each."""
+    written: list[int] = []
+
+    class Counting:
+        def append_exposures(self, records: Sequence[ExposureRecord]) -> None:
+            written.append(sum(len(r[5]) for r in records))
+            store.append_exposures(records)
+
+    buffer = ExposureBuffer(
+        Settings(exposure_flush_batch_size=5), lambda: cast(EventStore, Counting()), Metrics()
+    )
+    two = (("button", "control"), ("other", "a"))
+    for i in range(7):  # 14 exposures, two per record
+        buffer.log(project, f"u{i}", "{}", two)
+    assert buffer.flush()
+    assert written == [4, 4, 4, 2]
+    assert _count(store) == 14

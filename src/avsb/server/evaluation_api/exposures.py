@@ -95,12 +95,13 @@ class ExposureBuffer(BackgroundLoop):
         return False
 
     def _head(self) -> list[ExposureRecord]:
-        """The oldest records holding about one batch of exposures (called under the lock)."""
+        """The oldest records holding at most one batch of exposures, or the oldest record
+        alone when it holds more (called under the lock)."""
         size = 0
-        for end, record in enumerate(self._records, start=1):
+        for end, record in enumerate(self._records):
             size += len(record[5])
-            if size >= self.batch_size:
-                return self._records[:end]
+            if size > self.batch_size:
+                return self._records[: max(end, 1)]
         return self._records[:]
 
     def flush(self) -> bool:
