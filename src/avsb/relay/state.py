@@ -185,6 +185,7 @@ def _upstream_batches(records: list[ExposureRecord]) -> dict[tuple[str, str], li
     for org_id, project_id, unit_id, at_us, attributes, pairs in records:
         events = out.setdefault((org_id, project_id), [])
         timestamp = datetime.fromtimestamp(at_us / 1_000_000, UTC).isoformat()
+        decoded = orjson.loads(attributes)  # once per record, shared by its events
         for experiment, variant in pairs:
             events.append({
                 "type": "exposure",
@@ -193,7 +194,7 @@ def _upstream_batches(records: list[ExposureRecord]) -> dict[tuple[str, str], li
                 "variant": variant,
                 "unit_id": unit_id,
                 "timestamp": timestamp,
-                "attributes": orjson.loads(attributes),
+                "attributes": decoded,
             })  # fmt: skip
     return out
 
