@@ -54,9 +54,12 @@ class RelayConfig(ConfigCache):
         entry = self._entry
         return entry if entry is not None and entry.project_id == project_id else None
 
-    def is_pending(self, project_id: str) -> bool:
+    def lookup(self, project_id: str) -> tuple[CompiledProject | None, bool]:
         """Until the first config arrives every request waits for it (503, Retry-After)."""
-        return self._entry is None
+        entry = self._entry
+        if entry is None:
+            return None, True
+        return (entry, False) if entry.project_id == project_id else (None, False)
 
     def wait_idle(self, timeout: float) -> bool:
         return True  # a config is swapped in whole, never half-built

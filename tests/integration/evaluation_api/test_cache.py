@@ -13,7 +13,14 @@ from avsb.server.evaluation_api.cache import ConfigCache
 from avsb.server.kit.metrics import Metrics
 from avsb_sdk.evaluation import ConfigError
 from tests.integration.design import factories as f
-from tests.integration.evaluation_api.support import bearer, create_sdk_key, runtime, settle
+from tests.integration.evaluation_api.support import (
+    abc,
+    bearer,
+    create_sdk_key,
+    keyed_project,
+    runtime,
+    settle,
+)
 from tests.support.servers import ApiClient, LiveServer, free_port
 
 
@@ -81,3 +88,35 @@ def test_wait_idle__a_waiter_is_released_by_stop(database: Database) -> None:
     cache.stop()
     thread.join(10.0)  # well inside the waiter's 30 s
     assert waiter == [False]
+
+
+def test_lookup__compiled_pending_or_gone(org: ApiClient, live_server: LiveServer) -> None:
+    key = keyed_project(org)
+    cache = ConfigCache(runtime(live_server).db, Metrics())  # started with nothing compiled
+    assert cache.lookup(key.project_id) == (None, True)  # exists, not compiled: retry
+    assert cache.lookup("prj_no_such_project") == (None, False)
+    assert cache.rebuild(key.project_id)
+    compiled = cache.get(key.project_id)
+    assert compiled is not None
+    assert cache.lookup(key.project_id) == (compiled, False)
+
+
+def test_config_compiled_while_a_request_looked__served_not_refused(
+    org: ApiClient, live_server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A request whose `get` ran just before the rebuild thread swapped the config in: the old
+    # check ("pending?" = exists and not compiled) then said "not pending", and the routes
+    # answered as for a deleted project (ABC 101, OFREP "no flags", SDK 404). CI hit it once.
+    key = keyed_project(org)
+    pid = key.project_id
+    f.create_flag(org, pid, key="shown", default_value="on")
+    settle(live_server)
+    cache = runtime(live_server).evaluation.cache
+    monkeypatch.setattr(cache, "get", lambda _project_id: None)  # every request "too early"
+    answer = abc(org, "get_experiments", key, {"project_id": pid, "unit_id": "u1"})
+    bulk = org.post("/ofrep/v1/evaluate/flags", headers=bearer(key), json={"context": {}})
+    config = org.get("/api/sdk/config", headers=bearer(key))
+    assert (answer.status_code, answer.json()["ret_code"]) == (200, 100)
+    assert bulk.status_code == 200, bulk.text
+    assert [flag["key"] for flag in bulk.json()["flags"]] == ["shown"]
+    assert config.status_code == 200, config.text

@@ -227,9 +227,11 @@ class AbcEndpoint:
         compiled = self.ev.cache.get(own)
         if compiled is None:
             _body, project = _named_project(raw)
-            if await run_in_threadpool(self.ev.cache.is_pending, own):
+            compiled, pending = await run_in_threadpool(self.ev.cache.lookup, own)
+            if pending:
                 raise AbcError(CONFIG_NOT_READY, NOT_READY)
-            raise _no_access(project)
+            if compiled is None:
+                raise _no_access(project)
 
         def compute() -> Remembered:
             body, project = _named_project(raw)

@@ -39,7 +39,8 @@ SCOPE_PREFIX = "project:"
 RETRY_SECONDS = 1.0
 """How long a project whose rebuild failed (database unreachable) waits before a retry."""
 NOT_READY = "The project's configuration is not loaded yet; retry."
-"""What the evaluation routes answer while `ConfigCache.is_pending` (ABC 105, HTTP 503)."""
+"""What the evaluation routes answer for a project `ConfigCache.lookup` finds pending (ABC
+105, HTTP 503)."""
 RETRY = {"Retry-After": "1"}
 
 
@@ -184,13 +185,17 @@ class ConfigCache(BackgroundLoop):
         """The compiled config of a project, or None when it is not compiled (no I/O)."""
         return self._entries.get(project_id)
 
-    def is_pending(self, project_id: str) -> bool:
-        """Whether a project without a compiled config exists (it is being compiled, the
-        database was unreachable, or its stored config failed to compile); reads the database."""
-        if project_id in self._entries:
-            return False
+    def lookup(self, project_id: str) -> tuple[CompiledProject | None, bool]:
+        """For a caller `get` gave None: (the compiled config, False) if it was swapped in
+        meanwhile, else (None, whether the project exists: it is being compiled, the database
+        was unreachable, or its stored config failed to compile). Reads the database.
+
+        The entries are read again after the database: a rebuild finishing between the
+        caller's `get` and this read must not make a project being compiled look deleted."""
         with self._db.session(write=False) as session:
-            return repository.project_exists(session, project_id)
+            exists = repository.project_exists(session, project_id)
+        entry = self._entries.get(project_id)
+        return entry, entry is None and exists
 
     def on_change(self, scope: str, _version: int) -> None:
         """Change-watcher listener: schedule a rebuild of the project whose config changed."""

@@ -157,8 +157,10 @@ class _OfrepEndpoint(ABC):
             error.headers = error_headers(exc)
             raise error from None
         own = principal.project_id or ""
-        project = self.ev.cache.get(own)
-        if project is None and await run_in_threadpool(self.ev.cache.is_pending, own):
+        project, pending = self.ev.cache.get(own), False
+        if project is None:
+            project, pending = await run_in_threadpool(self.ev.cache.lookup, own)
+        if pending:
             # Not "flag not found" / "no flags": a client would take the defaults for answers.
             error = OfrepError(503, None, NOT_READY)
             error.headers = [(b"retry-after", RETRY["Retry-After"].encode())]

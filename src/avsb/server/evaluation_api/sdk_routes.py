@@ -86,8 +86,10 @@ class _SdkEndpoint(ABC):
             principal, decision = await self.ev.gate.admitted(request.token(), request.ip)
             headers = rate_headers(decision)
             own = principal.project_id or ""
-            project = self.ev.cache.get(own)
-            if project is None and await run_in_threadpool(self.ev.cache.is_pending, own):
+            project, pending = self.ev.cache.get(own), False
+            if project is None:
+                project, pending = await run_in_threadpool(self.ev.cache.lookup, own)
+            if pending:
                 raise ServiceUnavailable(NOT_READY, code="config_not_ready", headers=RETRY)
             if project is None:
                 raise NotFound(f"Project {own!r} no longer exists.")
