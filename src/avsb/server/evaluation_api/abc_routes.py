@@ -32,7 +32,6 @@ from avsb.server.evaluation_api.state import EvaluationRuntime
 from avsb_sdk.evaluation import (
     Assignment,
     assign_experiments,
-    attributes_from_profiles,
     evaluate_flags,
 )
 from avsb_sdk.evaluation.answers import abc_assignment, abc_flags
@@ -90,22 +89,27 @@ def _string_list(value: object, name: str, *, required: bool = False) -> list[st
 
 def _profiles(profiles: object) -> dict[str, object]:
     """The attributes of `profiles` (`{attr: {"user_attrs": [strings]}}`); a malformed one is
-    refused with its path, never dropped (a dropped attribute silently changes targeting)."""
+    refused with its path, never dropped (a dropped attribute silently changes targeting).
+    One pass over plain dicts and lists (a parsed body holds nothing else), as
+    `attributes_from_profiles` reads them, without its `Mapping` checks."""
     if profiles is None:
         return {}
-    if not isinstance(profiles, dict):
+    if type(profiles) is not dict:
         raise _bad_request("profiles must be an object of {attr: {user_attrs: [...]}}.", "profiles")
+    attributes: dict[str, object] = {}
     for name, profile in profiles.items():
-        where = f"profiles.{name}"
-        if not isinstance(profile, dict):
+        if type(profile) is not dict:
+            where = f"profiles.{name}"
             raise _bad_request(f"{where} must be an object with user_attrs.", where)
         values = profile.get("user_attrs")
-        if values is not None and not (
-            isinstance(values, list) and all(isinstance(v, str) for v in values)
-        ):
-            message = f"{where}.user_attrs must be a list of strings (convert numbers first)."
-            raise _bad_request(message, f"{where}.user_attrs")
-    return attributes_from_profiles(profiles)
+        if values is None:
+            continue
+        if type(values) is not list or not all(type(v) is str for v in values):
+            where = f"profiles.{name}.user_attrs"
+            message = f"{where} must be a list of strings (convert numbers first)."
+            raise _bad_request(message, where)
+        attributes[name] = values
+    return attributes
 
 
 def _parse(raw: bytes) -> Mapping[str, object]:
