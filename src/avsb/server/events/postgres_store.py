@@ -24,7 +24,7 @@ from psycopg import pq
 
 from avsb.server.errors import StoreUnavailable
 from avsb.server.events.dialects import POSTGRES, check_identifier
-from avsb.server.events.exposure_log import ExposureRecord, exposure_batches
+from avsb.server.events.exposure_log import ExposureRecord, exposure_batches, exposure_count
 from avsb.server.events.schema import TABLES, ColumnType, Row, SequenceClock, Table, prepare_batch
 from avsb.server.events.store import ResultRow, SqlPlan, parse_summary, summary_sql
 from avsb.server.events.types import AppendResult, EventBatch, EventKind, IngestionSummary, RowBatch
@@ -172,8 +172,9 @@ class PostgresEventStore:
         # PostgreSQL text cannot hold NUL: such a unit id would fail the whole write, and
         # every retry of it, so it is left out here (DuckDB and ClickHouse store it).
         storable = [record for record in records if "\x00" not in record[2]]
-        if len(storable) < len(records):
-            log.warning("%d exposures not stored: NUL in the unit id", len(records) - len(storable))
+        if len(storable) < len(records):  # a record holds one or more exposures
+            left_out = exposure_count(records) - exposure_count(storable)
+            log.warning("%d exposures not stored: NUL in the unit id", left_out)
         for batch in exposure_batches(storable):
             self.append(batch)
 
