@@ -1,6 +1,6 @@
 """Answers remembered per compiled config (`cache.AnswerMemo`): a repeated request body is
-answered from the memo, a config change is answered afresh, a replay logs the exposures it
-carries, and each SDK key keeps its own OFREP event stream link."""
+answered from the memo, a config change is answered afresh, each SDK key keeps its own OFREP
+event stream link, and the memo holds bytes only, bounded, the oldest entries going first."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from avsb.server.evaluation_api.cache import (
     MEMO_MAX_BODY,
     AnswerMemo,
     CompiledProject,
-    remembered,
 )
 from tests.integration.design import factories as f
 from tests.integration.evaluation_api.support import (
@@ -127,13 +126,13 @@ def test_failures_are_not_remembered(org: ApiClient, live_server: LiveServer) ->
     assert r.json()["value"] == "there"
 
 
-def test_remembered_answer__not_tracked_by_the_garbage_collector(
+def test_remembered_answer__bytes_only_untracked_by_the_garbage_collector(
     org: ApiClient, live_server: LiveServer
 ) -> None:
-    """A memo of thousands of answers must not lengthen full garbage collections (held as
-    objects, they made each one stall every request for 50-70 ms): an answer is kept as plain
-    bytes and strings, exposures and attributes included, which the collector stops
-    tracking once it has seen them."""
+    """A memo of thousands of answers must cost the garbage collector nothing (held as
+    objects, they made each full collection stall every request for 50-70 ms; held as
+    tuples, they were tracked until a collection had seen them): an entry is the answer's
+    bytes under the request's bytes, in a dict the collector does not track."""
     pid = f.create_project(org)["id"]
     experiment = f.create_experiment(org, pid, traffic_percent=100)
     f.act(org, experiment["id"], "start")
@@ -143,29 +142,54 @@ def test_remembered_answer__not_tracked_by_the_garbage_collector(
     headers = {**bearer(key), "Content-Type": "application/json"}
     r = org.post("/api/sdk/evaluate", content=raw, headers=headers)
     assert r.status_code == 200, r.text
-    entry = _compiled(live_server, pid).answers.get("sdk", raw)
-    assert entry is not None
-    body, unit_id, attributes, exposed = entry
-    assert (body, unit_id) == (r.content, "u-gc")
-    assert orjson.loads(attributes) == {"country": "US", "tags": ["a", "b"]}
-    assert [e[0] for e in exposed] == [experiment["key"]]  # the exposure it logged
-    gc.collect()
-    gc.collect()
-    assert not gc.is_tracked(entry)
+    memo = _compiled(live_server, pid).answers
+    assert memo.get("sdk", raw) == r.content
+    assert not any(gc.is_tracked(table) for table in memo._routes.values())
 
 
-def test_memo_bounds() -> None:
+def _filled(memo: AnswerMemo, first: int, count: int, body: bytes) -> list[bytes]:
+    raws = [b"%0100d" % i for i in range(first, first + count)]
+    for raw in raws:
+        memo.put("r", raw, body)
+    return raws
+
+
+def test_memo_bounds__the_oldest_entries_go_first() -> None:
     memo = AnswerMemo()
-    answer = remembered(b"x" * 1000, "u")
-    memo.put("r", b"y" * (MEMO_MAX_BODY + 1), answer)
+    body = b"x" * 1000
+    memo.put("r", b"y" * (MEMO_MAX_BODY + 1), body)
     assert len(memo) == 0  # a large body is not kept
+    memo.put("r", b"z", b"x" * MEMO_BYTES)
+    assert len(memo) == 0  # nor an answer larger than the whole memo
     per_entry = 1000 + 100
     fits = MEMO_BYTES // per_entry
-    for i in range(fits):
-        memo.put("r", b"%0100d" % i, answer)
+    raws = _filled(memo, 0, fits, body)
     assert len(memo) == fits
-    assert memo.get("r", b"%0100d" % 0) is answer
-    memo.put("r", b"%0100d" % fits, answer)  # over the bound: starts over with this one
-    assert len(memo) == 1
-    assert memo.get("r", b"%0100d" % 0) is None
-    assert memo.get("r", b"%0100d" % fits) is answer
+    assert all(memo.get("r", raw) == body for raw in raws)
+    assert memo.get("other route", raws[0]) is None
+    more = _filled(memo, fits, 3, body)  # over the bound: the three oldest make room
+    assert len(memo) == fits
+    assert [memo.get("r", raw) for raw in raws[:3]] == [None] * 3
+    assert all(memo.get("r", raw) == body for raw in raws[3:] + more)
+    memo.put("r", more[0], body)  # already there: kept once, nothing evicted
+    assert len(memo) == fits
+    assert memo.get("r", raws[3]) == body
+    big = b"x" * (3 * per_entry - 100)  # with its 100-byte request: the size of three entries
+    memo.put("s", b"%0100d" % -1, big)
+    free = MEMO_BYTES - fits * per_entry
+    evicted = -(-(3 * per_entry - free) // per_entry)  # as few of the oldest as make room
+    assert len(memo) == fits - evicted + 1
+    assert [memo.get("r", raw) for raw in raws[3 : 3 + evicted]] == [None] * evicted
+    assert memo.get("r", raws[3 + evicted]) == body
+    assert memo.get("s", b"%0100d" % -1) == big
+
+
+def test_memo_under_never_seen_bodies__memory_steady() -> None:
+    """Every body new (never-seen units): the memo stays at its bound, entry for entry."""
+    memo = AnswerMemo()
+    body = b"x" * 400
+    fits = MEMO_BYTES // (400 + 100)
+    _filled(memo, 0, fits, body)
+    for start in range(fits, 5 * fits, fits):
+        _filled(memo, start, fits, body)
+        assert len(memo) == fits

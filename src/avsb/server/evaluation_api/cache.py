@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -27,6 +28,7 @@ from avsb_sdk.evaluation import (
     Assignment,
     CompiledConfig,
     ConfigError,
+    FlagValue,
     ProjectConfig,
     compile_config,
 )
@@ -54,16 +56,11 @@ Exposed = tuple[str, str]
 """An exposure an answer logs: (experiment key, variant key)."""
 
 Remembered = tuple[bytes, str, str, tuple[Exposed, ...]]
-"""A successful evaluation answer, to send again for the same request body: (its bytes, the
-unit id, the unit's attributes as JSON text, the exposures it logs). A replay from the memo
-logs nothing: the answer's exposures were logged when it was computed (an answer whose
-exposures the full buffer dropped is not remembered, so its next request logs them).
-
-A plain tuple of bytes and strings, not an object: the garbage collector stops tracking such
-a tuple once it has seen it, so a memo of thousands of answers adds nothing to the full
-collections. Held as objects (an answer, its attributes dict and lists, its assignments),
-they made each full collection of the served process take 50-70 ms, a stall of every
-request in flight."""
+"""A successful evaluation answer as a route computed it: (its bytes, the unit id, the unit's
+attributes as JSON text, the exposures it logs). `EvaluationRuntime.answer` logs the
+exposures and remembers only the bytes (`AnswerMemo`): a replay logs nothing, as the
+answer's exposures were logged when it was computed (an answer whose exposures the full
+buffer dropped is not remembered, so its next request logs them)."""
 
 
 def remembered(
@@ -79,36 +76,52 @@ def remembered(
 
 
 class AnswerMemo:
-    """Answers by (route, request body) under one compiled config.
+    """Answer bodies by (route, request body) under one compiled config.
 
     An evaluation is a pure function of the config and the request (no clock, no I/O), and a
     config change builds a new `CompiledProject` with an empty memo, so a remembered answer is
-    the answer. Only successes are remembered. Bounded by `MEMO_BYTES`: when full it starts
-    over (clients repeat the same few bodies, so the working set refills at once). Used from
-    the event loop only.
+    the answer. Only successes are remembered, and only their bytes: a replay logs nothing
+    (`EvaluationRuntime.answer`), so the rest of a `Remembered` is not kept. Used from the
+    event loop only.
+
+    Bounded by `MEMO_BYTES` of request and answer bodies: past it, the oldest entries go
+    first. Under never-seen units, where every answer is put, this keeps the memo's memory
+    steady: each entry's bytes reuse those of the one it evicted. Emptying the whole memo when
+    full, as it once did, handed its memory back to the allocator all at once, and refilling
+    it took fresh memory again: that cycle cost the event loop 6-10 us per answer.
     """
 
-    __slots__ = ("_answers", "_bytes")
+    __slots__ = ("_bytes", "_keys", "_routes", "_tables")
 
     def __init__(self) -> None:
-        self._answers: dict[tuple[str, bytes], Remembered] = {}
+        self._routes: dict[str, dict[bytes, bytes]] = {}
+        self._tables: deque[dict[bytes, bytes]] = deque()  # with `_keys`: oldest entry first
+        self._keys: deque[bytes] = deque()
         self._bytes = 0
 
     def __len__(self) -> int:
-        return len(self._answers)
+        return len(self._keys)
 
-    def get(self, route: str, raw: bytes) -> Remembered | None:
-        return self._answers.get((route, raw))
+    def get(self, route: str, raw: bytes) -> bytes | None:
+        answers = self._routes.get(route)
+        return None if answers is None else answers.get(raw)
 
-    def put(self, route: str, raw: bytes, answer: Remembered) -> Remembered:
-        if len(raw) <= MEMO_MAX_BODY:
-            size = len(raw) + len(answer[0])
-            if self._bytes + size > MEMO_BYTES:
-                self._answers.clear()
-                self._bytes = 0
-            self._answers[route, raw] = answer
-            self._bytes += size
-        return answer
+    def put(self, route: str, raw: bytes, body: bytes) -> None:
+        size = len(raw) + len(body)
+        if len(raw) > MEMO_MAX_BODY or size > MEMO_BYTES:
+            return
+        answers = self._routes.get(route)
+        if answers is None:
+            answers = self._routes[route] = {}
+        elif raw in answers:
+            return
+        while self._bytes + size > MEMO_BYTES:
+            old_raw = self._keys.popleft()
+            self._bytes -= len(old_raw) + len(self._tables.popleft().pop(old_raw))
+        answers[raw] = body
+        self._tables.append(answers)
+        self._keys.append(raw)
+        self._bytes += size
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -128,6 +141,10 @@ class CompiledProject:
     """This config's answers to repeated request bodies."""
     abc_parts: dict[int, tuple[Assignment, str, bytes]] = field(default_factory=dict, repr=False)
     """Each layer answer's ABC JSON, encoded once (`abc_routes.experiments_body`)."""
+    ofrep_parts: dict[int, tuple[FlagValue, bytes]] = field(default_factory=dict, repr=False)
+    """Each flag answer's OFREP JSON, encoded once (`ofrep_routes.entry_json`)."""
+    stream_links: dict[str, bytes] = field(default_factory=dict, repr=False)
+    """The OFREP `eventStreams` JSON of each SDK key that asked (`ofrep_routes.OfrepBulk`)."""
 
     def is_named(self, project: object) -> bool:
         """Whether `project` (from a request body) is this project's id or key."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -203,8 +203,7 @@ class OfrepFlag(_OfrepEndpoint):
             if not _answerable(flag):
                 raise _failure(flag)
             logged = (flag.experiment,) if flag.experiment and unit_id is not None else ()
-            body = orjson.dumps(_success(project, flag))
-            return remembered(body, unit_id or "", attributes, logged)
+            return remembered(entry_json(project, flag), unit_id or "", attributes, logged)
 
         await respond(send, 200, self.ev.answer(project, "ofrep:" + key, raw, compute), headers)
 
@@ -226,10 +225,7 @@ class OfrepBulk(_OfrepEndpoint):
         def compute() -> Remembered:
             unit_id, attributes = _context(raw)
             flags = _evaluate(project, unit_id, attributes)
-            answer: Json = {"flags": [_entry(project, f) for f in flags.values()]}
-            if self.ev.streams is not None:  # OFREP ADR 0008: where to hear of changes
-                answer["eventStreams"] = self.ev.streams.ofrep_link(key_id, project.project_id)
-            return remembered(orjson.dumps(answer))  # bulk logs no exposures
+            return remembered(bulk_json(project, flags.values(), self._link(project, key_id)))
 
         # By key: the answer's event stream link is the key's own.
         body = self.ev.answer(project, "bulk:" + key_id, raw, compute)
@@ -239,9 +235,52 @@ class OfrepBulk(_OfrepEndpoint):
             return
         await respond(send, 200, body, [(b"etag", etag.encode()), *headers])
 
+    def _link(self, project: CompiledProject, key_id: str) -> bytes | None:
+        """The `eventStreams` JSON of the key's answers (OFREP ADR 0008: where to hear of
+        changes), signed once per key and config; None when streams are off."""
+        streams = self.ev.streams
+        if streams is None:
+            return None
+        link = project.stream_links.get(key_id)
+        if link is None:
+            link = orjson.dumps(streams.ofrep_link(key_id, project.project_id))
+            if len(project.stream_links) < MAX_PARTS:
+                project.stream_links[key_id] = link
+        return link
+
 
 def _entry(project: CompiledProject, flag: FlagValue) -> Mapping[str, object]:
     if _answerable(flag):
         return _success(project, flag)
     error = _failure(flag)
     return {"key": flag.key, "errorCode": error.code, "errorDetails": error.details}
+
+
+MAX_PARTS = 10_000
+"""Flag answers (and keys' stream links) a config keeps encoded: its flags times their rules,
+variants and defaults, far fewer than this; the bound only matters should an evaluator ever
+make answers per unit."""
+
+
+def entry_json(project: CompiledProject, flag: FlagValue) -> bytes:
+    """`orjson.dumps(_entry(project, flag))`, encoded once per config: a flag's answer is one
+    of the few objects its compiled form holds (a rule's value, a variant's, the default), so
+    answers differ only in which ones they join. An entry holds its answer, so its id cannot
+    be reused by another object while the entry lives."""
+    parts = project.ofrep_parts
+    known = parts.get(id(flag))
+    if known is not None and known[0] is flag:
+        return known[1]
+    piece = orjson.dumps(_entry(project, flag))
+    if len(parts) < MAX_PARTS:
+        parts[id(flag)] = (flag, piece)
+    return piece
+
+
+def bulk_json(project: CompiledProject, flags: Iterable[FlagValue], link: bytes | None) -> bytes:
+    """The bulk answer `{"flags": [...], "eventStreams": link}` as orjson writes it, byte for
+    byte, from each flag's answer encoded once (`entry_json`)."""
+    entries = b",".join([entry_json(project, flag) for flag in flags])
+    if link is None:
+        return b'{"flags":[' + entries + b"]}"
+    return b'{"flags":[' + entries + b'],"eventStreams":' + link + b"}"

@@ -58,12 +58,12 @@ class EvaluationRuntime:
         remembered: the next identical request computes and logs it again."""
         known = project.answers.get(route, raw)
         if known is not None:
-            return known[0]
+            return known
         fresh = compute()
         body, unit_id, attributes, exposed = fresh
         if exposed and not self.exposures.log(project, unit_id, attributes, exposed):
             return body
-        project.answers.put(route, raw, fresh)
+        project.answers.put(route, raw, body)
         return body
 
     def subscribe(self, watcher: ChangeWatcher) -> None:
