@@ -10,11 +10,16 @@ from typing import Any
 import orjson
 
 from avsb.server.evaluation_api.cache import (
+    JOINED_BYTES,
     MEMO_BYTES,
     MEMO_MAX_BODY,
     AnswerMemo,
     CompiledProject,
+    JoinedAnswers,
+    content_etag,
 )
+from avsb.server.evaluation_api.ofrep_routes import _entry
+from avsb_sdk.evaluation import evaluate_flags
 from tests.integration.design import factories as f
 from tests.integration.evaluation_api.support import (
     SdkKey,
@@ -109,6 +114,42 @@ def test_bulk__each_key_its_own_event_stream_link(org: ApiClient, live_server: L
         assert hub.signed_key(link.partition("token=")[2]) == (key.id, pid)
 
 
+def test_bulk__never_seen_units_share_the_joined_answers_and_their_etags(
+    org: ApiClient, live_server: LiveServer
+) -> None:
+    """Bulk answers for 120 never-seen units: each one the whole answer encoded, its ETag the
+    body's own, and the config keeps one joined answer per combination of flag answers that
+    the units met (a 50% rollout and a 100% experiment flag: a few), not one per unit."""
+    pid = f.create_project(org)["id"]
+    experiment = f.create_experiment(org, pid, traffic_percent=100)
+    f.act(org, experiment["id"], "start")
+    f.create_flag(org, pid, experiment_id=experiment["id"], experiment_param="color",
+                  default_value="grey")  # fmt: skip
+    f.create_flag(org, pid, type="boolean", default_value=False,
+                  rules=[{"rollout_percent": 50, "value": True}])  # fmt: skip
+    f.create_flag(org, pid, default_value="static")
+    key = create_sdk_key(org, pid)
+    settle(live_server)
+    entry = _compiled(live_server, pid)
+    link = runtime(live_server).evaluation.streams
+    assert link is not None
+    expected_link = link.ofrep_link(key.id, pid)
+    combinations = set()
+    for i in range(120):
+        context = {"targetingKey": f"joined-{i}", "country": "US"}
+        r = org.post("/ofrep/v1/evaluate/flags", json={"context": context}, headers=bearer(key))
+        assert r.status_code == 200, r.text
+        flags = evaluate_flags(entry.compiled, f"joined-{i}", {"country": "US"})
+        whole = {"flags": [_entry(entry, v) for v in flags.values()], "eventStreams": expected_link}
+        assert r.content == orjson.dumps(whole)
+        assert r.headers["etag"] == content_etag(r.content)
+        combinations.add(r.content)
+    assert _compiled(live_server, pid) is entry  # no rebuild in between: one table counted
+    assert len(combinations) >= 2  # both variants, or the rollout in and out, were met
+    assert len(entry.bulk_answers) == len(combinations)  # one joined answer each, one key
+    assert len(entry.answers) == 120  # the memo still answers each body again
+
+
 def test_failures_are_not_remembered(org: ApiClient, live_server: LiveServer) -> None:
     pid = f.create_project(org)["id"]
     key = create_sdk_key(org, pid)
@@ -193,3 +234,19 @@ def test_memo_under_never_seen_bodies__memory_steady() -> None:
     for start in range(fits, 5 * fits, fits):
         _filled(memo, start, fits, body)
         assert len(memo) == fits
+
+
+def test_joined_answers__bounded_and_their_etags() -> None:
+    table = JoinedAnswers()
+    parts = (object(), object())
+    key = ("key", *map(id, parts))
+    body = b'{"flags":[1,2]}'
+    assert table.get(key) is None
+    assert table.put(key, parts, body) is body
+    assert table.get(key) is body
+    assert table.etag(body) == content_etag(body)
+    assert table.etag(bytes(body)) == content_etag(body)  # another object: hashed, same tag
+    big = b"x" * JOINED_BYTES  # past the bound: answered, not kept
+    assert table.put(("key", 1), (), big) is big
+    assert table.get(("key", 1)) is None
+    assert len(table) == 1

@@ -124,6 +124,54 @@ class AnswerMemo:
         self._bytes += size
 
 
+JOINED_BYTES = 2 << 20
+"""Bytes of whole answers a `JoinedAnswers` keeps; past them, answers are joined per call."""
+
+
+class JoinedAnswers:
+    """Whole answers by the encoded parts they join, each with its ETag, under one config.
+
+    An OFREP bulk answer joins one encoded answer per flag (`ofrep_routes.entry_json`), and
+    a flag's answer is one of the few objects its compiled form holds, so the bulk answers
+    a config gives are few: one per combination of flag answers that units meet, per SDK
+    key. Keyed by the ids of those objects, an entry holds them, so no other object can
+    take one of their ids while it lives. A never-seen unit whose combination was met
+    before gets the same bytes object, and its ETag, with no join and no hash; the answer
+    memo then holds the shared bytes, not a copy per unit. Used from the event loop only.
+    """
+
+    __slots__ = ("_answers", "_bytes", "_etags")
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[object, ...], tuple[tuple[object, ...], bytes]] = {}
+        self._etags: dict[int, tuple[bytes, str]] = {}
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def get(self, key: tuple[object, ...]) -> bytes | None:
+        """The answer joined from the parts whose ids (and the caller's scope) make `key`."""
+        found = self._answers.get(key)
+        return None if found is None else found[1]
+
+    def put(self, key: tuple[object, ...], parts: tuple[object, ...], body: bytes) -> bytes:
+        """Keep `body`, the answer joined from `parts`, under `key`, while the bytes bound
+        allows; returns `body`."""
+        if self._bytes + len(body) <= JOINED_BYTES:
+            self._answers[key] = (parts, body)
+            self._etags[id(body)] = (body, content_etag(body))
+            self._bytes += len(body)
+        return body
+
+    def etag(self, body: bytes) -> str:
+        """`content_etag(body)`, kept for the answers this table holds."""
+        known = self._etags.get(id(body))
+        if known is not None and known[0] is body:
+            return known[1]
+        return content_etag(body)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class CompiledProject:
     """One project's compiled config with its JSON form and ETag, ready to serve."""
@@ -145,6 +193,8 @@ class CompiledProject:
     """Each flag answer's OFREP JSON, encoded once (`ofrep_routes.entry_json`)."""
     stream_links: dict[str, bytes] = field(default_factory=dict, repr=False)
     """The OFREP `eventStreams` JSON of each SDK key that asked (`ofrep_routes.OfrepBulk`)."""
+    bulk_answers: JoinedAnswers = field(default_factory=JoinedAnswers, repr=False)
+    """OFREP bulk answers by SDK key and the flag answers they join (`ofrep_routes`)."""
 
     def is_named(self, project: object) -> bool:
         """Whether `project` (from a request body) is this project's id or key."""

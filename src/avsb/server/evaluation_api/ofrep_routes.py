@@ -40,7 +40,6 @@ from avsb.server.evaluation_api.cache import (
     RETRY,
     CompiledProject,
     Remembered,
-    content_etag,
     remembered,
 )
 from avsb.server.evaluation_api.state import EvaluationRuntime
@@ -224,12 +223,17 @@ class OfrepBulk(_OfrepEndpoint):
 
         def compute() -> Remembered:
             unit_id, attributes = _context(raw)
-            flags = _evaluate(project, unit_id, attributes)
-            return remembered(bulk_json(project, flags.values(), self._link(project, key_id)))
+            values = tuple(_evaluate(project, unit_id, attributes).values())
+            joined = project.bulk_answers
+            key = (key_id, *map(id, values))  # by key: its answers carry its stream link
+            body = joined.get(key)
+            if body is None:
+                body = bulk_json(project, values, self._link(project, key_id))
+                joined.put(key, values, body)
+            return remembered(body)
 
-        # By key: the answer's event stream link is the key's own.
         body = self.ev.answer(project, "bulk:" + key_id, raw, compute)
-        etag = content_etag(body)
+        etag = project.bulk_answers.etag(body)
         if if_none_match_hits(request.header(b"if-none-match"), etag):
             await not_modified(send, etag, headers)
             return
