@@ -81,10 +81,10 @@ def _context(raw: bytes) -> tuple[str | None, dict[str, object]]:
     context = body.get("context", {})
     if not isinstance(context, dict):
         raise OfrepError(400, "INVALID_CONTEXT", "context must be an object.")
-    key = context.get("targetingKey")
+    key = context.pop("targetingKey", None)  # the parsed body's own dict: the rest are attributes
     if key is not None and not isinstance(key, str):
         raise OfrepError(400, "INVALID_CONTEXT", "context.targetingKey must be a string.")
-    return key or None, {k: v for k, v in context.items() if k != "targetingKey"}
+    return key or None, context
 
 
 # The spec's reasons; DEFAULT (no rule matched, or the unit is not in the bound experiment)
