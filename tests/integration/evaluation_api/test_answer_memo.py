@@ -130,24 +130,36 @@ def test_bulk__never_seen_units_share_the_joined_answers_and_their_etags(
     f.create_flag(org, pid, default_value="static")
     key = create_sdk_key(org, pid)
     settle(live_server)
-    entry = _compiled(live_server, pid)
     link = runtime(live_server).evaluation.streams
     assert link is not None
     expected_link = link.ofrep_link(key.id, pid)
-    combinations = set()
-    for i in range(120):
-        context = {"targetingKey": f"joined-{i}", "country": "US"}
-        r = org.post("/ofrep/v1/evaluate/flags", json={"context": context}, headers=bearer(key))
-        assert r.status_code == 200, r.text
-        flags = evaluate_flags(entry.compiled, f"joined-{i}", {"country": "US"})
-        whole = {"flags": [_entry(entry, v) for v in flags.values()], "eventStreams": expected_link}
-        assert r.content == orjson.dumps(whole)
-        assert r.headers["etag"] == content_etag(r.content)
-        combinations.add(r.content)
-    assert _compiled(live_server, pid) is entry  # no rebuild in between: one table counted
+    # A rebuild of the same revision (a later change poll may make one) starts new, empty
+    # tables: count only over a stretch of 120 units in which the entry stayed the same.
+    met: set[bytes] = set()  # over every attempt (a rebuilt entry may have served some)
+    for attempt in range(5):
+        entry = _compiled(live_server, pid)
+        remembered_before = len(entry.answers)
+        combinations = set()
+        for i in range(120):
+            unit = f"joined-{attempt}-{i}"
+            context = {"targetingKey": unit, "country": "US"}
+            r = org.post("/ofrep/v1/evaluate/flags", json={"context": context},
+                         headers=bearer(key))  # fmt: skip
+            assert r.status_code == 200, r.text
+            flags = evaluate_flags(entry.compiled, unit, {"country": "US"})
+            whole = {"flags": [_entry(entry, v) for v in flags.values()],
+                     "eventStreams": expected_link}  # fmt: skip
+            assert r.content == orjson.dumps(whole)
+            assert r.headers["etag"] == content_etag(r.content)
+            combinations.add(r.content)
+        met |= combinations
+        if _compiled(live_server, pid) is entry:
+            break
+    assert _compiled(live_server, pid) is entry
     assert len(combinations) >= 2  # both variants, or the rollout in and out, were met
-    assert len(entry.bulk_answers) == len(combinations)  # one joined answer each, one key
-    assert len(entry.answers) == 120  # the memo still answers each body again
+    # One joined answer per combination met, one key: not one per unit.
+    assert len(combinations) <= len(entry.bulk_answers) <= len(met)
+    assert len(entry.answers) - remembered_before == 120  # the memo still keeps each body
 
 
 def test_failures_are_not_remembered(org: ApiClient, live_server: LiveServer) -> None:
