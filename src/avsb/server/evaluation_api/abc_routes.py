@@ -27,7 +27,13 @@ from avsb.server.evaluation_api.asgi import (
     read_body,
     respond,
 )
-from avsb.server.evaluation_api.cache import NOT_READY, CompiledProject, Remembered, remembered
+from avsb.server.evaluation_api.cache import (
+    MAX_PARTS,
+    NOT_READY,
+    CompiledProject,
+    Remembered,
+    remembered,
+)
 from avsb.server.evaluation_api.state import EvaluationRuntime
 from avsb_sdk.evaluation import (
     Assignment,
@@ -156,9 +162,6 @@ def _experiments(call: AbcCall) -> Remembered:
 
 
 _EXPERIMENTS_HEAD = b'{"ret_code":%d,"msg":"","exp_data":{' % SUCCESS
-MAX_PARTS = 10_000
-"""Layer answers a config keeps encoded: its layers times their variants and defaults, far
-fewer than this; the bound only matters should an evaluator ever make answers per unit."""
 
 
 def experiments_body(project: CompiledProject, assignments: Mapping[str, Assignment]) -> bytes:

@@ -124,6 +124,11 @@ class AnswerMemo:
         self._bytes += size
 
 
+MAX_PARTS = 10_000
+"""Encoded pieces a config keeps (`abc_parts`, `ofrep_parts`, `stream_links`): its layers' and
+flags' answers (variants, rules, defaults) and its SDK keys, far fewer than this; the bound
+only matters should an evaluator ever make answers per unit."""
+
 JOINED_BYTES = 2 << 20
 """Bytes of whole answers a `JoinedAnswers` keeps; past them, answers are joined per call."""
 

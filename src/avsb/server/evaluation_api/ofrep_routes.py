@@ -36,6 +36,7 @@ from avsb.server.evaluation_api.asgi import (
     respond,
 )
 from avsb.server.evaluation_api.cache import (
+    MAX_PARTS,
     NOT_READY,
     RETRY,
     CompiledProject,
@@ -258,12 +259,6 @@ def _entry(project: CompiledProject, flag: FlagValue) -> Mapping[str, object]:
         return _success(project, flag)
     error = _failure(flag)
     return {"key": flag.key, "errorCode": error.code, "errorDetails": error.details}
-
-
-MAX_PARTS = 10_000
-"""Flag answers (and keys' stream links) a config keeps encoded: its flags times their rules,
-variants and defaults, far fewer than this; the bound only matters should an evaluator ever
-make answers per unit."""
 
 
 def entry_json(project: CompiledProject, flag: FlagValue) -> bytes:
